@@ -1,0 +1,500 @@
+"""Typed, frozen configuration objects.
+
+Every section of ``config/default.yaml`` has one model here. Models forbid unknown keys and refuse
+impossible values; cross-field rules live in :class:`EngineConfig`'s validator so there is one place
+to read them. Units are in the field names (``_ms``, ``_s``, ``_bps``, ``_krw``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Bps = Annotated[float, Field(ge=0, le=1000)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _parse_time(value: object) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError("write times of day in quotes, e.g. \"15:19:50\" "
+                         "(unquoted, YAML reads them as base-60 numbers)")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {value!r}")
+    try:
+        parts = [int(p) for p in value.split(":")]
+        if len(parts) == 2:
+            parts.append(0)
+        if len(parts) != 3:
+            raise ValueError
+        return dt.time(*parts)
+    except (ValueError, TypeError):
+        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {value!r}") from None
+
+
+class TimeWindow(_Frozen):
+    """A window of the trading day, Asia/Seoul; ``end`` must be after ``start``."""
+
+    start: dt.time
+    end: dt.time
+
+    _t = field_validator("start", "end", mode="before")(lambda cls, v: _parse_time(v))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeWindow":
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class LoggingConfig(_Frozen):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_bytes: PositiveInt = 10_000_000
+    backup_count: NonNegInt = 5
+
+
+class AppConfig(_Frozen):
+    mode: Literal["paper", "real"] = "paper"
+    timezone: Literal["Asia/Seoul"] = "Asia/Seoul"
+    logging: LoggingConfig = LoggingConfig()
+
+
+class ScreenNumbers(_Frozen):
+    """Kiwoom screen numbers (4-digit strings). ``marketdata`` empty = allocate from ``marketdata_base``."""
+
+    marketdata: tuple[str, ...] = ()
+    marketdata_base: Annotated[int, Field(ge=1, le=9799, strict=True)] = 1000
+    orders: str = "9000"
+    session: str = "9100"
+
+    @field_validator("marketdata", mode="before")
+    @classmethod
+    def _screens(cls, v: object) -> object:
+        if isinstance(v, list):
+            return tuple(str(x) for x in v)
+        return v
+
+    @field_validator("orders", "session", mode="before")
+    @classmethod
+    def _screen(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) else v
+
+
+class RateLimits(_Frozen):
+    orders_per_sec: PositiveInt = 5
+    queries_per_sec: PositiveInt = 5
+    reserve_order_tokens: NonNegInt = 2
+
+
+class KiwoomFeatures(_Frozen):
+    use_sor: bool = False
+    use_al_feed: bool = False
+
+
+class KiwoomConfig(_Frozen):
+    server: Literal["mock", "real"] = "mock"
+    account: None = None
+    screen_numbers: ScreenNumbers = ScreenNumbers()
+    rate_limits: RateLimits = RateLimits()
+    features: KiwoomFeatures = KiwoomFeatures()
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _no_account_in_file(cls, v: object) -> object:
+        if v not in (None, ""):
+            raise ValueError("account numbers must come from the KIWOOM_ACCOUNT environment variable, "
+                             "not from a file")
+        return None
+
+    @property
+    def account_number(self) -> str | None:
+        """The account from ``KIWOOM_ACCOUNT`` (None when unset)."""
+        return os.environ.get("KIWOOM_ACCOUNT") or None
+
+
+class SessionsConfig(_Frozen):
+    calendar: Literal["XKRX"] = "XKRX"
+    arm_only_in_overlap: bool = True
+    overlap_window: TimeWindow
+    krx_day: TimeWindow
+    nxt_main: TimeWindow
+    use_fid_215_signals: bool = True
+    fid_215_unknown: Literal["closed", "clock"] = "closed"
+    extra_holidays: tuple[dt.date, ...] = ()
+
+    @field_validator("extra_holidays", mode="before")
+    @classmethod
+    def _dates(cls, v: object) -> object:
+        if isinstance(v, list):
+            out = []
+            for item in v:
+                if isinstance(item, dt.date):
+                    out.append(item)
+                else:
+                    try:
+                        out.append(dt.date.fromisoformat(str(item)))
+                    except ValueError:
+                        raise ValueError(f"{item!r} is not a date YYYY-MM-DD") from None
+            return tuple(out)
+        return v
+
+
+class SymbolOverride(_Frozen):
+    edge_buffer_ticks: NonNegFloat | None = None
+    max_outstanding_pairs: PositiveInt | None = None
+    t_hedge_ms: PositiveInt | None = None
+
+
+class SymbolsConfig(_Frozen):
+    universe_file: str = "config/universe_demo.csv"
+    per_symbol_overrides: dict[str, SymbolOverride] = {}
+
+    @field_validator("per_symbol_overrides", mode="before")
+    @classmethod
+    def _codes(cls, v: object) -> object:
+        if isinstance(v, dict):
+            out = {}
+            for code, ov in v.items():
+                code_s = str(code).zfill(6) if isinstance(code, int) else str(code)
+                if not (len(code_s) == 6 and code_s.isdigit()):
+                    raise ValueError(f"{code!r} is not a 6-digit code")
+                out[code_s] = ov
+            return out
+        return v
+
+
+class MarketDataConfig(_Frozen):
+    subscribe_top_of_book_only: bool = True
+    shards: Literal["auto"] | PositiveInt = "auto"
+    heartbeat_symbols: tuple[str, ...] = ()
+    stale_after_ms: PositiveInt = 5000
+    batch_max_rows: PositiveInt = 4096
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _shards(cls, v: object) -> object:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError(f"must be \"auto\" or an integer ≥ 1, got {v!r}")
+
+    @field_validator("heartbeat_symbols", mode="before")
+    @classmethod
+    def _hb(cls, v: object) -> object:
+        return tuple(str(x) for x in v) if isinstance(v, list) else v
+
+    def shard_count(self, cores: int | None = None) -> int:
+        """Resolve ``auto``: one shard per two cores beyond the first two, at least 1 (1 on 2 cores)."""
+        if self.shards != "auto":
+            return int(self.shards)
+        n = cores if cores is not None else (os.cpu_count() or 1)
+        return max(1, (n - 2) // 2 + 1) if n > 2 else 1
+
+
+class EdgeRule(_Frozen):
+    min_net_ticks_after_fees: NonNegFloat = 1.0
+    also_require_min_visible_qty: PositiveInt = 1
+
+
+class SpreadEngineConfig(_Frozen):
+    batch_interval_ms: PositiveInt = 10
+    edge_rule: EdgeRule = EdgeRule()
+    cooldown_ms: NonNegInt = 100
+
+
+class EntryLeg(_Frozen):
+    prefer: Literal["ioc_or_market", "ioc", "market"] = "ioc_or_market"
+
+
+class HedgeLeg(_Frozen):
+    prefer: Literal["limit_or_mid", "limit", "mid"] = "limit_or_mid"
+    allow_nxt_mid_price: bool = True
+    fallback_after_ms: PositiveInt | None = None
+
+
+class RouterConfig(_Frozen):
+    entry_leg: EntryLeg = EntryLeg()
+    hedge_leg: HedgeLeg = HedgeLeg()
+
+
+class ExecutionConfig(_Frozen):
+    slice_qty: PositiveInt = 1
+    t_hedge_ms: PositiveInt = 1000
+    cancel_then_new_on_type_change: bool = True
+    max_concurrent_symbols: PositiveInt = 2
+    max_outstanding_pairs_per_symbol: PositiveInt = 1
+    tr_ack_timeout_ms: PositiveInt = 200
+    cancel_timeout_ms: PositiveInt = 300
+    retry_after_308_ms: PositiveInt = 250
+
+    @field_validator("cancel_then_new_on_type_change")
+    @classmethod
+    def _must(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("must be true: Kiwoom's 정정 cannot change the order type")
+        return v
+
+
+class ThrottlingConfig(_Frozen):
+    orders_bucket_per_sec: PositiveInt = 5
+    queries_bucket_per_sec: PositiveInt = 5
+    min_tokens_free_to_start_new_pair: PositiveInt = 4
+    window_margin_ms: NonNegInt = 20
+
+
+class VenueFees(_Frozen):
+    broker_bps: Bps
+    regulatory_bps: Bps = 0.0
+
+
+class FeesConfig(_Frozen):
+    krx: VenueFees
+    nxt: VenueFees
+    tax: dict[Literal["KOSPI", "KOSDAQ"], dict[int, Bps]]
+    rounding: Literal["truncate", "round", "none"] = "truncate"
+
+    @field_validator("tax")
+    @classmethod
+    def _tax(cls, v: dict) -> dict:
+        for market in ("KOSPI", "KOSDAQ"):
+            if market not in v or not v[market]:
+                raise ValueError(f"needs a {market} entry with at least one year")
+        return v
+
+    def tax_bps(self, market: str, year: int) -> float:
+        """Sell tax in bps for ``market`` in ``year``: the latest configured year ≤ ``year``."""
+        table = self.tax[market]  # type: ignore[index]
+        years = sorted(y for y in table if y <= year)
+        if not years:
+            raise KeyError(f"fees.tax.{market} has no rate for {year} or earlier")
+        return float(table[years[-1]])
+
+
+class SloTargets(_Frozen):
+    tick_to_signal_p95: PositiveInt = 25
+    signal_to_send_p95: PositiveInt = 15
+    send_to_ack_p95: PositiveInt = 150
+
+
+class AutoPause(_Frozen):
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+    sustain_seconds: Annotated[float, Field(gt=0)] = 5
+    enabled: bool = True
+
+
+class TelemetryConfig(_Frozen):
+    slo_targets_ms: SloTargets = SloTargets()
+    orders_utilization_autopause: AutoPause = AutoPause()
+    heartbeat_interval_ms: PositiveInt = 1000
+    prometheus_port: Annotated[int, Field(ge=0, le=65535, strict=True)] = 0
+
+
+class SlackSendOn(_Frozen):
+    buy_fill: bool = True
+    sell_fill: bool = True
+    pair_done: bool = True
+    auto_pause_on: bool = True
+    hedge_timeout: bool = True
+    reject_spike: bool = True
+
+
+class SlackConfig(_Frozen):
+    webhook_env: str = "SLACK_WEBHOOK_URL"
+    send_on: SlackSendOn = SlackSendOn()
+
+
+class AlertsConfig(_Frozen):
+    slack: SlackConfig = SlackConfig()
+
+
+class PersistenceConfig(_Frozen):
+    logs_dir: str = "runs"
+    reports_dir: str = "runs"
+    exec_log_format: Literal["csv", "parquet"] = "csv"
+    retention_days: PositiveInt = 14
+
+
+class RejectFreeze(_Frozen):
+    rejects: PositiveInt = 3
+    window_s: PositiveInt = 60
+    freeze_s: PositiveInt = 60
+
+
+class RiskConfig(_Frozen):
+    kill_switches_enabled: bool = True
+    reject_freeze: RejectFreeze = RejectFreeze()
+    unhedged_grace_ms: PositiveInt = 1000
+    unhedged_freeze_s: PositiveInt = 60
+    max_session_loss_krw: Annotated[float, Field(gt=0)] = 100_000
+    max_trips_per_symbol_per_day: PositiveInt = 20
+    disarm_on_disconnect: bool = True
+    disarm_on_fid_215_mismatch: bool = True
+
+
+class ActorSystemConfig(_Frozen):
+    base: Literal["multiprocTCPBase", "multiprocQueueBase", "multiprocUDPBase"] = "multiprocTCPBase"
+    admin_port: Annotated[int, Field(ge=1024, le=65535, strict=True)] = 19711
+    convention_leader: str | None = None
+    kiwoom_host_admin_port: Annotated[int, Field(ge=1024, le=65535, strict=True)] = 19712
+    process_startup_method: Literal["fork", "forkserver", "spawn"] = "fork"
+    ask_timeout_s: Annotated[float, Field(gt=0)] = 10
+
+    @field_validator("convention_leader")
+    @classmethod
+    def _leader(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected \"host:port\", got {v!r}")
+        return v
+
+
+class SimLatency(_Frozen):
+    send_to_ack_ms: NonNegFloat = 15
+    ack_to_fill_ms: NonNegFloat = 5
+    cancel_ms: NonNegFloat = 15
+    market_data_ms: NonNegFloat = 1
+
+
+class SimFillModel(_Frozen):
+    queue_ahead_fraction: Annotated[float, Field(ge=0, le=10)] = 1.0
+    trade_through_fills: bool = True
+
+
+class SimMarket(_Frozen):
+    updates_per_symbol_per_s: Annotated[float, Field(gt=0)] = 2.0
+    dislocation_rate_per_min: NonNegFloat = 1.0
+    dislocation_ticks_min: PositiveInt = 2
+    dislocation_ticks_max: PositiveInt = 6
+    dislocation_ms: PositiveInt = 1500
+    correlation: Annotated[float, Field(ge=0, le=1)] = 0.95
+    size_min: PositiveInt = 1
+    size_max: PositiveInt = 2000
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "SimMarket":
+        if self.dislocation_ticks_max < self.dislocation_ticks_min:
+            raise ValueError("dislocation_ticks_max must be ≥ dislocation_ticks_min")
+        if self.size_max < self.size_min:
+            raise ValueError("size_max must be ≥ size_min")
+        return self
+
+
+class SimFaults(_Frozen):
+    reject_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    drop_ack_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    chejan_delay_ms: NonNegFloat = 0
+    storm_308: bool = False
+    disconnect_at: dt.time | None = None
+
+    @field_validator("disconnect_at", mode="before")
+    @classmethod
+    def _t(cls, v: object) -> object:
+        return None if v is None else _parse_time(v)
+
+
+class SimConfig(_Frozen):
+    seed: NonNegInt = 7
+    date: dt.date | None = None
+    start_time: dt.time = dt.time(9, 0, 25)
+    latency: SimLatency = SimLatency()
+    fill_model: SimFillModel = SimFillModel()
+    market: SimMarket = SimMarket()
+    faults: SimFaults = SimFaults()
+
+    _t = field_validator("start_time", mode="before")(lambda cls, v: _parse_time(v))
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _d(cls, v: object) -> object:
+        if v is None or isinstance(v, dt.date):
+            return v
+        try:
+            return dt.date.fromisoformat(str(v))
+        except ValueError:
+            raise ValueError(f"{v!r} is not a date YYYY-MM-DD") from None
+
+
+class ReplayConfig(_Frozen):
+    assumed_visible_qty: PositiveInt = 100
+
+
+class EngineConfig(_Frozen):
+    """The whole configuration. Build it with :func:`config.loader.load_config`."""
+
+    app: AppConfig
+    kiwoom: KiwoomConfig
+    sessions: SessionsConfig
+    symbols: SymbolsConfig
+    market_data: MarketDataConfig
+    spread_engine: SpreadEngineConfig
+    router: RouterConfig
+    execution: ExecutionConfig
+    throttling: ThrottlingConfig
+    fees: FeesConfig
+    telemetry: TelemetryConfig
+    alerts: AlertsConfig
+    persistence: PersistenceConfig
+    risk: RiskConfig
+    actor_system: ActorSystemConfig
+    sim: SimConfig
+    replay: ReplayConfig
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> "EngineConfig":
+        rl = self.kiwoom.rate_limits
+        th = self.throttling
+        # The two order caps must agree: one is Kiwoom's, the other our bucket.
+        if th.orders_bucket_per_sec > rl.orders_per_sec:
+            raise _KeyError("throttling.orders_bucket_per_sec",
+                            f"{th.orders_bucket_per_sec} exceeds Kiwoom's cap kiwoom.rate_limits.orders_per_sec "
+                            f"= {rl.orders_per_sec}")
+        if rl.reserve_order_tokens >= th.orders_bucket_per_sec:
+            raise _KeyError("kiwoom.rate_limits.reserve_order_tokens",
+                            f"{rl.reserve_order_tokens} must be below the orders cap "
+                            f"({th.orders_bucket_per_sec}/s): nothing would be left for entries")
+        if th.min_tokens_free_to_start_new_pair > th.orders_bucket_per_sec:
+            raise _KeyError("throttling.min_tokens_free_to_start_new_pair",
+                            f"{th.min_tokens_free_to_start_new_pair} is more than the orders cap "
+                            f"({th.orders_bucket_per_sec}/s): no pair could ever start")
+        if th.min_tokens_free_to_start_new_pair < rl.reserve_order_tokens + 1:
+            raise _KeyError("throttling.min_tokens_free_to_start_new_pair",
+                            f"{th.min_tokens_free_to_start_new_pair} leaves no token for the entry beyond the "
+                            f"{rl.reserve_order_tokens} reserved")
+        s = self.sessions
+        if s.overlap_window.start < s.nxt_main.start or s.overlap_window.end > s.nxt_main.end:
+            raise _KeyError("sessions.overlap_window",
+                            f"{s.overlap_window.start}-{s.overlap_window.end} lies outside "
+                            f"sessions.nxt_main {s.nxt_main.start}-{s.nxt_main.end}")
+        if s.overlap_window.start < s.krx_day.start or s.overlap_window.end > s.krx_day.end:
+            raise _KeyError("sessions.overlap_window",
+                            f"{s.overlap_window.start}-{s.overlap_window.end} lies outside "
+                            f"sessions.krx_day {s.krx_day.start}-{s.krx_day.end}")
+        if self.actor_system.admin_port == self.actor_system.kiwoom_host_admin_port:
+            raise _KeyError("actor_system.kiwoom_host_admin_port", "must differ from actor_system.admin_port")
+        return self
+
+    def t_hedge_ms(self, code: str) -> int:
+        ov = self.symbols.per_symbol_overrides.get(code)
+        return ov.t_hedge_ms if ov and ov.t_hedge_ms else self.execution.t_hedge_ms
+
+    def hedge_fallback_ms(self, code: str) -> int:
+        return self.router.hedge_leg.fallback_after_ms or self.t_hedge_ms(code)
+
+
+class _KeyError(ValueError):
+    """A cross-field error that names the key it is about."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem

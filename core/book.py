@@ -1,0 +1,121 @@
+"""Per-shard L1 snapshot of both venues, updated in place from batches of real-data rows.
+
+A :class:`ShardBook` owns the symbols of one MarketData shard (global universe indices). Each
+venue's state is an ``int64[n, 4]`` array (bid, ask, bid_qty, ask_qty). A row changes only the
+fields it carries (0 = absent); a symbol is *dirty* only if a best price or size actually
+changed. Data quality per symbol: stale (no update for ``stale_after_ns``), crossed/locked on its
+own venue, or a price off the tick grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.ticks import tick_size
+
+BID, ASK, BID_QTY, ASK_QTY = 0, 1, 2, 3
+Q_STALE, Q_CROSSED, Q_OFF_GRID = 1, 2, 4
+
+# MARKET_DTYPE field -> book column
+_FIELDS = (("bid", BID), ("ask", ASK), ("bid_qty", BID_QTY), ("ask_qty", ASK_QTY))
+
+
+class ShardBook:
+    """L1 book of a shard's symbols for KRX (venue 0) and NXT (venue 1).
+
+    ``syms`` are universe indices in the shard's stable order. ``apply`` consumes a
+    ``MARKET_DTYPE`` array (rows for other symbols are an error: the bridge routes by screen).
+    """
+
+    def __init__(self, syms: np.ndarray, stale_after_ns: int = 5_000_000_000) -> None:
+        self.syms = np.asarray(syms, dtype=np.int64)
+        n = len(self.syms)
+        self.books = np.zeros((2, n, 4), dtype=np.int64)        # [venue, row, field]
+        self.last_t_ns = np.zeros((2, n), dtype=np.int64)
+        self.tick_arrival_ns = np.zeros(n, dtype=np.int64)
+        self.tick_t_ns = np.zeros(n, dtype=np.int64)
+        self.stale_after_ns = int(stale_after_ns)
+        self.updates = 0
+        self._local = {int(s): i for i, s in enumerate(self.syms)}
+        self._lookup = np.full(int(self.syms.max()) + 1 if n else 1, -1, dtype=np.int64)
+        self._lookup[self.syms] = np.arange(n)
+
+    def __len__(self) -> int:
+        return len(self.syms)
+
+    def local_index(self, rows_sym: np.ndarray) -> np.ndarray:
+        """Map universe indices to shard rows; raise if a row does not belong to this shard."""
+        sym = np.asarray(rows_sym, dtype=np.int64)
+        bad = (sym < 0) | (sym >= len(self._lookup))
+        loc = np.full(len(sym), -1, dtype=np.int64)
+        loc[~bad] = self._lookup[sym[~bad]]
+        if (loc < 0).any():
+            wrong = sorted(set(int(x) for x in sym[loc < 0]))[:5]
+            raise ValueError(f"rows for symbols not owned by this shard: {wrong}")
+        return loc
+
+    def apply(self, rows: np.ndarray) -> np.ndarray:
+        """Apply a batch in arrival order; return the shard rows whose best price/size changed."""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=np.int64)
+        loc = self.local_index(rows["sym"])
+        venue = rows["venue"].astype(np.int64)
+        changed = np.zeros(len(self.syms), dtype=bool)
+        books = self.books
+        # Per-row loop over plain ints: the batch is small (one step) and order matters when a
+        # symbol appears twice. Vectorising the common case (no repeats) is not worth the branch.
+        bid_c, ask_c, bq_c, aq_c = rows["bid"], rows["ask"], rows["bid_qty"], rows["ask_qty"]
+        t_c, arr_c = rows["t_ns"], rows["arrival_ns"]
+        for k in range(len(rows)):
+            i = int(loc[k])
+            v = int(venue[k])
+            b = books[v, i]
+            dirty = False
+            for val, col in ((bid_c[k], BID), (ask_c[k], ASK), (bq_c[k], BID_QTY), (aq_c[k], ASK_QTY)):
+                if val > 0 and b[col] != val:
+                    b[col] = val
+                    dirty = True
+            self.last_t_ns[v, i] = t_c[k]
+            if dirty:
+                changed[i] = True
+                self.tick_arrival_ns[i] = arr_c[k]
+                self.tick_t_ns[i] = t_c[k]
+        self.updates += len(rows)
+        return np.flatnonzero(changed)
+
+    def quality(self, local_rows: np.ndarray, now_ns: int) -> np.ndarray:
+        """Quality flags (uint8) for ``local_rows``: stale, crossed/locked, off-grid."""
+        out = np.zeros(len(local_rows), dtype=np.uint8)
+        if len(local_rows) == 0:
+            return out
+        for v in (0, 1):
+            b = self.books[v, local_rows]
+            bid, ask = b[:, BID], b[:, ASK]
+            both = (bid > 0) & (ask > 0)
+            out[both & (bid >= ask)] |= Q_CROSSED
+            for px in (bid, ask):
+                pos = px > 0
+                if pos.any():
+                    ticks = tick_size(px[pos])
+                    off = np.zeros(len(px), dtype=bool)
+                    off[pos] = (px[pos] % ticks) != 0
+                    out[off] |= Q_OFF_GRID
+            last = self.last_t_ns[v, local_rows]
+            out[(last > 0) & (now_ns - last > self.stale_after_ns)] |= Q_STALE
+        return out
+
+    def delta(self, local_rows: np.ndarray, now_ns: int) -> dict:
+        """The full state of ``local_rows`` for a BookDelta message (copies, safe to send)."""
+        return {
+            "sym": self.syms[local_rows].astype(np.int32),
+            "krx": self.books[0, local_rows].copy(),
+            "nxt": self.books[1, local_rows].copy(),
+            "tick_arrival_ns": self.tick_arrival_ns[local_rows].copy(),
+            "tick_t_ns": self.tick_t_ns[local_rows].copy(),
+            "quality": self.quality(local_rows, now_ns),
+        }
+
+    def stale_rows(self, now_ns: int) -> np.ndarray:
+        """Rows with data that has gone stale on either venue (never-updated rows are not stale)."""
+        last = self.last_t_ns
+        stale = ((last > 0) & (now_ns - last > self.stale_after_ns)).any(axis=0)
+        return np.flatnonzero(stale)

@@ -1,0 +1,158 @@
+"""Risk admission and kill switches (SPEC §4), pure and clock-injected.
+
+:class:`RiskGate` decides whether a signal may start a pair and keeps the kill-switch state:
+
+* engine armed (session clock) and not disarmed by a kill switch or the operator;
+* per symbol at most ``max_outstanding_pairs_per_symbol`` (overrides allowed) active slices, at
+  most ``max_concurrent_symbols`` symbols active, at most ``max_trips_per_symbol_per_day`` pairs
+  per symbol per day;
+* symbol cooldown (after a miss, reject or back-off) and freezes:
+  3 rejects in 60 s on a symbol → frozen 60 s; exposure older than ``t_hedge_ms + grace`` →
+  forced flat and frozen; session loss beyond ``max_session_loss_krw`` → disarm; bridge
+  disconnect or FID 215 mismatch → disarm.
+Every freeze/disarm returns a :class:`KillSwitchEvent` with a reason, for the audit and alerts.
+"""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchEvent:
+    """A freeze or disarm: ``kind`` in {'reject_freeze','unhedged_freeze','session_loss','disconnect',
+    'fid_215_mismatch','operator','guard_end'}; ``code`` empty for engine-wide events."""
+
+    kind: str
+    code: str
+    reason: str
+    t_ns: int
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Limits from config (``execution``, ``risk``) in engine units."""
+
+    max_concurrent_symbols: int
+    max_outstanding_per_symbol: int
+    max_trips_per_symbol_per_day: int
+    reject_count: int
+    reject_window_ns: int
+    reject_freeze_ns: int
+    unhedged_freeze_ns: int
+    max_session_loss_krw: float
+    enabled: bool = True
+
+    @classmethod
+    def from_config(cls, cfg) -> "RiskLimits":  # noqa: ANN001 - EngineConfig
+        r, e = cfg.risk, cfg.execution
+        return cls(max_concurrent_symbols=e.max_concurrent_symbols,
+                   max_outstanding_per_symbol=e.max_outstanding_pairs_per_symbol,
+                   max_trips_per_symbol_per_day=r.max_trips_per_symbol_per_day,
+                   reject_count=r.reject_freeze.rejects, reject_window_ns=r.reject_freeze.window_s * 10**9,
+                   reject_freeze_ns=r.reject_freeze.freeze_s * 10**9, unhedged_freeze_ns=r.unhedged_freeze_s * 10**9,
+                   max_session_loss_krw=float(r.max_session_loss_krw), enabled=r.kill_switches_enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    ok: bool
+    reason: str
+
+
+class RiskGate:
+    """Admission state of the PairManager (see module docstring)."""
+
+    def __init__(self, limits: RiskLimits, per_symbol_max: dict[str, int] | None = None) -> None:
+        self.limits = limits
+        self.per_symbol_max = per_symbol_max or {}
+        self.active: dict[str, int] = defaultdict(int)
+        self.trips: dict[str, int] = defaultdict(int)
+        self.cooldown_until: dict[str, int] = {}
+        self.frozen_until: dict[str, int] = {}
+        self.rejects: dict[str, deque[int]] = defaultdict(deque)
+        self.disarmed_reason: str | None = None
+        self.events: list[KillSwitchEvent] = []
+
+    # -- admission --------------------------------------------------------------------------
+    def admit(self, code: str, now_ns: int, armed: bool, arm_reason: str = "") -> Decision:
+        """May a new pair start on ``code`` now? (``armed`` comes from the session clock.)"""
+        if self.disarmed_reason is not None:
+            return Decision(False, f"disarmed: {self.disarmed_reason}")
+        if not armed:
+            return Decision(False, f"not armed: {arm_reason}" if arm_reason else "not armed")
+        if self.frozen_until.get(code, 0) > now_ns:
+            return Decision(False, f"{code} frozen until {self.frozen_until[code]}")
+        if self.cooldown_until.get(code, 0) > now_ns:
+            return Decision(False, f"{code} cooling down")
+        cap = self.per_symbol_max.get(code, self.limits.max_outstanding_per_symbol)
+        if self.active[code] >= cap:
+            return Decision(False, f"{code} has {self.active[code]} slice(s) outstanding (max {cap})")
+        busy = sum(1 for c, n in self.active.items() if n > 0)
+        if self.active[code] == 0 and busy >= self.limits.max_concurrent_symbols:
+            return Decision(False, f"{busy} symbols active (max {self.limits.max_concurrent_symbols})")
+        if self.trips[code] >= self.limits.max_trips_per_symbol_per_day:
+            return Decision(False, f"{code} reached {self.trips[code]} pairs today "
+                                   f"(max {self.limits.max_trips_per_symbol_per_day})")
+        return Decision(True, "ok")
+
+    def started(self, code: str) -> None:
+        self.active[code] += 1
+        self.trips[code] += 1
+
+    def finished(self, code: str, now_ns: int, outcome: str, cooldown_ns: int) -> None:
+        """A pair on ``code`` ended; misses, rejects and back-offs cool the symbol down."""
+        self.active[code] = max(0, self.active[code] - 1)
+        if outcome in ("missed", "rejected", "backoff", "denied"):
+            self.cool(code, now_ns + cooldown_ns)
+        if outcome == "denied":
+            self.trips[code] = max(0, self.trips[code] - 1)   # never reached the broker
+
+    def cool(self, code: str, until_ns: int) -> None:
+        self.cooldown_until[code] = max(self.cooldown_until.get(code, 0), until_ns)
+
+    # -- kill switches ----------------------------------------------------------------------
+    def on_reject(self, code: str, now_ns: int) -> KillSwitchEvent | None:
+        q = self.rejects[code]
+        q.append(now_ns)
+        while q and q[0] <= now_ns - self.limits.reject_window_ns:
+            q.popleft()
+        if self.limits.enabled and len(q) >= self.limits.reject_count:
+            q.clear()
+            return self._freeze("reject_freeze", code, now_ns, self.limits.reject_freeze_ns,
+                                f"{self.limits.reject_count} rejects in "
+                                f"{self.limits.reject_window_ns // 10**9} s")
+        return None
+
+    def on_unhedged_timeout(self, code: str, now_ns: int, age_ms: float) -> KillSwitchEvent | None:
+        if not self.limits.enabled:
+            return None
+        return self._freeze("unhedged_freeze", code, now_ns, self.limits.unhedged_freeze_ns,
+                            f"exposure unhedged for {age_ms:.0f} ms: forced flat")
+
+    def on_pnl(self, session_net_krw: float, now_ns: int) -> KillSwitchEvent | None:
+        if (self.limits.enabled and self.disarmed_reason is None
+                and session_net_krw < -self.limits.max_session_loss_krw):
+            return self.disarm("session_loss", now_ns, f"session loss {session_net_krw:,.0f} KRW beyond "
+                                                       f"-{self.limits.max_session_loss_krw:,.0f}")
+        return None
+
+    def disarm(self, kind: str, now_ns: int, reason: str) -> KillSwitchEvent | None:
+        if self.disarmed_reason is not None:
+            return None
+        self.disarmed_reason = reason
+        ev = KillSwitchEvent(kind, "", reason, now_ns)
+        self.events.append(ev)
+        return ev
+
+    def _freeze(self, kind: str, code: str, now_ns: int, dur_ns: int, reason: str) -> KillSwitchEvent:
+        until = now_ns + dur_ns
+        self.frozen_until[code] = max(self.frozen_until.get(code, 0), until)
+        ev = KillSwitchEvent(kind, code, reason, now_ns, until)
+        self.events.append(ev)
+        return ev
+
+    @property
+    def active_pairs(self) -> int:
+        return sum(self.active.values())

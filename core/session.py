@@ -1,0 +1,429 @@
+"""When the engine may trade: KRX trading days, the guard window and NXT main state from FID 215.
+
+The engine is armed only when all of these hold (SPEC §3), evaluated in Asia/Seoul whatever the
+machine's time zone:
+
+1. the day is a KRX trading day: ``exchange_calendars`` ``XKRX`` says it is a session and it is not in
+   ``sessions.extra_holidays`` (4.13.2 misses e.g. 2026-06-03);
+2. if ``sessions.arm_only_in_overlap``: the time is in the guard window ``overlap_window``
+   (start inclusive, end exclusive; 09:00:32 ≤ t < 15:19:50 by default);
+3. if ``sessions.use_fid_215_signals``: FID 215 (장운영구분) says NXT main is open — the last of
+   ``'R'`` (NXT main start) / ``'S'`` (NXT main end) received *today*. With no such code today,
+   ``sessions.fid_215_unknown`` decides: ``closed`` waits for ``'R'``, ``clock`` trusts the
+   ``nxt_main`` window until a code arrives. With FID 215 signals off, the ``nxt_main`` window is used.
+
+On days the calendar marks as a late open (the first trading day of a year opens at 10:00), the guard
+start moves later by the same amount; it is never moved earlier and the guard end never moves.
+
+All times are ``now_ns`` values (int nanoseconds since the Unix epoch, see :mod:`core.clock`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.clock import NS_PER_S, kst_datetime, ns_from_kst
+
+if TYPE_CHECKING:
+    from config.schema import SessionsConfig
+
+__all__ = [
+    "FID_215_CODES",
+    "PHASES",
+    "ArmStatus",
+    "CalendarRangeError",
+    "DayStatus",
+    "SessionChange",
+    "SessionClock",
+    "UnsupportedCalendarError",
+]
+
+# FID 215 (장운영구분) values. REST-era NXT codes (dongbin300/KiwoomRestApi.Net) and the OCX-era codes
+# koapy lists (the lower-case group is marked "estimated" there). Case matters: 'S' ≠ 's'.
+FID_215_CODES: dict[str, str] = {
+    "0": "KRX pre-open (장시작전)",
+    "2": "KRX closing call start (장종료전 동시호가)",
+    "3": "KRX open (장시작)",
+    "4": "KRX closing call end (장종료)",
+    "8": "KRX close (장종료, no time)",
+    "9": "KRX market close (장마감)",
+    "P": "NXT pre-market start",
+    "Q": "NXT pre-market end",
+    "R": "NXT main market start",
+    "S": "NXT main market end",
+    "T": "NXT after-market single-price start",
+    "U": "NXT after-market start",
+    "V": "NXT closing-price trading end",
+    "W": "NXT after-market end",
+    "a": "after-hours closing-price start (koapy, estimated)",
+    "b": "after-hours closing-price end (koapy, estimated; another source: market-wide holiday)",
+    "c": "after-hours single-price start (koapy, estimated)",
+    "d": "after-hours single-price end (koapy, estimated)",
+    "e": "futures/options close (koapy, estimated)",
+    "s": "futures/options pre-close (koapy, estimated)",
+}
+_NXT_MAIN_OPEN = "R"
+_NXT_MAIN_CLOSED = "S"
+
+PHASES = ("closed-day", "pre-open", "armed", "post-close", "nxt-closed")
+"""Every value :attr:`ArmStatus.phase` can take."""
+
+_CALENDAR_START = dt.date(2020, 1, 1)   # NXT began in 2025; building from 2020 keeps start-up < 1 s
+
+
+class CalendarRangeError(ValueError):
+    """A date outside the range the trading calendar covers (XKRX: holidays precomputed to 2050)."""
+
+
+class UnsupportedCalendarError(ValueError):
+    """``sessions.calendar`` names a calendar this module cannot load (only ``XKRX`` is supported)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayStatus:
+    """Whether ``date`` is a KRX trading day and why not.
+
+    ``source`` names what closed it: ``'weekend'``, ``'XKRX'``, ``'extra_holidays'`` (or None when open).
+    """
+
+    date: dt.date
+    trading: bool
+    reason: str
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    """One FID 215 value as received and what it did to the NXT main state.
+
+    Attributes:
+      code: The raw value (surrounding whitespace removed); log it when ``known`` is False.
+      at_ns: When it was received.
+      known: Whether the code is in :data:`FID_215_CODES`.
+      meaning: A short description (``'unknown'`` for unknown codes).
+      nxt_main_open: NXT main state after this code today (True/False), or None if still unknown.
+      changed: Whether this code changed today's NXT main state.
+    """
+
+    code: str
+    at_ns: int
+    known: bool
+    meaning: str
+    nxt_main_open: bool | None
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArmStatus:
+    """Whether the engine may open new pairs, why, and the session phase (one of :data:`PHASES`)."""
+
+    armed: bool
+    reason: str
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Calendar:
+    name: str
+    first: dt.date
+    last: dt.date
+    sessions: frozenset[dt.date]
+    late_open: dict[dt.date, dt.time]   # session date → KST open time, only where it is not the usual
+
+
+_calendars: dict[str, _Calendar] = {}
+_calendars_lock = threading.Lock()
+
+
+def _calendar(name: str) -> _Calendar:
+    """The trading calendar ``name``, built on first use and shared by every SessionClock in the process."""
+    with _calendars_lock:
+        cal = _calendars.get(name)
+        if cal is None:
+            cal = _calendars[name] = _load_calendar(name)
+        return cal
+
+
+def _load_calendar(name: str) -> _Calendar:
+    # exchange_calendars pulls in pandas: import it only when a calendar is first needed.
+    from exchange_calendars.exchange_calendar_xkrx import XKRXExchangeCalendar
+
+    classes = {"XKRX": XKRXExchangeCalendar}
+    if name not in classes:
+        raise UnsupportedCalendarError(f"unsupported trading calendar {name!r} (supported: {', '.join(classes)})")
+    cls = classes[name]
+    last = cls.bound_max().date()   # holidays are precomputed up to here (2050 for XKRX)
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13.2 trips a pandas 3 deprecation (Series.values on tz-aware data).
+        warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
+        xcal = cls(start=_CALENDAR_START.isoformat(), end=last.isoformat())
+        schedule = xcal.schedule
+    opens = schedule["open"].dt.tz_convert("Asia/Seoul")
+    usual = opens.dt.time.mode().iloc[0]
+    late = {ts.date(): o.time() for ts, o in zip(schedule.index, opens) if o.time() > usual}
+    return _Calendar(
+        name=name,
+        first=_CALENDAR_START,
+        last=last,
+        sessions=frozenset(ts.date() for ts in schedule.index),
+        late_open=late,
+    )
+
+
+def _fmt_time(t: dt.time) -> str:
+    return t.isoformat(timespec="milliseconds") if t.microsecond else t.isoformat(timespec="seconds")
+
+
+def _add(t: dt.time, delta: dt.timedelta) -> dt.time:
+    return (dt.datetime.combine(dt.date(2000, 1, 1), t) + delta).time()
+
+
+class SessionClock:
+    """Decides from ``now_ns`` and FID 215 whether the engine is armed (see the module docstring).
+
+    Args:
+      sessions_cfg: The ``sessions`` section of the configuration (:class:`config.schema.SessionsConfig`).
+      mismatch_grace_ns: How long FID 215 may lag the clock before :meth:`mismatch` reports an ``'R'``
+        still standing after ``nxt_main`` ended (or received before it began). Default 5 s.
+    """
+
+    def __init__(self, sessions_cfg: SessionsConfig, *, mismatch_grace_ns: int = 5 * NS_PER_S) -> None:
+        self._cfg = sessions_cfg
+        self._extra = frozenset(sessions_cfg.extra_holidays)
+        self._grace_ns = mismatch_grace_ns
+        self._days: dict[dt.date, DayStatus] = {}
+        self._last_code: SessionChange | None = None       # the last FID 215 value of any kind
+        self._main: SessionChange | None = None            # the last 'R' / 'S'
+        self._main_date: dt.date | None = None             # its KST date
+
+    # -- calendar ----------------------------------------------------------------------------------
+
+    def day_status(self, date: dt.date) -> DayStatus:
+        """Whether ``date`` (a KST calendar date) is a KRX trading day, with the reason and source.
+
+        Raises:
+          TypeError: If ``date`` is not a plain ``datetime.date``.
+          CalendarRangeError: If ``date`` is outside the calendar's range.
+        """
+        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
+            raise TypeError(f"date must be a datetime.date, got {type(date).__name__}")
+        cached = self._days.get(date)
+        if cached is not None:
+            return cached
+        cal = _calendar(self._cfg.calendar)
+        if not cal.first <= date <= cal.last:
+            raise CalendarRangeError(
+                f"{date} is outside the {cal.name} calendar range {cal.first}..{cal.last} "
+                f"(exchange_calendars precomputes {cal.name} holidays only to {cal.last.year})")
+        iso = date.isoformat()
+        in_extra = date in self._extra
+        if date.weekday() >= 5:
+            status = DayStatus(date, False, f"{iso} is a {date.strftime('%A')} (weekend)", "weekend")
+        elif date not in cal.sessions:
+            also = "; also in sessions.extra_holidays" if in_extra else ""
+            status = DayStatus(date, False, f"{iso} is not a KRX trading day ({cal.name} holiday{also})",
+                               cal.name)
+        elif in_extra:
+            status = DayStatus(date, False, f"{iso} is in sessions.extra_holidays "
+                                            f"({cal.name} lists it as a session)", "extra_holidays")
+        else:
+            status = DayStatus(date, True, f"{iso} is a KRX trading day", None)
+        self._days[date] = status
+        return status
+
+    def is_trading_day(self, date: dt.date) -> bool:
+        """True iff ``date`` is an XKRX session, not a weekend and not in ``sessions.extra_holidays``.
+
+        Raises:
+          CalendarRangeError: If ``date`` is outside the calendar's range.
+        """
+        return self.day_status(date).trading
+
+    def next_trading_day(self, date: dt.date) -> dt.date:
+        """The first trading day on or after ``date``.
+
+        Raises:
+          CalendarRangeError: If none is found within the calendar's range.
+        """
+        day = date
+        while not self.is_trading_day(day):
+            day += dt.timedelta(days=1)
+        return day
+
+    # -- guard window ------------------------------------------------------------------------------
+
+    def guard_window(self, date: dt.date) -> tuple[dt.time, dt.time]:
+        """The guard window (KST times of day) on ``date``: ``overlap_window``, start delayed on late opens."""
+        start, end = self._cfg.overlap_window.start, self._cfg.overlap_window.end
+        late = _calendar(self._cfg.calendar).late_open.get(date)
+        if late is not None:
+            usual = dt.datetime.combine(date, self._cfg.krx_day.start)
+            delay = dt.datetime.combine(date, late) - usual
+            if delay > dt.timedelta(0):
+                start = min(_add(start, delay), end)
+        return start, end
+
+    def guard_start_ns(self, date: dt.date) -> int:
+        """``now_ns`` of the guard-window start on ``date`` (the earliest the engine can arm that day)."""
+        return ns_from_kst(date, self.guard_window(date)[0])
+
+    def guard_end_ns(self, date: dt.date) -> int:
+        """``now_ns`` of the guard-window end on ``date``: no new pairs from then on."""
+        return ns_from_kst(date, self.guard_window(date)[1])
+
+    # -- FID 215 -----------------------------------------------------------------------------------
+
+    def on_fid_215(self, code: str, now_ns: int) -> SessionChange:
+        """Record one FID 215 (장운영구분) value received at ``now_ns``.
+
+        ``'R'`` opens NXT main and ``'S'`` closes it for the KST day it arrives on; every other value is
+        recorded without changing that state. Unknown values come back with ``known=False`` so the
+        caller logs them raw.
+        """
+        raw = str(code).strip()
+        known = raw in FID_215_CODES
+        today = kst_datetime(now_ns).date()
+        before = self._main_open_on(today)
+        if raw in (_NXT_MAIN_OPEN, _NXT_MAIN_CLOSED):
+            after: bool | None = raw == _NXT_MAIN_OPEN
+        else:
+            after = before
+        change = SessionChange(raw, now_ns, known, FID_215_CODES.get(raw, "unknown"), after, after != before)
+        self._last_code = change
+        if raw in (_NXT_MAIN_OPEN, _NXT_MAIN_CLOSED):
+            self._main = change
+            self._main_date = today
+        return change
+
+    @property
+    def last_fid_215(self) -> SessionChange | None:
+        """The last FID 215 value received (any code), or None."""
+        return self._last_code
+
+    def _main_today(self, today: dt.date) -> SessionChange | None:
+        return self._main if self._main is not None and self._main_date == today else None
+
+    def _main_open_on(self, today: dt.date) -> bool | None:
+        main = self._main_today(today)
+        return None if main is None else main.code == _NXT_MAIN_OPEN
+
+    # -- decisions ---------------------------------------------------------------------------------
+
+    def status(self, now_ns: int) -> ArmStatus:
+        """Whether the engine is armed at ``now_ns``, with the exact reason and the session phase.
+
+        A date outside the calendar's range gives a disarmed ``closed-day`` status naming the problem
+        (fail safe) rather than an exception.
+        """
+        now = kst_datetime(now_ns)
+        today, t = now.date(), now.time()
+        try:
+            day = self.day_status(today)
+        except CalendarRangeError as exc:
+            return ArmStatus(False, str(exc), "closed-day")
+        if not day.trading:
+            return ArmStatus(False, day.reason, "closed-day")
+        cfg = self._cfg
+        clock_note = ""
+        if cfg.arm_only_in_overlap:
+            start, end = self.guard_window(today)
+            late = "" if start == cfg.overlap_window.start else f" ({cfg.calendar} opens late on {today})"
+            if t < start:
+                return ArmStatus(False, f"before guard start {_fmt_time(start)}{late}", "pre-open")
+            if t >= end:
+                return ArmStatus(False, f"after guard end {_fmt_time(end)}", "post-close")
+            clock_note = f"inside guard {_fmt_time(start)}–{_fmt_time(end)}"
+        nxt_start, nxt_end = cfg.nxt_main.start, cfg.nxt_main.end
+        nxt_window = f"{_fmt_time(nxt_start)}–{_fmt_time(nxt_end)}"
+        in_nxt_clock = nxt_start <= t < nxt_end
+        if cfg.use_fid_215_signals:
+            main = self._main_today(today)
+            if main is not None:
+                at = _fmt_time(kst_datetime(main.at_ns).time())
+                if main.code == _NXT_MAIN_CLOSED:
+                    return ArmStatus(False, f"NXT main closed by FID 215 'S' at {at}", "nxt-closed")
+                nxt_note = f"NXT main open by FID 215 'R' at {at}"
+            elif cfg.fid_215_unknown == "closed":
+                return ArmStatus(False, "waiting for FID 215 'R' (NXT main start)", "nxt-closed")
+            elif in_nxt_clock:
+                nxt_note = f"no FID 215 code yet; NXT main assumed open by clock {nxt_window}"
+            else:
+                return ArmStatus(False, f"no FID 215 code yet; NXT main closed by clock {nxt_window}",
+                                 "nxt-closed")
+        elif in_nxt_clock:
+            nxt_note = f"NXT main open by clock {nxt_window} (FID 215 signals off)"
+        else:
+            return ArmStatus(False, f"NXT main closed by clock {nxt_window} (FID 215 signals off)",
+                             "nxt-closed")
+        notes = ", ".join(n for n in (clock_note, nxt_note) if n)
+        return ArmStatus(True, f"armed: {today} {_fmt_time(t)} {notes}", "armed")
+
+    def mismatch(self, now_ns: int) -> str | None:
+        """A contradiction between today's FID 215 state and the clock, or None (SPEC §4 kill switch).
+
+        Reported when FID 215 signals are in use and either
+        * NXT main is closed by ``'S'`` while the clock is inside the guard window of a trading day, or
+        * NXT main is open by ``'R'`` on a day that is not a trading day, or more than
+          ``mismatch_grace_ns`` outside the ``nxt_main`` window (before its start, or after its end
+          with no ``'S'`` yet).
+        """
+        if not self._cfg.use_fid_215_signals:
+            return None
+        now = kst_datetime(now_ns)
+        today = now.date()
+        main = self._main_today(today)
+        if main is None:
+            return None
+        at = _fmt_time(kst_datetime(main.at_ns).time())
+        try:
+            day = self.day_status(today)
+        except CalendarRangeError:
+            return None
+        if main.code == _NXT_MAIN_CLOSED:
+            if not day.trading:
+                return None
+            start, end = self.guard_window(today)
+            if start <= now.time() < end:
+                return (f"FID 215 'S' (NXT main end) at {at} while the clock is inside the guard window "
+                        f"{_fmt_time(start)}–{_fmt_time(end)}")
+            return None
+        if not day.trading:
+            return f"FID 215 'R' (NXT main start) at {at} but {day.reason}"
+        nxt = self._cfg.nxt_main
+        open_ns = ns_from_kst(today, nxt.start)
+        close_ns = ns_from_kst(today, nxt.end)
+        window = f"{_fmt_time(nxt.start)}–{_fmt_time(nxt.end)}"
+        if main.at_ns < open_ns - self._grace_ns:
+            return f"FID 215 'R' (NXT main start) at {at}, before nxt_main {window}"
+        if now_ns >= close_ns + self._grace_ns:
+            return (f"FID 215 still says NXT main open ('R' at {at}) at {_fmt_time(now.time())}, "
+                    f"after nxt_main {window} with no 'S'")
+        return None
+
+    def next_arm_ns(self, now_ns: int) -> int | None:
+        """The earliest time ≥ ``now_ns`` at which the calendar and the guard window allow arming.
+
+        FID 215 is not predicted: under ``fid_215_unknown: closed`` arming also waits for ``'R'``.
+        Returns ``now_ns`` when the clock allows arming now, None if no trading day is left in the
+        calendar's range.
+        """
+        now = kst_datetime(now_ns)
+        day = now.date()
+        try:
+            if self.is_trading_day(day):
+                if not self._cfg.arm_only_in_overlap:
+                    return now_ns
+                start_ns, end_ns = self.guard_start_ns(day), self.guard_end_ns(day)
+                if now_ns < start_ns:
+                    return start_ns
+                if now_ns < end_ns:
+                    return now_ns
+            nxt = self.next_trading_day(day + dt.timedelta(days=1))
+        except CalendarRangeError:
+            return None
+        if not self._cfg.arm_only_in_overlap:
+            return ns_from_kst(nxt, dt.time(0, 0))
+        return self.guard_start_ns(nxt)

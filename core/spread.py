@@ -1,0 +1,108 @@
+"""Whole-universe edge evaluation: the SpreadEngine's logic without the actor.
+
+:class:`SpreadState` keeps both venues' L1 for every symbol in flat int64 arrays (universe order),
+applies shard deltas in place, runs the numba kernel of :mod:`core.edge` over the whole universe
+and turns eligible rows into :class:`~actors.messages.Signal` values.
+
+Signal rule: a symbol is signalled when it is eligible now AND (its book changed in this step OR
+it was not eligible at the previous evaluation). A symbol that stops being eligible enters the
+flicker cooldown (``spread_engine.cooldown_ms``) so a spread oscillating at the threshold does not
+burn order tokens. Rows with bad data quality (stale, crossed, off-grid) are never eligible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from actors.messages import DIR_A, DIR_B, Signal
+from core.costs import CostModel, Venue
+from core.edge import EdgeKernel
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadParams:
+    """Parameters of the edge rule for one run (from config)."""
+
+    cooldown_ns: int
+    slice_qty: int
+    min_visible_qty: int
+
+
+class SpreadState:
+    """The SpreadEngine's arrays and signal rule for ``n`` symbols (universe order)."""
+
+    def __init__(self, codes: tuple[str, ...], markets: tuple[str, ...], costs: CostModel,
+                 min_net_ticks: np.ndarray, params: SpreadParams) -> None:
+        n = len(codes)
+        self.codes = codes
+        self.n = n
+        self.costs = costs
+        self.params = params
+        z = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
+        self.krx_bid, self.krx_ask, self.krx_bid_qty, self.krx_ask_qty = z(), z(), z(), z()
+        self.nxt_bid, self.nxt_ask, self.nxt_bid_qty, self.nxt_ask_qty = z(), z(), z(), z()
+        self.tick_arrival_ns = z()
+        self.tick_t_ns = z()
+        self.quality = np.zeros(n, dtype=np.uint8)
+        self.cooldown_until_ns = z()
+        self.dirty = np.zeros(n, dtype=bool)
+        self.was_eligible = np.zeros(n, dtype=bool)
+        self.tax_bps = np.array([costs.tax_bps(m) for m in markets], dtype=np.float64)
+        self.min_net_ticks = np.asarray(min_net_ticks, dtype=np.float64)
+        self.kernel = EdgeKernel(n)
+        self.krx_fee_bps = float(costs.fee_bps(Venue.KRX))
+        self.nxt_fee_bps = float(costs.fee_bps(Venue.NXT))
+        self.min_qty = int(max(params.slice_qty, params.min_visible_qty))
+        self.evaluations = 0
+
+    def apply_delta(self, sym: np.ndarray, krx: np.ndarray, nxt: np.ndarray, tick_arrival_ns: np.ndarray,
+                    tick_t_ns: np.ndarray, quality: np.ndarray) -> None:
+        """Overwrite the rows of ``sym`` with a shard's full L1 state and mark them dirty."""
+        if len(sym) == 0:
+            return
+        s = np.asarray(sym, dtype=np.int64)
+        self.krx_bid[s], self.krx_ask[s], self.krx_bid_qty[s], self.krx_ask_qty[s] = krx.T
+        self.nxt_bid[s], self.nxt_ask[s], self.nxt_bid_qty[s], self.nxt_ask_qty[s] = nxt.T
+        self.tick_arrival_ns[s] = tick_arrival_ns
+        self.tick_t_ns[s] = tick_t_ns
+        self.quality[s] = quality
+        self.dirty[s] = True
+
+    def evaluate(self, now_ns: int, wall_ns: int) -> tuple[list[Signal], int]:
+        """Run the kernel over the universe at engine time ``now_ns``; return (signals, eligible)."""
+        direction, net_krw, net_bps, eligible = self.kernel.evaluate(
+            self.krx_bid, self.krx_ask, self.krx_bid_qty, self.krx_ask_qty,
+            self.nxt_bid, self.nxt_ask, self.nxt_bid_qty, self.nxt_ask_qty,
+            self.krx_fee_bps, self.nxt_fee_bps, self.tax_bps, self.min_net_ticks,
+            self.min_qty, self.cooldown_until_ns, now_ns)
+        self.evaluations += 1
+        ok = eligible & (self.quality == 0)
+        # Flicker cooldown: eligible last time, not now (and not merely cooling down already).
+        dropped = self.was_eligible & ~ok & (self.cooldown_until_ns <= now_ns)
+        if dropped.any():
+            self.cooldown_until_ns[dropped] = now_ns + self.params.cooldown_ns
+        fire = np.flatnonzero(ok & (self.dirty | ~self.was_eligible))
+        self.was_eligible = ok.copy()
+        self.dirty[:] = False
+        signals = [self._signal(int(i), int(direction[i]), float(net_krw[i]), float(net_bps[i]), now_ns, wall_ns)
+                   for i in fire]
+        return signals, int(ok.sum())
+
+    def cool_down(self, sym: int, until_ns: int) -> None:
+        """Hold ``sym`` ineligible until ``until_ns`` (engine clock)."""
+        self.cooldown_until_ns[sym] = max(int(self.cooldown_until_ns[sym]), int(until_ns))
+
+    def _signal(self, i: int, d: int, net_krw: float, net_bps: float, now_ns: int, wall_ns: int) -> Signal:
+        if d == DIR_A:       # buy KRX ask, sell NXT bid
+            buy_px, sell_px = int(self.krx_ask[i]), int(self.nxt_bid[i])
+            buy_q, sell_q = int(self.krx_ask_qty[i]), int(self.nxt_bid_qty[i])
+        elif d == DIR_B:     # buy NXT ask, sell KRX bid
+            buy_px, sell_px = int(self.nxt_ask[i]), int(self.krx_bid[i])
+            buy_q, sell_q = int(self.nxt_ask_qty[i]), int(self.krx_bid_qty[i])
+        else:  # pragma: no cover - the kernel never marks direction 0 eligible
+            raise ValueError(f"eligible row {i} without a direction")
+        return Signal(code=self.codes[i], sym=i, direction=d, qty=self.params.slice_qty,
+                      buy_px=buy_px, sell_px=sell_px, buy_qty_visible=buy_q, sell_qty_visible=sell_q,
+                      net_krw=net_krw, net_bps=net_bps, t_tick_ns=int(self.tick_t_ns[i]) or now_ns,
+                      tick_arrival_ns=int(self.tick_arrival_ns[i]), signal_ns=wall_ns)
