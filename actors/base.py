@@ -54,8 +54,9 @@ class EngineActor(ActorTypeDispatcher):
         return []
 
     # -- telemetry --------------------------------------------------------------------------
-    def emit(self, kind: str, t_ns: int, **data: Any) -> None:
-        self._telemetry.append(TelemetryEvent(kind, t_ns, data))
+    def emit(self, event_kind: str, t_ns: int, /, **data: Any) -> None:
+        """Queue one telemetry observation (sent with the next :meth:`flush_telemetry`)."""
+        self._telemetry.append(TelemetryEvent(event_kind, t_ns, data))
 
     def flush_telemetry(self) -> None:
         if self._telemetry and self.wiring.telemetry is not None:

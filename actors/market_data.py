@@ -1,0 +1,63 @@
+"""MarketData shard actor: owns ≤100-code screens, keeps their L1 snapshot, forwards changed rows."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from actors.base import EngineActor
+from actors.messages import BookDelta, MarketBatch, RegisterScreens, ShardAssignment
+from core.book import ShardBook
+
+
+class MarketData(EngineActor):
+    """One shard: registers its screens with the bridge, applies each step's rows to its
+    :class:`~core.book.ShardBook` in place and sends the SpreadEngine one :class:`BookDelta` per
+    step with the full state of the rows that changed (an empty delta still completes the step).
+    """
+
+    actor_name = "MarketData"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.shard_id = -1
+        self.book: ShardBook | None = None
+        self.assignment: ShardAssignment | None = None
+        self.steps = 0
+
+    def receiveMsg_ShardAssignment(self, msg: ShardAssignment, sender: Any) -> None:  # noqa: N802
+        self.assignment = msg
+        self.shard_id = msg.shard_id
+        self.actor_name = f"MarketData[{msg.shard_id}]"
+        codes = [c for _, cs in msg.screens for c in cs]
+        syms = np.array([msg.universe.index_of(c) for c in codes], dtype=np.int64)
+        stale_ns = msg.config.market_data.stale_after_ms * 1_000_000
+        self.book = ShardBook(syms, stale_after_ns=stale_ns)
+        if self.wiring.bridge is not None:
+            self._register()
+
+    def receiveMsg_Wiring(self, msg: Any, sender: Any) -> None:  # noqa: N802
+        had_bridge = self.wiring.bridge is not None
+        super().receiveMsg_Wiring(msg, sender)
+        if self.assignment is not None and not had_bridge and msg.bridge is not None:
+            self._register()
+
+    def _register(self) -> None:
+        assert self.assignment is not None
+        self.send(self.wiring.bridge, RegisterScreens(self.shard_id, self.assignment.screens,
+                                                      self.assignment.generation))
+
+    def receiveMsg_MarketBatch(self, msg: MarketBatch, sender: Any) -> None:  # noqa: N802
+        if self.book is None:
+            return
+        changed = self.book.apply(msg.rows)
+        d = self.book.delta(changed, msg.t_ns)
+        self.steps += 1
+        if self.wiring.spread_engine is not None:
+            self.send(self.wiring.spread_engine, BookDelta(step=msg.step, t_ns=msg.t_ns, shard_id=self.shard_id,
+                                                           shard_ids=msg.shard_ids, updates=len(msg.rows), **d))
+
+    def detail(self) -> list[tuple[str, Any]]:
+        n = len(self.book) if self.book is not None else 0
+        return [("shard_id", self.shard_id), ("symbols", n), ("steps", self.steps),
+                ("updates", self.book.updates if self.book is not None else 0)]

@@ -1,0 +1,173 @@
+"""Start, drive and stop the actor system from ordinary Python (launch.py, arbctl, tests, benches).
+
+:class:`EngineRuntime` owns the external side of the Thespian system: it creates the ActorSystem
+(base and admin port from ``actor_system``), optionally a separate Kiwoom host system (the
+production layout, bridge over TCP), the Supervisor, and always shuts everything down.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from actors.messages import (EngineStarted, HealthReport, HealthRequest, ReportRequest, RunOptions, RunReport,
+                             ScaleResult, ScaleShards, StartEngine, StatusReport, StatusRequest, StopEngine)
+
+BRIDGE_CAPABILITY = "Kiwoom Bridge"
+LOG_DEFS = {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
+            "root": {"level": "WARNING", "handlers": ["stderr"]}}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RuntimeErrorWithHint(RuntimeError):
+    """A start-up failure with what the operator should do about it."""
+
+
+def system_capabilities(cfg: Any, admin_port: int, bridge_here: bool, leader: str | None = None) -> dict:
+    caps: dict[str, Any] = {"Admin Port": admin_port}
+    if cfg.actor_system.base != "multiprocQueueBase":
+        caps["Process Startup Method"] = cfg.actor_system.process_startup_method
+    if bridge_here:
+        caps[BRIDGE_CAPABILITY] = True
+    if leader:
+        host, _, port = leader.rpartition(":")
+        caps["Convention Address.IPv4"] = (host, int(port))
+    return caps
+
+
+class EngineRuntime:
+    """The engine seen from outside the actor system.
+
+    ``bridge_layout``: 'local' puts the KiwoomBridge in this system (sim/replay default); 'host'
+    starts ``python -m kiwoom_bridge.host`` as a separate ActorSystem joined over TCP (the production
+    layout, used by benchmarks); the kiwoom backend always expects an external host to join.
+    """
+
+    def __init__(self, cfg: Any, universe: Any, options: RunOptions, admin_port: int | None = None,
+                 bridge_layout: str = "local", host_admin_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.universe = universe
+        self.options = options
+        self.admin_port = admin_port or cfg.actor_system.admin_port
+        self.host_admin_port = host_admin_port or cfg.actor_system.kiwoom_host_admin_port
+        self.bridge_layout = "external" if options.backend == "kiwoom" else bridge_layout
+        self.asys: Any = None
+        self.supervisor: Any = None
+        self.host_proc: subprocess.Popen | None = None
+        self.timeout = cfg.actor_system.ask_timeout_s
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> EngineStarted:
+        from thespian.actors import ActorSystem
+        base = self.cfg.actor_system.base
+        caps = system_capabilities(self.cfg, self.admin_port, bridge_here=self.bridge_layout == "local")
+        try:
+            self.asys = ActorSystem(base, caps, logDefs=LOG_DEFS, transientUnique=True)
+        except Exception as exc:  # noqa: BLE001
+            raise RuntimeErrorWithHint(f"cannot start the actor system ({base}, admin port {self.admin_port}): "
+                                       f"{exc}. Is another engine running on that port? "
+                                       f"Set actor_system.admin_port.") from exc
+        if self.bridge_layout == "host":
+            self._start_host()
+        elif self.bridge_layout == "external":
+            self._wait_for_host()
+        self.supervisor = self.asys.createActor("actors.supervisor.Supervisor")
+        started = self.asys.ask(self.supervisor, StartEngine(self.cfg, self.universe, self.options),
+                                max(30.0, self.timeout))
+        if not isinstance(started, EngineStarted):
+            raise RuntimeErrorWithHint(f"the Supervisor did not answer StartEngine (got {started!r})")
+        if not started.ok:
+            raise RuntimeErrorWithHint(started.error)
+        return started
+
+    def _start_host(self) -> None:
+        cmd = [sys.executable, "-m", "kiwoom_bridge.host", "--leader", f"127.0.0.1:{self.admin_port}",
+               "--admin-port", str(self.host_admin_port), "--base", self.cfg.actor_system.base]
+        self.host_proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True)
+        self._wait_for_host()
+
+    def _wait_for_host(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._host_joined():
+                return
+            if self.host_proc is not None and self.host_proc.poll() is not None:
+                out = self.host_proc.stdout.read() if self.host_proc.stdout else ""
+                raise RuntimeErrorWithHint(f"the Kiwoom host process exited: {out.strip()[-500:]}")
+            time.sleep(0.2)
+        raise RuntimeErrorWithHint(
+            "no Kiwoom host joined this system: start `python -m kiwoom_bridge.host --leader "
+            f"THIS_HOST:{self.admin_port}` (on Windows with the 32-bit Python that has the OpenAPI+)")
+
+    def _host_joined(self) -> bool:
+        """Probe: can an actor that needs the bridge capability be created in this convention?"""
+        from thespian.actors import ActorExitRequest
+        try:
+            probe = self.asys.createActor("kiwoom_bridge.bridge.BridgeProbe")
+        except Exception:  # noqa: BLE001 - NoCompatibleSystemForActor (or not yet registered)
+            return False
+        self.asys.tell(probe, ActorExitRequest())
+        return True
+
+    def status(self) -> StatusReport | None:
+        r = self.asys.ask(self.supervisor, StatusRequest(), 5)
+        return r if isinstance(r, StatusReport) else None
+
+    def health(self) -> HealthReport | None:
+        r = self.asys.ask(self.supervisor, HealthRequest(), 5)
+        return r if isinstance(r, HealthReport) else None
+
+    def scale(self, shards: int, timeout_s: float = 30) -> ScaleResult | None:
+        r = self.asys.ask(self.supervisor, ScaleShards(shards), timeout_s)
+        return r if isinstance(r, ScaleResult) else None
+
+    def stop(self, reason: str) -> None:
+        self.asys.tell(self.supervisor, StopEngine(reason))
+
+    def wait_finished(self, timeout_s: float, poll_s: float = 0.2) -> StatusReport | None:
+        deadline = time.monotonic() + timeout_s
+        st = None
+        while time.monotonic() < deadline:
+            st = self.status()
+            if st is not None and st.finished:
+                return st
+            time.sleep(poll_s)
+        return st
+
+    def report(self, timeout_s: float = 60) -> RunReport | None:
+        r = self.asys.ask(self.supervisor, ReportRequest(), timeout_s)
+        return r if isinstance(r, RunReport) else None
+
+    def shutdown(self) -> None:
+        if self.asys is not None:
+            try:
+                self.asys.shutdown()
+            finally:
+                self.asys = None
+        if self.host_proc is not None:
+            try:
+                self.host_proc.terminate()
+                self.host_proc.wait(10)
+            except Exception:  # noqa: BLE001
+                self.host_proc.kill()
+            self.host_proc = None
+
+    def __enter__(self) -> "EngineRuntime":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,298 @@
+"""Supervisor: the root actor. Builds the engine from config, watches it, restarts what dies."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
+
+from actors.base import EngineActor
+from actors.messages import (ActorHealth, Configure, EngineStarted, HealthReport, HealthRequest, Ping, Pong,
+                             ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
+                             SessionFinished, ShardAssignment, ShardDown, StartEngine, StatusReport,
+                             StatusRequest, StopEngine, Wiring)
+from core.universe import assign_shards
+
+BRIDGE_CLASS = "kiwoom_bridge.bridge.KiwoomBridge"
+SUPERVISOR_NAME = "arb-supervisor"
+
+
+@dataclass
+class ChildInfo:
+    """What the Supervisor knows about one child actor."""
+
+    name: str
+    address: Any
+    kind: str
+    shard_id: int = -1
+    pid: int = 0
+    last_pong_wall: float | None = None
+    msgs_in: int = 0
+    msgs_out: int = 0
+    pending: int = 0
+    restarts: int = 0
+    detail: dict = field(default_factory=dict)
+    alive: bool = True
+
+
+class Supervisor(EngineActor):
+    """Creates Telemetry, the KiwoomBridge (placed by capability), the Throttler, the PairManager,
+    the SpreadEngine and ``market_data.shards`` MarketData shards; wires them; pings them every
+    ``telemetry.heartbeat_interval_ms``; restarts a dead shard (it re-registers its screens and the
+    bridge sends it a full snapshot); answers health/status; re-shards live; stops the run and
+    returns the report.
+    """
+
+    actor_name = "Supervisor"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.children: dict[str, ChildInfo] = {}
+        self.start: StartEngine | None = None
+        self.launcher: Any = None
+        self.finished: SessionFinished | None = None
+        self.report: RunReport | None = None
+        self.report_waiters: list[Any] = []
+        self.nonce = 0
+        self.generation = 0
+        self.scale_pending: dict[str, Any] = {}
+        self.retiring: list[str] = []
+        self.scale_requester: Any = None
+        self.errors: list[str] = []
+
+    # -- start-up ---------------------------------------------------------------------------
+    def receiveMsg_StartEngine(self, msg: StartEngine, sender: Any) -> None:  # noqa: N802
+        if self.start is not None:
+            self.send(sender, EngineStarted(False, "engine already started"))
+            return
+        self.start = msg
+        self.launcher = sender
+        cfg, uni, opts = msg.config, msg.universe, msg.options
+        from actors.telemetry import TelemetryConfigure
+        tel = self._spawn("Telemetry", "actors.telemetry.Telemetry", "telemetry")
+        self.send(tel, TelemetryConfigure(cfg, opts.backend, len(uni), opts.run_dir))
+        try:
+            bridge = self._spawn("KiwoomBridge", BRIDGE_CLASS, "bridge")
+        except Exception as exc:  # noqa: BLE001 - Thespian raises several types here
+            self.send(sender, EngineStarted(False, f"cannot create the KiwoomBridge: {exc}"))
+            return
+        self._spawn("Throttler", "actors.throttler.Throttler", "throttler")
+        self._spawn("PairManager", "actors.pair_manager.PairManager", "pair_manager")
+        self._spawn("SpreadEngine", "actors.spread_engine.SpreadEngine", "spread_engine")
+        self._build_shards(cfg.market_data.shard_count())
+        self._broadcast_wiring()
+        conf = Configure(cfg, uni, opts)
+        for kind in ("throttler", "pair_manager", "spread_engine", "bridge"):
+            self.send(self._addr(kind), conf)
+        self._assign_shards()
+        self.wakeupAfter(dt.timedelta(milliseconds=cfg.telemetry.heartbeat_interval_ms), payload="heartbeat")
+        self.send(sender, EngineStarted(True, "", tuple((c.name, str(c.address)) for c in self.children.values())))
+        del bridge
+
+    def _spawn(self, name: str, cls: str, kind: str, shard_id: int = -1) -> Any:
+        addr = self.createActor(cls)
+        self.children[name] = ChildInfo(name=name, address=addr, kind=kind, shard_id=shard_id)
+        return addr
+
+    def _addr(self, kind: str) -> Any:
+        for c in self.children.values():
+            if c.kind == kind:
+                return c.address
+        return None
+
+    def _shard_children(self) -> list[ChildInfo]:
+        return sorted((c for c in self.children.values() if c.kind == "shard" and c.name not in self.retiring),
+                      key=lambda c: c.shard_id)
+
+    def _build_shards(self, n: int) -> None:
+        assert self.start is not None
+        cfg, uni = self.start.config, self.start.universe
+        sn = cfg.kiwoom.screen_numbers
+        screens = uni.screens(per_screen=100, base=sn.marketdata_base, explicit=sn.marketdata)
+        self._shard_plan = assign_shards(screens, n)
+        for i, _ in enumerate(self._shard_plan):
+            self._spawn(f"MarketData[{i}]@{self.generation}", "actors.market_data.MarketData", "shard", shard_id=i)
+
+    def _assign_shards(self) -> None:
+        assert self.start is not None
+        for child in self._shard_children():
+            self._send_assignment(child)
+
+    def _send_assignment(self, child: ChildInfo) -> None:
+        assert self.start is not None
+        plan = self._shard_plan[child.shard_id]
+        self.send(child.address, ShardAssignment(
+            shard_id=child.shard_id, screens=tuple((s.screen_no, tuple(s.codes)) for s in plan),
+            config=self.start.config, universe=self.start.universe, generation=self.generation))
+
+    def _wiring(self) -> Wiring:
+        return Wiring(supervisor=self.myAddress, bridge=self._addr("bridge"), throttler=self._addr("throttler"),
+                      pair_manager=self._addr("pair_manager"), spread_engine=self._addr("spread_engine"),
+                      telemetry=self._addr("telemetry"),
+                      shards=tuple(c.address for c in self._shard_children()))
+
+    def _broadcast_wiring(self) -> None:
+        w = self._wiring()
+        self.wiring = w
+        for c in self.children.values():
+            self.send(c.address, w)
+
+    # -- heartbeats and health --------------------------------------------------------------
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+        if msg.payload != "heartbeat" or self.start is None:
+            return
+        self.nonce += 1
+        for c in self.children.values():
+            if c.alive:
+                self.send(c.address, Ping(self.nonce))
+        self.wakeupAfter(dt.timedelta(milliseconds=self.start.config.telemetry.heartbeat_interval_ms),
+                         payload="heartbeat")
+
+    def receiveMsg_Pong(self, msg: Pong, sender: Any) -> None:  # noqa: N802
+        for c in self.children.values():
+            if c.address == sender:
+                c.pid, c.msgs_in, c.msgs_out, c.pending = msg.pid, msg.msgs_in, msg.msgs_out, msg.pending
+                c.last_pong_wall = time.monotonic()
+                c.detail = dict(msg.detail)
+                return
+
+    def _health(self) -> HealthReport:
+        assert self.start is not None
+        limit = 3 * self.start.config.telemetry.heartbeat_interval_ms / 1000 + 1.0
+        now = time.monotonic()
+        rows = [ActorHealth(name=self.actor_name, address=str(self.myAddress), pid=os.getpid(), alive=True,
+                            heartbeat_age_s=0.0, msgs_in=self.msgs_in, msgs_out=self.msgs_out, pending=0)]
+        for c in self.children.values():
+            age = None if c.last_pong_wall is None else now - c.last_pong_wall
+            alive = c.alive and age is not None and age <= limit
+            rows.append(ActorHealth(name=c.name, address=str(c.address), pid=c.pid, alive=alive,
+                                    heartbeat_age_s=age, msgs_in=c.msgs_in, msgs_out=c.msgs_out,
+                                    pending=c.pending, restarts=c.restarts))
+        return HealthReport(tuple(rows), time.time_ns())
+
+    def receiveMsg_HealthRequest(self, msg: HealthRequest, sender: Any) -> None:  # noqa: N802
+        if self.start is None:
+            self.send(sender, HealthReport(()))
+            return
+        self.send(sender, self._health())
+
+    def receiveMsg_StatusRequest(self, msg: StatusRequest, sender: Any) -> None:  # noqa: N802
+        self.send(sender, self._status())
+
+    def _status(self) -> StatusReport:
+        pm = self._detail("pair_manager")
+        th = self._detail("throttler")
+        tel = self._detail("telemetry")
+        br = self._detail("bridge")
+        return StatusReport(
+            t_ns=int(br.get("t_ns", 0)), session=str(pm.get("session", "starting")), armed=bool(pm.get("armed", False)),
+            reason=str(pm.get("reason", "")), ticks=int(tel.get("ticks", 0)),
+            ticks_per_s=float(tel.get("ticks_per_s", 0.0)), tokens_free=int(th.get("tokens_free", 0)),
+            active_pairs=int(pm.get("active_pairs", 0)), pnl_net_krw=float(tel.get("pnl_net_krw", 0.0)),
+            pairs_done=int(tel.get("pairs_done", 0)), paused=bool(th.get("paused", False)),
+            step=int(br.get("step", 0)), flat=bool(pm.get("flat", True)), finished=self.finished is not None,
+            detail=tuple(sorted({**{f"bridge.{k}": v for k, v in br.items()},
+                                 **{f"pm.{k}": v for k, v in pm.items()}}.items())))
+
+    def _detail(self, kind: str) -> dict:
+        for c in self.children.values():
+            if c.kind == kind:
+                return c.detail
+        return {}
+
+    # -- failures ---------------------------------------------------------------------------
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender: Any) -> None:  # noqa: N802
+        dead = next((c for c in self.children.values() if c.address == msg.childAddress), None)
+        if dead is None:
+            return
+        if dead.name in self.retiring:
+            self.retiring.remove(dead.name)
+            del self.children[dead.name]
+            return
+        dead.alive = False
+        if self.start is None or self.finished is not None:
+            return
+        if dead.kind == "shard":
+            self.errors.append(f"{dead.name} exited; restarting it")
+            self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
+            new = self.createActor("actors.market_data.MarketData")
+            del self.children[dead.name]
+            name = f"MarketData[{dead.shard_id}]@{self.generation}r{dead.restarts + 1}"
+            self.children[name] = ChildInfo(name=name, address=new, kind="shard", shard_id=dead.shard_id,
+                                            restarts=dead.restarts + 1)
+            self._broadcast_wiring()
+            self._send_assignment(self.children[name])
+        else:
+            self.errors.append(f"{dead.name} exited unexpectedly; the run cannot continue safely")
+            self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
+
+    def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: Any) -> None:  # noqa: N802
+        self.errors.append(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
+
+    # -- live re-sharding -------------------------------------------------------------------
+    def receiveMsg_ScaleShards(self, msg: ScaleShards, sender: Any) -> None:  # noqa: N802
+        if self.start is None or msg.shards < 1:
+            self.send(sender, ScaleResult(False, msg.shards, "engine not started" if self.start is None
+                                          else "shards must be ≥ 1"))
+            return
+        old = [c.name for c in self._shard_children()]
+        self.generation += 1
+        self.retiring.extend(old)
+        self._build_shards(msg.shards)
+        self.scale_pending = {c.name: c for c in self._shard_children()}
+        self.scale_requester = sender
+        self._broadcast_wiring()
+        for c in self._shard_children():
+            self._send_assignment(c)
+
+    def receiveMsg_ScreensRegistered(self, msg: ScreensRegistered, sender: Any) -> None:  # noqa: N802
+        if msg.error:
+            self.errors.append(f"shard {msg.shard_id}: {msg.error}")
+        if not self.scale_pending or msg.generation != self.generation:
+            return
+        for name, c in list(self.scale_pending.items()):
+            if c.shard_id == msg.shard_id:
+                del self.scale_pending[name]
+        if not self.scale_pending:
+            # every screen is routed to the new generation: retire the old shards
+            for name in list(self.retiring):
+                c = self.children.get(name)
+                if c is not None:
+                    self.send(c.address, ActorExitRequest())
+            n = len(self._shard_children())
+            if self.scale_requester is not None:
+                self.send(self.scale_requester, ScaleResult(True, n, f"re-sharded to {n} shard(s), "
+                                                            f"generation {self.generation}"))
+                self.scale_requester = None
+
+    # -- stopping and reporting -------------------------------------------------------------
+    def receiveMsg_StopEngine(self, msg: StopEngine, sender: Any) -> None:  # noqa: N802
+        if self._addr("bridge") is not None:
+            self.send(self._addr("bridge"), msg)
+
+    def receiveMsg_SessionFinished(self, msg: SessionFinished, sender: Any) -> None:  # noqa: N802
+        self.finished = msg
+        if msg.error:
+            self.errors.append(msg.error)
+        self.send(self._addr("telemetry"), ReportRequest())
+
+    def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: Any) -> None:  # noqa: N802
+        if self.report is not None:
+            self.send(sender, self.report)
+        else:
+            self.report_waiters.append(sender)
+
+    def receiveMsg_RunReport(self, msg: RunReport, sender: Any) -> None:  # noqa: N802
+        rep = dict(msg.report)
+        if self.errors:
+            rep["errors"] = list(rep.get("errors", [])) + self.errors
+        if self.finished is not None:
+            rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,
+                                                       "step": self.finished.step}
+        self.report = RunReport(rep, msg.paths)
+        for w in self.report_waiters:
+            self.send(w, self.report)
+        self.report_waiters = []

@@ -1,0 +1,105 @@
+"""Throttler actor: the only path from the PairManager to SendOrder."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from actors.base import EngineActor
+from actors.messages import (CancelRequest, Configure, Denied, OrderRequest, PlaceCancel, PlaceOrder, StepDone,
+                             TokenRefund)
+from core.throttle import OrderThrottle
+
+
+class Throttler(EngineActor):
+    """Spends a token of :class:`core.throttle.OrderThrottle` for every order and cancel.
+
+    * A new pair's entry is admitted only with enough free tokens and no auto-pause; otherwise it
+      is :class:`Denied` (the PairManager hears it in the next step, through the bridge).
+    * Urgent requests (cancels, hedges, unwinds) may use the reserve; when even that is spent they
+      wait in FIFO order and are released on the first step at which a token is free again.
+    * A -308 refund returns the token spent for that order.
+    Everything the Throttler sends to the bridge precedes the step's :class:`StepDone` on the same
+    channel, so the bridge sees a step's orders before its credit.
+    """
+
+    actor_name = "Throttler"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.throttle: OrderThrottle | None = None
+        self.queue: deque[Any] = deque()
+        self.spent: dict[str, int] = {}
+        self.now_ns = 0
+        self.denied = 0
+        self.placed = 0
+
+    def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
+        self.throttle = OrderThrottle.from_config(msg.config)
+
+    def receiveMsg_OrderRequest(self, msg: OrderRequest, sender: Any) -> None:  # noqa: N802
+        assert self.throttle is not None
+        self.now_ns = max(self.now_ns, msg.t_ns)
+        intent = msg.intent
+        if msg.new_pair:
+            adm = self.throttle.can_start_pair(self.now_ns)
+            if adm.ok and self.throttle.acquire_order(self.now_ns, urgent=False):
+                self._place(msg)
+            else:
+                self.denied += 1
+                reason = adm.reason if not adm.ok else "no token"
+                self.send(self.wiring.bridge, Denied(intent.ref, intent.pair_id, reason, self.now_ns))
+            return
+        if not self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
+            self._place(msg)
+        else:
+            self.queue.append(msg)
+
+    def receiveMsg_CancelRequest(self, msg: CancelRequest, sender: Any) -> None:  # noqa: N802
+        assert self.throttle is not None
+        self.now_ns = max(self.now_ns, msg.t_ns)
+        if not self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
+            self._place(msg)
+        else:
+            self.queue.append(msg)
+
+    def receiveMsg_TokenRefund(self, msg: TokenRefund, sender: Any) -> None:  # noqa: N802
+        assert self.throttle is not None
+        spent_at = self.spent.pop(msg.ref, None)
+        if spent_at is not None:
+            self.throttle.refund_order(spent_at, max(self.now_ns, msg.t_ns))
+
+    def receiveMsg_StepDone(self, msg: StepDone, sender: Any) -> None:  # noqa: N802
+        assert self.throttle is not None
+        self.now_ns = max(self.now_ns, msg.t_ns)
+        while self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
+            self._place(self.queue.popleft())
+        for ev in self.throttle.update(self.now_ns):
+            self.emit("auto_pause", ev.at_ns, on=ev.on, utilisation=ev.utilisation)
+        snap = self.throttle.snapshot(self.now_ns)
+        self.emit("tokens", self.now_ns, free=snap.orders_free, utilisation=snap.utilisation, paused=snap.paused)
+        deadline = msg.next_deadline_ns
+        if self.queue:
+            nxt = self.throttle.next_order_ns(self.now_ns, urgent=True)
+            deadline = nxt if deadline is None else min(deadline, nxt)
+        self.send(self.wiring.bridge, StepDone(step=msg.step, t_ns=msg.t_ns, next_deadline_ns=deadline))
+        self.flush_telemetry()
+
+    def _place(self, msg: Any) -> None:
+        self.placed += 1
+        if isinstance(msg, CancelRequest):
+            self.spent[msg.ref] = self.now_ns
+            self.send(self.wiring.bridge, PlaceCancel(msg, self.now_ns))
+        else:
+            self.spent[msg.intent.ref] = self.now_ns
+            self.send(self.wiring.bridge, PlaceOrder(msg.intent, self.now_ns, msg.signal_ns))
+        if len(self.spent) > 10_000:          # refunds only concern the last second
+            for k in list(self.spent)[:5_000]:
+                del self.spent[k]
+
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def detail(self) -> list[tuple[str, Any]]:
+        snap = self.throttle.snapshot(self.now_ns) if self.throttle else None
+        return [("tokens_free", snap.orders_free if snap else 0), ("paused", snap.paused if snap else False),
+                ("placed", self.placed), ("denied", self.denied)]

@@ -1,0 +1,1457 @@
+"""The per-slice pair state machine (SPEC §4), as pure code.
+
+One :class:`PairStateMachine` drives one slice of one symbol: sell the rich venue (the *take*), buy the
+cheap venue (the *hedge*), end flat. It owns no actor, does no I/O and never reads a clock: the caller
+(the ``PairManager`` actor) feeds it events that carry ``now_ns`` from the one engine clock and executes
+the actions it returns (send an order through the Throttler and the Bridge, arm a timer, write the audit
+log, free the symbol). The same machine therefore runs unchanged under the simulated clock, in replay and
+live, and can be tested exhaustively.
+
+Flow (states in capitals)::
+
+    IDLE --Start--> CANDIDATE --> ENTRY_TAKE_SENT        take = sell the rich bid, IOC "10" or market IOC "13"
+      take done, 0 filled ........................ COOLDOWN  (outcome 'missed')
+      take rejected / lost ...... ENTRY_REJECTED -> COOLDOWN  (outcome 'rejected')
+      take refused by -308 ....................... COOLDOWN  (outcome 'backoff', retry_after_308_ms)
+      take done, F > 0 filled --> HEDGE_POST_SENT         post = buy F at the cheap ask "00" (or NXT mid "29")
+        post filled before first_take_fill + t_hedge ... PAIRED_DONE (outcome 'done')
+        deadline / hedge rejected / post lost ------> CANCEL_POST_SENT (cancel the post, urgent)
+          post complete (cancel confirmed + every fill in) --> HEDGE_IOC_SENT  buy filled_take - filled_hedge,
+                                                               market IOC "13" first, then market "03"
+          over-hedged (a late post fill) -----------------> UNWIND_SENT     sell the excess, "13" then "03"
+          flat and every order resolved ..................  PAIRED_DONE ('done') or ERROR ('error')
+
+Principles and the edge cases they settle:
+
+* **Chejan is authoritative.** Quantities come only from fills (체결) and cancel confirmations (확인).
+  The hedge quantity is always ``filled_take - filled_hedge + filled_unwind`` (= ``-net_position``) at
+  the moment the hedge is sent, never an estimate. An order is *complete* only when
+  ``filled + cancelled == qty``; a cancel confirmation that leaves a gap means a fill is still in
+  flight (the cancel/fill race), and the machine waits for it (bounded by ``cancel_timeout_ms``) before
+  hedging the rest. A fill that arrives later still (after the IOC was sent) is counted, and if the
+  slice is then over-hedged the excess is sold (``unwind``) so the net position returns to 0.
+* **A silent order may still exist.** No TR ack within ``tr_ack_timeout_ms`` makes an order
+  ``UNCONFIRMED``, not rejected: a late ack or Chejan still binds and is reconciled. After a further
+  ``ack_grace_ms`` of silence it is ``LOST``; a lost entry counts as a reject (SPEC: "TR ack ≤200 ms else
+  reject"), a lost hedge-side order makes the outcome ``'error'`` and is listed in
+  ``Finished.unresolved_refs`` so the PairManager reconciles it against the broker. Chejan events whose
+  order number is not yet known (Chejan overtook the TR ack) are buffered while any of this pair's orders
+  is unbound and replayed when the number binds; the bridge may also correlate a Chejan to our request and
+  pass ``order_ref`` directly.
+* **Every leg ends filled, cancelled or rejected.** IOC/market orders that are not complete
+  ``ioc_settle_ms`` after their ack are cancelled explicitly; cancels are re-sent up to
+  ``max_cancel_attempts`` times (one ``cancel_timeout_ms`` apart) and then the order is *given up*:
+  the machine stops waiting for it, hedges by the fills it has seen, and finishes with ``'error'``
+  listing it as unresolved. Exposure is never left open to wait for a silent order; over-hedging from a
+  late fill is unwound instead.
+* **Late evidence reopens a finished pair.** Events keep being accepted after ``Finished``: if a lost or
+  given-up order later fills or comes alive, the machine leaves its terminal state (event ``'reopened'``),
+  flattens again and emits a second ``Finished`` that supersedes the first.
+* **Timers cannot be cancelled** (Thespian ``wakeupAfter``). Every :class:`StartTimer` carries a fresh
+  integer token and its deadline; a :class:`TimerFired` whose token is no longer armed is ignored, and one
+  that arrives before its deadline (``now_ns < deadline_ns``) is answered with the same
+  :class:`StartTimer` again, so the hedge escalation happens exactly at
+  ``first_take_fill_ns + t_hedge_ms`` on the engine clock, never one nanosecond early.
+* **-308 (order-rate overflow).** The caller returns the throttle token. For the entry the slice ends with
+  ``'backoff'`` and a ``retry_after_308_ms`` cooldown (the caller may re-admit the signal if still
+  valid). For a hedge, cancel or unwind every further send of this pair is held until a ``'retry'``
+  timer fires, then whatever is still needed is re-requested (urgent) with the quantity recomputed.
+* **Bounded.** At most ``max_flatten_orders`` IOC/market hedge + unwind orders are sent; if they are
+  exhausted (e.g. the venue keeps rejecting) the machine stops with ``'error'`` and a non-zero
+  ``net_position`` in :class:`Finished`, which the PairManager must treat as a kill-switch condition.
+
+Audit: every state change is an ``EmitEvent('state', ...)`` with ``from``/``to`` and a reason; facts are
+``EmitEvent`` kinds ``ack``, ``late_ack``, ``ack_timeout``, ``order_lost``, ``fill``, ``cancel_confirmed``,
+``inflight_fill_wait``, ``reject``, ``cancel_rejected``, ``cancel_timeout``, ``refused_308``,
+``retry_due``, ``hedge_timeout``, ``order_overdue``, ``order_given_up``, ``reopened``,
+``flatten_exhausted``, ``force_flatten``, ``overfill_clamped``, ``cancel_qty_corrected``,
+``unknown_order``, ``unknown_ref``, ``protocol_violation``.
+
+Venue, side and role values are plain strings ("KRX"/"NXT", "BUY"/"SELL") so this module depends on
+nothing else in the engine.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from types import MappingProxyType
+from typing import Final, Literal, Union
+
+# --------------------------------------------------------------------------------------------------
+# Literals
+# --------------------------------------------------------------------------------------------------
+
+KRX: Final = "KRX"
+NXT: Final = "NXT"
+BUY: Final = "BUY"
+SELL: Final = "SELL"
+
+Venue = Literal["KRX", "NXT"]
+Side = Literal["BUY", "SELL"]
+Direction = Literal["A", "B"]
+Role = Literal["take", "hedge_post", "hedge_ioc", "unwind"]
+Outcome = Literal["done", "missed", "rejected", "backoff", "error"]
+
+ROLE_TAKE: Final = "take"
+ROLE_HEDGE_POST: Final = "hedge_post"
+ROLE_HEDGE_IOC: Final = "hedge_ioc"
+ROLE_UNWIND: Final = "unwind"
+
+#: Kiwoom ``sHogaGb`` codes used here (SPEC §2). Market-type codes and NXT mid are sent with price 0.
+HOGA_LIMIT: Final = "00"
+HOGA_MARKET: Final = "03"
+HOGA_LIMIT_IOC: Final = "10"
+HOGA_MARKET_IOC: Final = "13"
+HOGA_MID: Final = "29"
+ZERO_PRICE_HOGAS: Final = frozenset({HOGA_MARKET, HOGA_MARKET_IOC, HOGA_MID})
+
+_NS_PER_MS: Final = 1_000_000
+
+
+def kiwoom_order_type(venue: str, side: str, cancel: bool = False, modify: bool = False) -> int:
+    """Kiwoom ``SendOrder`` ``nOrderType`` for a venue, side and action.
+
+    KRX: 1 buy, 2 sell, 3 buy-cancel, 4 sell-cancel, 5 buy-modify, 6 sell-modify. NXT (the user's
+    guideline, seed 003): 21 buy, 22 sell, 23 cancel, 25 modify, whatever the side of the original.
+
+    Raises:
+        ValueError: unknown venue or side, or both ``cancel`` and ``modify``.
+    """
+    if venue not in (KRX, NXT):
+        raise ValueError(f"unknown venue {venue!r}")
+    if side not in (BUY, SELL):
+        raise ValueError(f"unknown side {side!r}")
+    if cancel and modify:
+        raise ValueError("an order is either a cancel or a modify, not both")
+    if venue == NXT:
+        if cancel:
+            return 23
+        if modify:
+            return 25
+        return 21 if side == BUY else 22
+    base = 1 if side == BUY else 2
+    if cancel:
+        return base + 2
+    if modify:
+        return base + 4
+    return base
+
+
+def venues_for(direction: str) -> tuple[str, str]:
+    """``(cheap_venue, rich_venue)`` of a direction: A buys KRX / sells NXT, B buys NXT / sells KRX."""
+    if direction == "A":
+        return KRX, NXT
+    if direction == "B":
+        return NXT, KRX
+    raise ValueError(f"direction must be 'A' or 'B', got {direction!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Enums
+# --------------------------------------------------------------------------------------------------
+
+
+@unique
+class PairState(StrEnum):
+    """States of one slice. Terminal: ``PAIRED_DONE``, ``COOLDOWN``, ``ERROR`` (see :attr:`is_terminal`)."""
+
+    IDLE = "IDLE"
+    CANDIDATE = "CANDIDATE"
+    ENTRY_TAKE_SENT = "ENTRY_TAKE_SENT"
+    HEDGE_POST_SENT = "HEDGE_POST_SENT"
+    CANCEL_POST_SENT = "CANCEL_POST_SENT"
+    HEDGE_IOC_SENT = "HEDGE_IOC_SENT"
+    UNWIND_SENT = "UNWIND_SENT"
+    PAIRED_DONE = "PAIRED_DONE"
+    ENTRY_REJECTED = "ENTRY_REJECTED"
+    COOLDOWN = "COOLDOWN"
+    ERROR = "ERROR"
+
+
+TERMINAL_STATES: Final = frozenset({PairState.PAIRED_DONE, PairState.COOLDOWN, PairState.ERROR})
+
+
+@unique
+class OrderStatus(StrEnum):
+    """Life of one order of the pair, as far as the machine knows.
+
+    ``PENDING_SEND``: action emitted, the caller has not reported the ``SendOrder`` result yet (it may sit
+    in the Throttler queue). ``PENDING_ACK``: sent, waiting for the TR ack. ``UNCONFIRMED``: no ack in
+    time, may exist. ``WORKING``: acknowledged, not complete. Terminal: ``FILLED`` (fully),
+    ``CANCELLED`` (complete with a cancelled part; ``filled`` may be > 0), ``REJECTED`` (empty order
+    number, 거부 or a failed send), ``REFUSED`` (-308: never reached Kiwoom), ``LOST`` (no trace after the
+    grace period; may still surface and is then revived).
+    """
+
+    PENDING_SEND = "PENDING_SEND"
+    PENDING_ACK = "PENDING_ACK"
+    UNCONFIRMED = "UNCONFIRMED"
+    WORKING = "WORKING"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    REFUSED = "REFUSED"
+    LOST = "LOST"
+
+
+OPEN_STATUSES: Final = frozenset(
+    {OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.WORKING}
+)
+_UNBOUND_STATUSES: Final = frozenset(
+    {OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.LOST}
+)
+#: Statuses that evidence of life (an ack number, a fill, a confirmation) turns back into WORKING:
+#: Chejan is authoritative even over our own earlier conclusions (refused, rejected, lost).
+_REVIVABLE: Final = _UNBOUND_STATUSES | {OrderStatus.REFUSED, OrderStatus.REJECTED}
+
+
+@unique
+class CancelStatus(StrEnum):
+    """Life of one cancel request (a cancel is an order of its own at Kiwoom, with its own number)."""
+
+    PENDING_SEND = "PENDING_SEND"
+    PENDING_ACK = "PENDING_ACK"
+    ACKED = "ACKED"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    REFUSED = "REFUSED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+_CANCEL_ACTIVE: Final = frozenset({CancelStatus.PENDING_SEND, CancelStatus.PENDING_ACK, CancelStatus.ACKED})
+
+
+@unique
+class TimerKind(StrEnum):
+    """Timer kinds. ``ack``: TR-ack timeout; ``grace``: how long an unconfirmed order may stay silent;
+    ``hedge``: the t_hedge deadline; ``cancel``: cancel timeout / wait for an in-flight fill;
+    ``settle``: an acked IOC/market order that is still not complete; ``retry``: -308 back-off."""
+
+    ACK = "ack"
+    GRACE = "grace"
+    HEDGE = "hedge"
+    CANCEL = "cancel"
+    SETTLE = "settle"
+    RETRY = "retry"
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameters and intents
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PairParams:
+    """Timing and routing parameters of a slice (config ``execution.*``, ``router.*``).
+
+    Attributes:
+        t_hedge_ms: the post must complete the hedge within this long after the first take fill.
+        tr_ack_timeout_ms: a sent order without a TR ack after this long becomes ``UNCONFIRMED``.
+        cancel_timeout_ms: wait for a cancel confirmation (and for a fill in flight) this long.
+        cooldown_ms: cooldown after a miss, reject or error.
+        retry_after_308_ms: cooldown after -308 on the entry; retry delay after -308 on anything else.
+        entry_style: ``'ioc'`` = limit IOC "10" at the rich bid; ``'market'`` = market IOC "13", price 0.
+        hedge_style: ``'limit'`` = limit "00" at the cheap ask; ``'mid'`` = NXT mid "29", price 0, when the
+            cheap venue is NXT (a KRX hedge falls back to the limit).
+        max_cancel_attempts: cancels sent for one order before it is given up.
+        ack_grace_ms: after an ack timeout, how long a silent order may still surface before it is ``LOST``.
+        ioc_settle_ms: an acked IOC/market order not complete after this long is cancelled explicitly.
+        max_flatten_orders: cap on IOC/market hedge + unwind orders of one slice.
+    """
+
+    t_hedge_ms: int = 1000
+    tr_ack_timeout_ms: int = 200
+    cancel_timeout_ms: int = 300
+    cooldown_ms: int = 100
+    retry_after_308_ms: int = 250
+    entry_style: Literal["ioc", "market"] = "ioc"
+    hedge_style: Literal["limit", "mid"] = "limit"
+    max_cancel_attempts: int = 3
+    ack_grace_ms: int = 1000
+    ioc_settle_ms: int = 1000
+    max_flatten_orders: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("t_hedge_ms", "tr_ack_timeout_ms", "cancel_timeout_ms", "retry_after_308_ms",
+                     "ack_grace_ms", "ioc_settle_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.cooldown_ms, int) or isinstance(self.cooldown_ms, bool) or self.cooldown_ms < 0:
+            raise ValueError(f"cooldown_ms must be a non-negative integer, got {self.cooldown_ms!r}")
+        for name in ("max_cancel_attempts", "max_flatten_orders"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.entry_style not in ("ioc", "market"):
+            raise ValueError(f"entry_style must be 'ioc' or 'market', got {self.entry_style!r}")
+        if self.hedge_style not in ("limit", "mid"):
+            raise ValueError(f"hedge_style must be 'limit' or 'mid', got {self.hedge_style!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """One new order the caller must send (through the Throttler, then ``SendOrder``).
+
+    ``ref`` is unique per pair (``"{pair_id}:{role}:{n}"``) and is how the caller reports the send
+    result and the TR ack. ``urgent`` orders may use the Throttler's reserved tokens (hedges and
+    unwinds; the entry never). ``price`` is 0 for market, market-IOC and NXT mid.
+    """
+
+    ref: str
+    pair_id: str
+    symbol: str
+    venue: str
+    side: str
+    qty: int
+    hoga: str
+    price: int
+    role: str
+    urgent: bool
+
+    @property
+    def kiwoom_order_type(self) -> int:
+        """``nOrderType`` of this new order (1/2 on KRX, 21/22 on NXT)."""
+        return kiwoom_order_type(self.venue, self.side)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelIntent:
+    """A cancel request for one of the pair's orders (always urgent: it uses a reserved token).
+
+    At Kiwoom a cancel is itself an order: ``nOrderType`` 3/4 (KRX) or 23 (NXT), price 0,
+    ``sOrgOrderNo`` = ``order_no``; ``qty`` is the remaining quantity the machine knows of.
+    """
+
+    ref: str
+    pair_id: str
+    symbol: str
+    target_ref: str
+    order_no: str
+    venue: str
+    side: str
+    qty: int
+    urgent: bool = True
+
+    @property
+    def kiwoom_order_type(self) -> int:
+        """``nOrderType`` of this cancel (3/4 on KRX, 23 on NXT)."""
+        return kiwoom_order_type(self.venue, self.side, cancel=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Events (caller -> machine)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Risk and Throttler admitted the signal: send the take now."""
+
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """``SendOrder`` for ``order_ref`` (an order or a cancel) returned 0. Starts the ack / cancel timer.
+
+    Reported separately from :class:`TrAck` because an urgent order may wait in the Throttler queue: the
+    ack timeout counts from the real send, not from the decision.
+    """
+
+    order_ref: str
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendRefused308:
+    """``SendOrder`` for ``order_ref`` returned -308; the caller has already returned the token."""
+
+    order_ref: str
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrAck:
+    """``OnReceiveTrData`` for ``order_ref``: a non-empty ``order_no`` accepts, an empty one rejects."""
+
+    order_ref: str
+    order_no: str
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Chejan 접수 for ``order_no``. ``order_ref`` may be set if the bridge correlated it to our request."""
+
+    order_no: str
+    now_ns: int
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """Chejan 체결: ``qty`` shares at ``price`` (FID 915/914); ``leaves_qty`` = FID 902 (informational).
+
+    ``exec_id`` (FID 909) makes replays idempotent: a repeated exec id for the same order is ignored.
+    """
+
+    order_no: str
+    qty: int
+    price: float
+    leaves_qty: int
+    now_ns: int
+    exec_id: str | None = None
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelConfirmed:
+    """Chejan 확인: ``cancelled_qty`` shares of an order were cancelled.
+
+    Used for our cancels and for the unfilled remainder of an IOC. ``order_no`` may be the original
+    order's number or the cancel order's own number (FID 9203 of the 확인); both are understood.
+    """
+
+    order_no: str
+    cancelled_qty: int
+    now_ns: int
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A reject (Chejan 거부, or a ``SendOrder`` error other than -308) of an order or of a cancel.
+
+    Identify it by ``order_no`` when known, else by ``order_ref`` (a failed send has no number).
+    """
+
+    reason: str
+    now_ns: int
+    order_no: str | None = None
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer armed by :class:`StartTimer` has fired (possibly stale or early; both are handled)."""
+
+    kind: str
+    token: int
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForceFlatten:
+    """Kill switch (e.g. exposure older than ``t_hedge_ms + 1000``): stop posting, flatten now."""
+
+    reason: str
+    now_ns: int
+
+
+PairEvent = Union[Start, Sent, SendRefused308, TrAck, Accepted, Filled, CancelConfirmed, Rejected,
+                  TimerFired, ForceFlatten]
+
+
+# --------------------------------------------------------------------------------------------------
+# Actions (machine -> caller)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendOrder:
+    """Send a new order; report :class:`Sent`, :class:`SendRefused308` or :class:`Rejected` back."""
+
+    intent: OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class SendCancel:
+    """Send a cancel (urgent); report :class:`Sent`/:class:`SendRefused308` with ``intent.ref``."""
+
+    intent: CancelIntent
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Arm a timer to fire :class:`TimerFired(kind, token)` at ``deadline_ns`` on the engine clock.
+
+    Tokens are unique per machine; re-arming with the same token (after an early fire) is allowed.
+    """
+
+    kind: str
+    deadline_ns: int
+    token: int
+    pair_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmitEvent:
+    """An audit/telemetry event. ``state`` is the state after the event; ``detail`` is sorted pairs."""
+
+    kind: str
+    pair_id: str
+    symbol: str
+    now_ns: int
+    state: str
+    reason: str
+    detail: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def detail_dict(self) -> dict[str, object]:
+        """``detail`` as a new dict."""
+        return dict(self.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The slice is over (see the module docstring for a possible second, superseding ``Finished``).
+
+    ``cooldown_until_ns`` is when the symbol may be admitted again (None after ``'done'``).
+    ``unresolved_refs`` lists orders whose fate is unknown (lost, or given up while still open): the
+    PairManager must reconcile them against the broker. ``net_position`` is non-zero only after
+    ``'error'`` with exhausted flatten orders.
+    """
+
+    outcome: str
+    pair_id: str
+    symbol: str
+    now_ns: int
+    reason: str
+    net_position: int
+    filled_take: int
+    filled_hedge: int
+    filled_unwind: int
+    cooldown_until_ns: int | None
+    unresolved_refs: tuple[str, ...] = ()
+
+
+PairAction = Union[SendOrder, SendCancel, StartTimer, EmitEvent, Finished]
+
+
+# --------------------------------------------------------------------------------------------------
+# Read-only views
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """Snapshot of one order of the pair (see :class:`OrderStatus`)."""
+
+    intent: OrderIntent
+    order_no: str | None
+    status: OrderStatus
+    filled: int
+    cancelled: int
+    avg_fill_price: float | None
+    given_up: bool
+    cancel_attempts: int
+    cancel_refs: tuple[str, ...]
+    reject_reason: str
+
+    @property
+    def ref(self) -> str:
+        return self.intent.ref
+
+    @property
+    def role(self) -> str:
+        return self.intent.role
+
+    @property
+    def qty(self) -> int:
+        return self.intent.qty
+
+    @property
+    def remaining(self) -> int:
+        """Quantity neither filled nor cancelled yet (still working, or a fill in flight)."""
+        return self.intent.qty - self.filled - self.cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class CancelView:
+    """Snapshot of one cancel request."""
+
+    intent: CancelIntent
+    status: CancelStatus
+    order_no: str | None
+
+
+# --------------------------------------------------------------------------------------------------
+# Internal mutable records
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Order:
+    intent: OrderIntent
+    status: OrderStatus = OrderStatus.PENDING_SEND
+    order_no: str | None = None
+    filled: int = 0
+    cancelled: int = 0
+    notional: float = 0.0
+    exec_ids: set[str] = field(default_factory=set)
+    last_leaves: int | None = None
+    reject_reason: str = ""
+    given_up: bool = False
+    cancel_wanted: bool = False
+    cancel_attempts: int = 0
+    cancel_refs: list[str] = field(default_factory=list)
+    ack_timer: int | None = None
+    settle_timer: int | None = None
+    cancel_timer: int | None = None
+
+    @property
+    def remaining(self) -> int:
+        return self.intent.qty - self.filled - self.cancelled
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining <= 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def unresolved(self) -> bool:
+        """Fate unknown: lost, or still open (only given-up or unconfirmed orders can be open at a finish)."""
+        return self.status is OrderStatus.LOST or self.is_open
+
+    def view(self) -> OrderView:
+        return OrderView(
+            intent=self.intent, order_no=self.order_no, status=self.status, filled=self.filled,
+            cancelled=self.cancelled,
+            avg_fill_price=(self.notional / self.filled) if self.filled else None,
+            given_up=self.given_up, cancel_attempts=self.cancel_attempts,
+            cancel_refs=tuple(self.cancel_refs), reject_reason=self.reject_reason)
+
+
+@dataclass(slots=True)
+class _Cancel:
+    intent: CancelIntent
+    status: CancelStatus = CancelStatus.PENDING_SEND
+    order_no: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Timer:
+    kind: TimerKind
+    deadline_ns: int
+    ref: str | None
+
+
+_ChejanEvent = Union[Accepted, Filled, CancelConfirmed, Rejected]
+_MAX_BUFFERED: Final = 256
+_MAX_DRIVE_STEPS: Final = 32
+
+
+# --------------------------------------------------------------------------------------------------
+# The machine
+# --------------------------------------------------------------------------------------------------
+
+
+class PairStateMachine:
+    """State machine of one slice: ``handle(event) -> list[action]``, nothing else has side effects.
+
+    Args:
+        pair_id: unique id of the slice (prefix of every order ref).
+        symbol: 6-digit code.
+        direction: ``'A'`` (buy KRX, sell NXT) or ``'B'`` (buy NXT, sell KRX).
+        qty: slice quantity (shares, >= 1).
+        rich_bid: the rich venue's best bid used by the signal (the take's limit-IOC price).
+        cheap_ask: the cheap venue's best ask used by the signal (the hedge post's limit price).
+        params: timing and routing parameters.
+
+    Raises:
+        ValueError: invalid direction, quantity, or a zero price that the chosen styles need.
+    """
+
+    def __init__(self, pair_id: str, symbol: str, direction: str, qty: int, rich_bid: int,
+                 cheap_ask: int, params: PairParams | None = None) -> None:
+        self._params = params if params is not None else PairParams()
+        if not pair_id:
+            raise ValueError("pair_id must be non-empty")
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
+            raise ValueError(f"qty must be an integer >= 1, got {qty!r}")
+        self._cheap, self._rich = venues_for(direction)
+        self._use_mid = self._params.hedge_style == "mid" and self._cheap == NXT
+        if self._params.entry_style == "ioc" and not rich_bid > 0:
+            raise ValueError(f"rich_bid must be > 0 for a limit-IOC entry, got {rich_bid!r}")
+        if not self._use_mid and not cheap_ask > 0:
+            raise ValueError(f"cheap_ask must be > 0 for a limit hedge post, got {cheap_ask!r}")
+        self.pair_id = pair_id
+        self.symbol = symbol
+        self.direction = direction
+        self.qty = qty
+        self.rich_bid = rich_bid
+        self.cheap_ask = cheap_ask
+
+        self._state = PairState.IDLE
+        self._orders: dict[str, _Order] = {}
+        self._cancels: dict[str, _Cancel] = {}
+        self._by_no: dict[str, tuple[str, str]] = {}      # order_no -> ("order"|"cancel", ref)
+        self._role_counts: dict[str, int] = {}
+        self._cancel_count = 0
+        self._timers: dict[int, _Timer] = {}
+        self._next_token = 1
+        self._hedge_timer: int | None = None
+        self._retry_timer: int | None = None
+        self._buffer: list[_ChejanEvent] = []
+        self._escalated = False
+        self._first_take_fill_ns: int | None = None
+        self._exposure_since_ns: int | None = None
+        self._outcome: str | None = None
+        self._last_unresolved: tuple[str, ...] = ()
+        self._exhausted = False
+        self._now = 0
+        self._out: list[PairAction] = []
+
+    # ---------------------------------------------------------------- read-only properties
+
+    @property
+    def params(self) -> PairParams:
+        return self._params
+
+    @property
+    def state(self) -> PairState:
+        return self._state
+
+    @property
+    def is_terminal(self) -> bool:
+        """True in ``PAIRED_DONE``, ``COOLDOWN`` or ``ERROR`` (late evidence may still reopen it)."""
+        return self._state in TERMINAL_STATES
+
+    @property
+    def outcome(self) -> str | None:
+        """Outcome of the latest :class:`Finished`, or None if none was emitted."""
+        return self._outcome
+
+    @property
+    def cheap_venue(self) -> str:
+        return self._cheap
+
+    @property
+    def rich_venue(self) -> str:
+        return self._rich
+
+    @property
+    def filled_take(self) -> int:
+        return sum(o.filled for o in self._orders.values() if o.intent.role == ROLE_TAKE)
+
+    @property
+    def filled_hedge(self) -> int:
+        """Shares bought by all hedge orders (post and IOC/market), from Chejan fills only."""
+        return sum(o.filled for o in self._orders.values()
+                   if o.intent.role in (ROLE_HEDGE_POST, ROLE_HEDGE_IOC))
+
+    @property
+    def filled_unwind(self) -> int:
+        return sum(o.filled for o in self._orders.values() if o.intent.role == ROLE_UNWIND)
+
+    @property
+    def net_position(self) -> int:
+        """Signed shares bought minus sold by this slice (+ long): ``hedge - take - unwind``."""
+        return self.filled_hedge - self.filled_take - self.filled_unwind
+
+    @property
+    def exposure_since_ns(self) -> int | None:
+        """When the net position last became non-zero (None when flat)."""
+        return self._exposure_since_ns
+
+    @property
+    def first_take_fill_ns(self) -> int | None:
+        return self._first_take_fill_ns
+
+    @property
+    def hedge_deadline_ns(self) -> int | None:
+        """``first_take_fill_ns + t_hedge_ms`` once the take has filled."""
+        if self._first_take_fill_ns is None:
+            return None
+        return self._first_take_fill_ns + self._params.t_hedge_ms * _NS_PER_MS
+
+    @property
+    def escalated(self) -> bool:
+        """True once the slice stopped posting and is flattening with IOC/market orders."""
+        return self._escalated
+
+    @property
+    def retry_pending(self) -> bool:
+        """True while sends are held after a -308 on a hedge, cancel or unwind."""
+        return self._retry_timer is not None
+
+    @property
+    def orders(self) -> Mapping[str, OrderView]:
+        """All orders of the slice by ref, in creation order."""
+        return MappingProxyType({ref: o.view() for ref, o in self._orders.items()})
+
+    @property
+    def cancels(self) -> Mapping[str, CancelView]:
+        """All cancel requests by ref, in creation order."""
+        return MappingProxyType({ref: CancelView(c.intent, c.status, c.order_no)
+                                 for ref, c in self._cancels.items()})
+
+    @property
+    def armed_timers(self) -> Mapping[int, tuple[str, int]]:
+        """Currently armed timer tokens -> (kind, deadline_ns); fired or superseded ones are absent."""
+        return MappingProxyType({t: (r.kind.value, r.deadline_ns) for t, r in self._timers.items()})
+
+    # ---------------------------------------------------------------- the one entry point
+
+    def handle(self, event: PairEvent) -> list[PairAction]:
+        """Apply one event and return the actions it causes, in the order they must be executed."""
+        self._out = []
+        self._now = event.now_ns
+        if isinstance(event, Start):
+            self._on_start()
+        elif isinstance(event, Sent):
+            self._on_sent(event.order_ref)
+        elif isinstance(event, SendRefused308):
+            self._on_refused(event.order_ref)
+        elif isinstance(event, TrAck):
+            self._on_tr_ack(event.order_ref, event.order_no.strip())
+        elif isinstance(event, (Accepted, Filled, CancelConfirmed, Rejected)):
+            self._on_chejan(event)
+        elif isinstance(event, TimerFired):
+            if not self._on_timer(event):
+                return self._out          # stale or early: nothing else changes
+        elif isinstance(event, ForceFlatten):
+            self._on_force_flatten(event.reason)
+        else:
+            raise TypeError(f"not a pair event: {event!r}")
+        self._drive()
+        return self._out
+
+    # ---------------------------------------------------------------- emit helpers
+
+    def _emit(self, kind: str, reason: str = "", **detail: object) -> None:
+        self._out.append(EmitEvent(kind=kind, pair_id=self.pair_id, symbol=self.symbol,
+                                   now_ns=self._now, state=self._state.value, reason=reason,
+                                   detail=tuple(sorted(detail.items()))))
+
+    def _set_state(self, new: PairState, reason: str) -> bool:
+        old = self._state
+        if new is old:
+            return False
+        self._state = new
+        self._emit("state", reason, **{"from": old.value, "to": new.value})
+        return True
+
+    def _start_timer(self, kind: TimerKind, deadline_ns: int, ref: str | None = None) -> int:
+        token = self._next_token
+        self._next_token += 1
+        self._timers[token] = _Timer(kind, deadline_ns, ref)
+        self._out.append(StartTimer(kind.value, deadline_ns, token, self.pair_id))
+        return token
+
+    def _kill_timer(self, token: int | None) -> None:
+        if token is not None:
+            self._timers.pop(token, None)
+
+    def _kill_order_timers(self, o: _Order) -> None:
+        self._kill_timer(o.ack_timer)
+        self._kill_timer(o.settle_timer)
+        self._kill_timer(o.cancel_timer)
+        o.ack_timer = o.settle_timer = o.cancel_timer = None
+
+    # ---------------------------------------------------------------- sending
+
+    def _new_ref(self, role: str) -> str:
+        n = self._role_counts.get(role, 0) + 1
+        self._role_counts[role] = n
+        return f"{self.pair_id}:{role}:{n}"
+
+    def _send_order(self, role: str, venue: str, side: str, qty: int, hoga: str, price: int,
+                    urgent: bool) -> _Order:
+        intent = OrderIntent(ref=self._new_ref(role), pair_id=self.pair_id, symbol=self.symbol,
+                             venue=venue, side=side, qty=qty, hoga=hoga,
+                             price=0 if hoga in ZERO_PRICE_HOGAS else price, role=role, urgent=urgent)
+        o = _Order(intent)
+        self._orders[intent.ref] = o
+        self._out.append(SendOrder(intent))
+        return o
+
+    def _send_post(self, qty: int) -> None:
+        if self._use_mid:
+            self._send_order(ROLE_HEDGE_POST, self._cheap, BUY, qty, HOGA_MID, 0, True)
+        else:
+            self._send_order(ROLE_HEDGE_POST, self._cheap, BUY, qty, HOGA_LIMIT, self.cheap_ask, True)
+
+    def _sent_count(self, role: str) -> int:
+        return sum(1 for o in self._orders.values()
+                   if o.intent.role == role and o.status is not OrderStatus.REFUSED)
+
+    def _send_cancel(self, o: _Order) -> None:
+        assert o.order_no is not None
+        self._cancel_count += 1
+        intent = CancelIntent(ref=f"{self.pair_id}:cancel:{self._cancel_count}", pair_id=self.pair_id,
+                              symbol=self.symbol, target_ref=o.intent.ref, order_no=o.order_no,
+                              venue=o.intent.venue, side=o.intent.side, qty=max(o.remaining, 0))
+        self._cancels[intent.ref] = _Cancel(intent)
+        o.cancel_refs.append(intent.ref)
+        self._out.append(SendCancel(intent))
+
+    # ---------------------------------------------------------------- event handlers
+
+    def _on_start(self) -> None:
+        if self._state is not PairState.IDLE:
+            self._emit("protocol_violation", "start_when_not_idle")
+            return
+        self._set_state(PairState.CANDIDATE, "admitted")
+        if self._params.entry_style == "ioc":
+            self._send_order(ROLE_TAKE, self._rich, SELL, self.qty, HOGA_LIMIT_IOC, self.rich_bid, False)
+        else:
+            self._send_order(ROLE_TAKE, self._rich, SELL, self.qty, HOGA_MARKET_IOC, 0, False)
+        self._set_state(PairState.ENTRY_TAKE_SENT, "take_sent")
+
+    def _on_sent(self, ref: str) -> None:
+        o = self._orders.get(ref)
+        if o is not None:
+            if o.status is OrderStatus.PENDING_SEND:
+                o.status = OrderStatus.PENDING_ACK
+                o.ack_timer = self._start_timer(
+                    TimerKind.ACK, self._now + self._params.tr_ack_timeout_ms * _NS_PER_MS, ref)
+            return
+        c = self._cancels.get(ref)
+        if c is not None:
+            if c.status is CancelStatus.PENDING_SEND:
+                c.status = CancelStatus.PENDING_ACK
+                target = self._orders[c.intent.target_ref]
+                target.cancel_attempts += 1
+                self._kill_timer(target.cancel_timer)
+                target.cancel_timer = self._start_timer(
+                    TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS,
+                    target.intent.ref)
+            return
+        self._emit("unknown_ref", "sent", order_ref=ref)
+
+    def _on_refused(self, ref: str) -> None:
+        o = self._orders.get(ref)
+        c = self._cancels.get(ref)
+        if o is not None and o.status is OrderStatus.PENDING_SEND:
+            o.status = OrderStatus.REFUSED
+            self._emit("refused_308", "order_rate_overflow", order_ref=ref, role=o.intent.role)
+            if o.intent.role != ROLE_TAKE:
+                self._arm_retry()
+        elif c is not None and c.status is CancelStatus.PENDING_SEND:
+            c.status = CancelStatus.REFUSED
+            self._emit("refused_308", "order_rate_overflow", order_ref=ref, role="cancel")
+            self._arm_retry()
+        elif o is None and c is None:
+            self._emit("unknown_ref", "refused_308", order_ref=ref)
+        else:
+            self._emit("protocol_violation", "refused_after_send", order_ref=ref)
+
+    def _arm_retry(self) -> None:
+        if self._retry_timer is None:
+            self._retry_timer = self._start_timer(
+                TimerKind.RETRY, self._now + self._params.retry_after_308_ms * _NS_PER_MS)
+
+    def _on_tr_ack(self, ref: str, order_no: str) -> None:
+        o = self._orders.get(ref)
+        if o is not None:
+            if o.status is OrderStatus.PENDING_SEND:
+                self._on_sent(ref)        # ack overtook the send report: the order was sent
+            if o.order_no is not None:
+                if o.order_no != order_no:
+                    self._emit("protocol_violation", "second_ack_with_other_number", order_ref=ref,
+                               order_no=order_no, bound=o.order_no)
+                return
+            if not order_no:
+                if o.status in _UNBOUND_STATUSES:
+                    self._reject_order(o, "empty_order_no")
+                return
+            self._bind_order(o, order_no, "tr_ack")
+            return
+        c = self._cancels.get(ref)
+        if c is not None:
+            if c.status is CancelStatus.PENDING_SEND:
+                self._on_sent(ref)
+            if c.order_no is not None:
+                return
+            if not order_no:
+                if c.status in _CANCEL_ACTIVE or c.status is CancelStatus.TIMED_OUT:
+                    c.status = CancelStatus.REJECTED
+                    self._emit("cancel_rejected", "empty_order_no", cancel_ref=ref,
+                               target_ref=c.intent.target_ref)
+                return
+            self._bind_cancel(c, order_no)
+            return
+        self._emit("unknown_ref", "tr_ack", order_ref=ref, order_no=order_no)
+
+    def _bind_order(self, o: _Order, order_no: str, how: str) -> None:
+        if order_no in self._by_no:
+            self._emit("protocol_violation", "order_no_already_bound", order_ref=o.intent.ref,
+                       order_no=order_no)
+            return
+        was = o.status
+        o.order_no = order_no
+        self._by_no[order_no] = ("order", o.intent.ref)
+        self._kill_timer(o.ack_timer)
+        o.ack_timer = None
+        if was in (OrderStatus.UNCONFIRMED, OrderStatus.LOST):
+            self._emit("late_ack", how, order_ref=o.intent.ref, order_no=order_no, was=was.value)
+        else:
+            self._emit("ack", how, order_ref=o.intent.ref, order_no=order_no)
+        if was in _REVIVABLE:
+            self._revive(o)
+        self._replay(order_no)
+
+    def _bind_cancel(self, c: _Cancel, order_no: str) -> None:
+        if order_no in self._by_no:
+            self._emit("protocol_violation", "order_no_already_bound", order_ref=c.intent.ref,
+                       order_no=order_no)
+            return
+        c.order_no = order_no
+        self._by_no[order_no] = ("cancel", c.intent.ref)
+        if c.status in (CancelStatus.PENDING_ACK, CancelStatus.TIMED_OUT):
+            c.status = CancelStatus.ACKED
+        self._replay(order_no)
+
+    def _revive(self, o: _Order) -> None:
+        """The order is alive at the exchange (ack, 접수, a fill or a confirmation arrived)."""
+        o.status = OrderStatus.WORKING
+        if o.intent.role != ROLE_HEDGE_POST and o.settle_timer is None and not o.given_up:
+            o.settle_timer = self._start_timer(
+                TimerKind.SETTLE, self._now + self._params.ioc_settle_ms * _NS_PER_MS, o.intent.ref)
+        self._complete_if_done(o)
+
+    def _complete_if_done(self, o: _Order) -> None:
+        if o.complete and o.status not in (OrderStatus.FILLED, OrderStatus.CANCELLED):
+            o.status = OrderStatus.FILLED if o.cancelled == 0 else OrderStatus.CANCELLED
+            self._kill_order_timers(o)
+
+    def _reject_order(self, o: _Order, reason: str) -> None:
+        o.status = OrderStatus.REJECTED
+        o.reject_reason = reason
+        self._kill_order_timers(o)
+        self._emit("reject", reason, order_ref=o.intent.ref, role=o.intent.role, filled=o.filled)
+
+    def _replay(self, order_no: str) -> None:
+        matching = [ev for ev in self._buffer if ev.order_no == order_no]
+        if not matching:
+            return
+        self._buffer = [ev for ev in self._buffer if ev.order_no != order_no]
+        for ev in matching:
+            self._apply_chejan(ev)
+
+    def _on_chejan(self, ev: _ChejanEvent) -> None:
+        order_no = ev.order_no
+        if order_no is not None and order_no in self._by_no:
+            self._apply_chejan(ev)
+            return
+        if ev.order_ref is not None:
+            o = self._orders.get(ev.order_ref)
+            c = self._cancels.get(ev.order_ref)
+            if order_no is None:
+                if o is not None or c is not None:
+                    self._apply_chejan(ev)
+                    return
+            elif o is not None and o.order_no is None:
+                self._bind_order(o, order_no, "chejan_ref")
+                self._apply_chejan(ev)
+                return
+            elif c is not None and c.order_no is None:
+                self._bind_cancel(c, order_no)
+                self._apply_chejan(ev)
+                return
+        waiting = any(o.order_no is None and o.status in _UNBOUND_STATUSES for o in self._orders.values()) \
+            or any(c.order_no is None and c.status in (_CANCEL_ACTIVE | {CancelStatus.TIMED_OUT})
+                   for c in self._cancels.values())
+        buffered = order_no is not None and waiting and len(self._buffer) < _MAX_BUFFERED
+        if buffered:
+            self._buffer.append(ev)
+        self._emit("unknown_order", type(ev).__name__, order_no=order_no, buffered=buffered)
+
+    def _lookup(self, ev: _ChejanEvent) -> tuple[_Order | None, _Cancel | None]:
+        if ev.order_no is not None and ev.order_no in self._by_no:
+            kind, ref = self._by_no[ev.order_no]
+            if kind == "order":
+                return self._orders[ref], None
+            return None, self._cancels[ref]
+        if ev.order_ref is not None:
+            return self._orders.get(ev.order_ref), self._cancels.get(ev.order_ref)
+        return None, None
+
+    def _apply_chejan(self, ev: _ChejanEvent) -> None:
+        o, c = self._lookup(ev)
+        if isinstance(ev, Accepted):
+            if o is not None and o.status in _UNBOUND_STATUSES:
+                self._revive(o)
+            elif c is not None and c.status in (CancelStatus.PENDING_SEND, CancelStatus.PENDING_ACK):
+                c.status = CancelStatus.ACKED
+        elif isinstance(ev, Filled):
+            if o is None:
+                self._emit("protocol_violation", "fill_for_cancel_order", order_no=ev.order_no)
+                return
+            self._apply_fill(o, ev)
+        elif isinstance(ev, CancelConfirmed):
+            if c is not None:
+                c.status = CancelStatus.CONFIRMED
+                o = self._orders[c.intent.target_ref]
+            if o is not None:
+                self._apply_cancel_confirm(o, ev)
+        else:  # Rejected
+            if c is not None:
+                if c.status is not CancelStatus.CONFIRMED:
+                    c.status = CancelStatus.REJECTED
+                self._emit("cancel_rejected", ev.reason, cancel_ref=c.intent.ref,
+                           target_ref=c.intent.target_ref)
+            elif o is not None:
+                if o.complete:
+                    self._emit("protocol_violation", "reject_of_complete_order", order_ref=o.intent.ref)
+                elif o.status is not OrderStatus.REJECTED:
+                    self._reject_order(o, ev.reason)
+
+    def _apply_fill(self, o: _Order, ev: Filled) -> None:
+        if ev.exec_id is not None:
+            if ev.exec_id in o.exec_ids:
+                return                                    # replayed Chejan: already counted
+            o.exec_ids.add(ev.exec_id)
+        qty = ev.qty
+        if qty <= 0:
+            self._emit("protocol_violation", "non_positive_fill", order_ref=o.intent.ref, qty=qty)
+            return
+        room_total = o.intent.qty - o.filled
+        if qty > room_total:
+            self._emit("overfill_clamped", "fill_exceeds_order_qty", order_ref=o.intent.ref,
+                       qty=qty, room=room_total)
+            qty = room_total
+            if qty <= 0:
+                return
+        if qty > o.remaining:
+            # The exchange traded shares we had been told were cancelled: fills win.
+            corrected = qty - o.remaining
+            o.cancelled -= corrected
+            self._emit("cancel_qty_corrected", "fill_after_cancel_count", order_ref=o.intent.ref,
+                       corrected=corrected)
+        o.filled += qty
+        o.notional += qty * ev.price
+        o.last_leaves = ev.leaves_qty
+        if o.intent.role == ROLE_TAKE and self._first_take_fill_ns is None:
+            # The fill's own arrival time, even when it is replayed from the buffer later: exposure began
+            # then, so the deadline (and this timer) may already lie in the past; it then fires at once.
+            self._first_take_fill_ns = ev.now_ns
+            deadline = ev.now_ns + self._params.t_hedge_ms * _NS_PER_MS
+            self._hedge_timer = self._start_timer(TimerKind.HEDGE, deadline)
+        self._emit("fill", o.intent.role, order_ref=o.intent.ref, side=o.intent.side,
+                   venue=o.intent.venue, qty=qty, price=ev.price, filled=o.filled,
+                   leaves=ev.leaves_qty)
+        if o.status in _REVIVABLE:
+            self._revive(o)
+        self._complete_if_done(o)
+        self._update_exposure()
+
+    def _apply_cancel_confirm(self, o: _Order, ev: CancelConfirmed) -> None:
+        qty = ev.cancelled_qty
+        if qty < 0:
+            self._emit("protocol_violation", "negative_cancel_qty", order_ref=o.intent.ref)
+            return
+        if qty > o.remaining:
+            self._emit("overfill_clamped", "cancel_exceeds_remaining", order_ref=o.intent.ref,
+                       qty=qty, room=o.remaining)
+            qty = max(o.remaining, 0)
+        o.cancelled += qty
+        for cref in o.cancel_refs:
+            cc = self._cancels[cref]
+            if cc.status in _CANCEL_ACTIVE:
+                cc.status = CancelStatus.CONFIRMED
+        self._emit("cancel_confirmed", o.intent.role, order_ref=o.intent.ref, cancelled=qty,
+                   filled=o.filled, remaining=o.remaining)
+        if o.status in _REVIVABLE:
+            self._revive(o)
+        self._complete_if_done(o)
+        if not o.complete:
+            # Cancelled, yet filled + cancelled < qty: a fill is in flight. Wait for it, bounded.
+            self._kill_timer(o.cancel_timer)
+            o.cancel_timer = self._start_timer(
+                TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS, o.intent.ref)
+            self._emit("inflight_fill_wait", "confirm_leaves_gap", order_ref=o.intent.ref,
+                       gap=o.remaining)
+
+    def _update_exposure(self) -> None:
+        if self.net_position == 0:
+            self._exposure_since_ns = None
+        elif self._exposure_since_ns is None:
+            self._exposure_since_ns = self._now
+
+    def _on_force_flatten(self, reason: str) -> None:
+        if self._state in (PairState.IDLE, PairState.CANDIDATE) or self.is_terminal:
+            self._emit("protocol_violation", "force_flatten_ignored", why=reason)
+            return
+        if not self._escalated:
+            self._escalated = True
+            self._emit("force_flatten", reason)
+
+    def _on_timer(self, ev: TimerFired) -> bool:
+        """Returns False for a stale or early timer (no state can have changed)."""
+        rec = self._timers.get(ev.token)
+        if rec is None or rec.kind.value != ev.kind:
+            return False
+        if ev.now_ns < rec.deadline_ns:
+            self._out.append(StartTimer(rec.kind.value, rec.deadline_ns, ev.token, self.pair_id))
+            return False
+        del self._timers[ev.token]
+        kind = rec.kind
+        if kind is TimerKind.HEDGE:
+            self._hedge_timer = None
+            if (self._state in (PairState.ENTRY_TAKE_SENT, PairState.HEDGE_POST_SENT)
+                    and not self._escalated
+                    and (self.net_position != 0 or not self._all_settled())):
+                self._escalated = True
+                self._emit("hedge_timeout", "t_hedge_elapsed", deadline_ns=rec.deadline_ns,
+                           unhedged=-self.net_position)
+            return True
+        if kind is TimerKind.RETRY:
+            self._retry_timer = None
+            self._emit("retry_due", "after_308")
+            return True
+        assert rec.ref is not None
+        o = self._orders[rec.ref]
+        if kind is TimerKind.ACK:
+            o.ack_timer = None
+            if o.status is OrderStatus.PENDING_ACK:
+                o.status = OrderStatus.UNCONFIRMED
+                o.ack_timer = self._start_timer(
+                    TimerKind.GRACE, self._now + self._params.ack_grace_ms * _NS_PER_MS, o.intent.ref)
+                self._emit("ack_timeout", "no_tr_ack", order_ref=o.intent.ref, role=o.intent.role)
+        elif kind is TimerKind.GRACE:
+            o.ack_timer = None
+            if o.status is OrderStatus.UNCONFIRMED:
+                o.status = OrderStatus.LOST
+                self._emit("order_lost", "no_trace_after_grace", order_ref=o.intent.ref,
+                           role=o.intent.role)
+        elif kind is TimerKind.SETTLE:
+            o.settle_timer = None
+            if o.status is OrderStatus.WORKING and not o.complete and not o.given_up:
+                if o.cancelled > 0:
+                    self._give_up(o, "inflight_fill_missing")
+                else:
+                    o.cancel_wanted = True
+                    self._emit("order_overdue", "ioc_not_settled", order_ref=o.intent.ref,
+                               remaining=o.remaining)
+        elif kind is TimerKind.CANCEL:
+            o.cancel_timer = None
+            if o.is_open and not o.complete and not o.given_up:
+                if o.cancelled > 0:
+                    self._give_up(o, "inflight_fill_missing")
+                else:
+                    for cref in o.cancel_refs:
+                        c = self._cancels[cref]
+                        if c.status in (CancelStatus.PENDING_ACK, CancelStatus.ACKED):
+                            c.status = CancelStatus.TIMED_OUT
+                    self._emit("cancel_timeout", "no_confirm", order_ref=o.intent.ref,
+                               attempts=o.cancel_attempts)
+        return True
+
+    def _give_up(self, o: _Order, reason: str) -> None:
+        o.given_up = True
+        o.cancel_wanted = False
+        self._kill_order_timers(o)
+        self._emit("order_given_up", reason, order_ref=o.intent.ref, role=o.intent.role,
+                   filled=o.filled, remaining=o.remaining)
+
+    # ---------------------------------------------------------------- deciding what to do next
+
+    def _drive(self) -> None:
+        for _ in range(_MAX_DRIVE_STEPS):
+            self._ensure_cancels()
+            if not self._step():
+                break
+        self._ensure_cancels()
+
+    def _step(self) -> bool:
+        """One decision; True if the state changed (then decide again)."""
+        s = self._state
+        if s in TERMINAL_STATES:
+            return self._maybe_reopen()
+        if s in (PairState.IDLE, PairState.CANDIDATE, PairState.ENTRY_REJECTED):
+            return False
+        if s is PairState.ENTRY_TAKE_SENT:
+            if self._escalated and self.filled_take > 0:
+                return self._set_state(self._flatten_label(), "escalated_during_entry")
+            return self._drive_entry()
+        if s is PairState.HEDGE_POST_SENT and not self._escalated:
+            return self._drive_post()
+        return self._drive_flatten()
+
+    def _take(self) -> _Order:
+        return self._orders[f"{self.pair_id}:{ROLE_TAKE}:1"]
+
+    def _drive_entry(self) -> bool:
+        take = self._take()
+        if take.is_open and not take.given_up:
+            return False
+        if self.filled_take > 0:
+            deadline = self.hedge_deadline_ns
+            if deadline is not None and self._now >= deadline:
+                # The take's Chejan came so late (e.g. after a late TR ack) that the post would have no
+                # time left: hedge at once instead of spending a post and a cancel.
+                self._escalated = True
+                self._emit("hedge_timeout", "deadline_passed_before_post", deadline_ns=deadline,
+                           unhedged=-self.net_position)
+                return self._set_state(self._flatten_label(), "deadline_passed_before_post")
+            self._send_post(-self.net_position)
+            return self._set_state(PairState.HEDGE_POST_SENT, "take_complete")
+        return self._finish()
+
+    def _drive_post(self) -> bool:
+        net = self.net_position
+        posts = [o for o in self._orders.values() if o.intent.role == ROLE_HEDGE_POST]
+        last = posts[-1] if posts else None
+        if net > 0:
+            self._escalated = True
+            return self._set_state(self._flatten_label(), "over_hedged")
+        if net == 0:
+            if self._all_settled():
+                return self._finish()
+            return False
+        if last is not None and last.is_open and not last.given_up:
+            return False
+        if last is None or last.status is OrderStatus.REFUSED:
+            if self._retry_timer is None:
+                self._send_post(-net)
+            return False
+        # The post ended (rejected, lost, cancelled by the venue, given up) without hedging everything.
+        self._escalated = True
+        reason = {OrderStatus.REJECTED: "hedge_rejected", OrderStatus.LOST: "post_lost"}.get(
+            last.status, "post_ended_short")
+        return self._set_state(self._flatten_label(), reason)
+
+    def _flatten_label(self) -> PairState:
+        live = [o for o in self._orders.values()
+                if o.intent.role != ROLE_TAKE and not o.given_up and o.status in
+                (OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.WORKING)]
+        if any(o.intent.role == ROLE_HEDGE_POST for o in live):
+            return PairState.CANCEL_POST_SENT
+        if any(o.intent.role == ROLE_UNWIND for o in live):
+            return PairState.UNWIND_SENT
+        if any(o.intent.role == ROLE_HEDGE_IOC for o in live):
+            return PairState.HEDGE_IOC_SENT
+        net = self.net_position
+        if net > 0:
+            return PairState.UNWIND_SENT
+        if net < 0:
+            return PairState.HEDGE_IOC_SENT
+        return self._state if self._state not in TERMINAL_STATES else PairState.HEDGE_IOC_SENT
+
+    def _drive_flatten(self) -> bool:
+        for o in self._orders.values():
+            if o.intent.role == ROLE_HEDGE_POST and o.is_open and not o.given_up:
+                o.cancel_wanted = True
+        self._ensure_cancels()
+        blockers = [o for o in self._orders.values()
+                    if o.intent.role != ROLE_TAKE and not o.given_up and o.status in
+                    (OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.WORKING)]
+        if blockers:
+            if any(o.intent.role == ROLE_HEDGE_POST for o in blockers):
+                return self._set_state(PairState.CANCEL_POST_SENT, "cancelling_post")
+            label = self._flatten_label()
+            return self._set_state(label, "waiting_for_ioc")
+        net = self.net_position
+        if net != 0:
+            if self._retry_timer is not None:
+                return False
+            sent = self._sent_count(ROLE_HEDGE_IOC) + self._sent_count(ROLE_UNWIND)
+            if sent >= self._params.max_flatten_orders:
+                self._exhausted = True
+                self._emit("flatten_exhausted", "max_flatten_orders", net_position=net, sent=sent)
+                return self._finish(force_error="flatten_exhausted")
+            if net < 0:
+                hoga = HOGA_MARKET_IOC if self._sent_count(ROLE_HEDGE_IOC) == 0 else HOGA_MARKET
+                self._send_order(ROLE_HEDGE_IOC, self._cheap, BUY, -net, hoga, 0, True)
+                return self._set_state(PairState.HEDGE_IOC_SENT, "hedge_remaining")
+            hoga = HOGA_MARKET_IOC if self._sent_count(ROLE_UNWIND) == 0 else HOGA_MARKET
+            self._send_order(ROLE_UNWIND, self._cheap, SELL, net, hoga, 0, True)
+            return self._set_state(PairState.UNWIND_SENT, "over_hedged")
+        if not self._all_settled():
+            return False
+        return self._finish()
+
+    def _all_settled(self) -> bool:
+        """No order still open that we are waiting for (given-up and lost ones do not count)."""
+        return not any(o.is_open and not o.given_up for o in self._orders.values())
+
+    def _ensure_cancels(self) -> None:
+        """Send (or give up) the cancels of orders that must be cancelled."""
+        for o in self._orders.values():
+            if (not o.cancel_wanted or o.given_up or o.status is not OrderStatus.WORKING or o.complete
+                    or o.order_no is None):
+                continue
+            if o.cancelled > 0:
+                if o.cancel_timer is None:       # remainder cancelled already: wait for the fill in flight
+                    o.cancel_timer = self._start_timer(
+                        TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS,
+                        o.intent.ref)
+                continue
+            if o.cancel_timer is not None:
+                continue
+            if o.cancel_refs and self._cancels[o.cancel_refs[-1]].status is CancelStatus.PENDING_SEND:
+                continue
+            if o.cancel_attempts >= self._params.max_cancel_attempts:
+                self._give_up(o, "cancel_attempts_exhausted")
+                continue
+            if self._retry_timer is not None:
+                continue
+            self._send_cancel(o)
+
+    def _maybe_reopen(self) -> bool:
+        """In a terminal state: flatten again if late evidence says so, or re-report a resolution."""
+        if self._exhausted:
+            return False                  # stopped for the operator: nothing automatic any more
+        live = any(o.status in (OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.WORKING)
+                   and not o.given_up for o in self._orders.values())
+        if self.net_position == 0 and not live:
+            unresolved = tuple(ref for ref, o in self._orders.items() if o.unresolved)
+            if unresolved != self._last_unresolved:
+                self._emit("resolved_late", "unresolved_orders_changed", unresolved=unresolved)
+                return self._finish()
+            return False
+        self._escalated = True
+        self._emit("reopened", "late_evidence", net_position=self.net_position)
+        return self._set_state(self._flatten_label(), "reopened_by_late_event")
+
+    def _finish(self, force_error: str | None = None) -> bool:
+        unresolved = tuple(ref for ref, o in self._orders.items() if o.unresolved)
+        p = self._params
+        exposure = any(o.filled > 0 for o in self._orders.values())
+        if force_error is not None:
+            outcome, state, reason = "error", PairState.ERROR, force_error
+        elif exposure:
+            if unresolved:
+                outcome, state, reason = "error", PairState.ERROR, "unresolved_orders"
+            else:
+                outcome, state, reason = "done", PairState.PAIRED_DONE, "flat"
+        else:
+            take = self._take()
+            if take.status is OrderStatus.REFUSED:
+                outcome, reason = "backoff", "take_refused_308"
+            elif take.status in (OrderStatus.REJECTED, OrderStatus.LOST):
+                outcome, reason = "rejected", ("take_lost" if take.status is OrderStatus.LOST
+                                               else take.reject_reason or "take_rejected")
+            elif take.status is OrderStatus.CANCELLED:
+                outcome, reason = "missed", "take_not_filled"
+            else:
+                outcome, reason = "error", "take_unresolved"
+            state = PairState.ERROR if outcome == "error" else PairState.COOLDOWN
+            if outcome == "rejected":
+                self._set_state(PairState.ENTRY_REJECTED, reason)
+        if outcome == "done":
+            cooldown_until = None
+        elif outcome == "backoff":
+            cooldown_until = self._now + p.retry_after_308_ms * _NS_PER_MS
+        else:
+            cooldown_until = self._now + p.cooldown_ms * _NS_PER_MS
+        changed = self._set_state(state, reason)
+        # Nothing is awaited any more: forget every timer (late fires are then ignored as stale).
+        self._timers.clear()
+        self._hedge_timer = self._retry_timer = None
+        for o in self._orders.values():
+            o.ack_timer = o.settle_timer = o.cancel_timer = None
+        self._outcome = outcome
+        self._last_unresolved = unresolved
+        self._out.append(Finished(
+            outcome=outcome, pair_id=self.pair_id, symbol=self.symbol, now_ns=self._now, reason=reason,
+            net_position=self.net_position, filled_take=self.filled_take, filled_hedge=self.filled_hedge,
+            filled_unwind=self.filled_unwind, cooldown_until_ns=cooldown_until, unresolved_refs=unresolved))
+        return changed

@@ -1,0 +1,260 @@
+"""KiwoomBridge actor: the only owner of the OpenAPI+ control, pinned by capability to its host.
+
+It wraps :class:`~kiwoom_bridge.bridge_core.BridgeCore` and is the engine's clock: it forms steps
+(see :mod:`actors.messages`) and starts step k+1 only when ``StepDone(k)`` came back.
+
+* ``--speed max`` (lockstep): each step advances engine time by at least one
+  ``spread_engine.batch_interval_ms`` quantum (jumping over quiet stretches), never past the
+  engine's next deadline, so runs are deterministic and as fast as the engine allows.
+* ``--speed X``: engine time follows the wall clock × X; a step is formed as soon as the previous
+  one is credited and something is due (credit-based flow control: a slow engine gets bigger
+  batches, never a backlog).
+* real OCX: Qt/COM events are pumped on this actor's thread (every Kiwoom call stays on it) and
+  stepped the same way.
+Every Kiwoom call happens inside this actor's message handlers, so calls are serialised.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
+
+from actors.base import EngineActor
+from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
+                             RegisterScreens, ReleaseScreens, ScreensRegistered, SessionFinished, StepDone,
+                             StopEngine)
+
+BRIDGE_CAPABILITY = "Kiwoom Bridge"
+NS_PER_MS = 1_000_000
+log = logging.getLogger("arb.bridge")
+
+
+@requireCapability(BRIDGE_CAPABILITY)
+class BridgeProbe(EngineActor):
+    """Created by the launcher only to learn whether a system with the bridge capability is present."""
+
+    actor_name = "BridgeProbe"
+
+
+@requireCapability(BRIDGE_CAPABILITY)
+class KiwoomBridge(EngineActor):
+    """See the module docstring."""
+
+    actor_name = "KiwoomBridge"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.core: Any = None
+        self.cfg: Any = None
+        self.options: Any = None
+        self.shards: dict[int, tuple[Any, int]] = {}     # shard_id -> (address, generation)
+        self.pending_snapshots: set[int] = set()
+        self.step = 0
+        self.credited = True
+        self.started = False
+        self.t_ns = 0
+        self.deadline: int | None = None
+        self.end_ns: int | None = None
+        self.stop_reason: str | None = None
+        self.disarm_sent = False
+        self.finish_by_ns: int | None = None
+        self.finished = False
+        self.last_flat = True
+        self.exhausted = False
+        self.carry: list[Any] = []
+        self.quantum_ns = 10 * NS_PER_MS
+        self.wakeup_pending = False
+        self.rows_total = 0
+        self.error = ""
+
+    # -- set-up -------------------------------------------------------------------------------
+    def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
+        from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
+        self.cfg, self.options = msg.config, msg.options
+        self.quantum_ns = msg.config.spread_engine.batch_interval_ms * NS_PER_MS
+        try:
+            self.core = BridgeCore(msg.config, msg.universe, msg.options)
+            self.core.login()
+            rc = self.core.register_session()
+            if rc != 0:
+                raise BridgeError(f"FID 215 registration returned {rc}")
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, the run cannot start
+            self.error = f"bridge start-up failed: {exc}"
+            log.error(self.error)
+            self._finish(self.error)
+            return
+        self.t_ns = self.core.now_ns()
+        if msg.options.duration_s is not None:
+            self.end_ns = self.t_ns + int(msg.options.duration_s * 1e9)
+        self.screens_needed = {s.screen_no for s in msg.universe.screens(
+            per_screen=100, base=msg.config.kiwoom.screen_numbers.marketdata_base,
+            explicit=msg.config.kiwoom.screen_numbers.marketdata)}
+        self._maybe_start()
+
+    def receiveMsg_RegisterScreens(self, msg: RegisterScreens, sender: Any) -> None:  # noqa: N802
+        if self.core is None:
+            self.send(sender, ScreensRegistered(msg.shard_id, msg.generation, (), "bridge not configured"))
+            return
+        err = self.core.register(msg.shard_id, msg.screens, msg.generation)
+        old = self.shards.get(msg.shard_id)
+        if old is None or old[1] <= msg.generation:
+            self.shards[msg.shard_id] = (sender, msg.generation)
+        # drop shard ids that no longer own any screen (re-sharding to fewer shards)
+        owners = {r.shard_id for r in self.core.routes.values()}
+        for sid in list(self.shards):
+            if sid not in owners:
+                del self.shards[sid]
+        self.pending_snapshots.add(msg.shard_id)
+        if self.wiring.supervisor is not None:
+            self.send(self.wiring.supervisor, ScreensRegistered(msg.shard_id, msg.generation,
+                                                                tuple(s for s, _ in msg.screens), err))
+        self._maybe_start()
+
+    def receiveMsg_ReleaseScreens(self, msg: ReleaseScreens, sender: Any) -> None:  # noqa: N802
+        if self.core is not None:
+            self.core.release(msg.screen_nos)
+
+    def _maybe_start(self) -> None:
+        if self.started or self.core is None or self.finished:
+            return
+        if not self.screens_needed <= set(self.core.routes):
+            return
+        self.started = True
+        self.core.start_clock()
+        self._next_step()
+
+    # -- orders -------------------------------------------------------------------------------
+    def receiveMsg_PlaceOrder(self, msg: PlaceOrder, sender: Any) -> None:  # noqa: N802
+        self.carry.append(self.core.place(msg.intent, msg.signal_ns))
+
+    def receiveMsg_PlaceCancel(self, msg: PlaceCancel, sender: Any) -> None:  # noqa: N802
+        self.carry.append(self.core.cancel(msg.request))
+
+    def receiveMsg_Denied(self, msg: Denied, sender: Any) -> None:  # noqa: N802
+        self.carry.append(msg)
+
+    # -- stepping -----------------------------------------------------------------------------
+    def receiveMsg_StepDone(self, msg: StepDone, sender: Any) -> None:  # noqa: N802
+        if msg.step != self.step:
+            return
+        self.credited = True
+        self.deadline = msg.next_deadline_ns
+        self.last_flat = msg.flat
+        if self.stop_reason is not None and self.disarm_sent:
+            if msg.flat and not self.carry:
+                self._finish("")
+                return
+            if self.finish_by_ns is not None and self.t_ns >= self.finish_by_ns:
+                self._finish(f"not flat {self.cfg.risk.unhedged_grace_ms + self.cfg.execution.t_hedge_ms} ms "
+                             f"after the stop: check the audit log")
+                return
+        self._next_step()
+
+    def receiveMsg_StopEngine(self, msg: StopEngine, sender: Any) -> None:  # noqa: N802
+        self._request_stop(msg.reason)
+        if not self.started and not self.finished:
+            self._finish("")
+
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+        self.wakeup_pending = False
+        if self.credited and self.started and not self.finished:
+            self._next_step()
+
+    def _request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def _next_step(self) -> None:
+        if self.finished or not self.started or not self.credited:
+            return
+        core = self.core
+        if self.end_ns is not None and self.t_ns >= self.end_ns:
+            self._request_stop(f"duration {self.options.duration_s:g} s reached")
+        if core.simulated:
+            nxt = core.next_event_ns()
+            if not self.exhausted and self.options.backend == "replay" and core.source_exhausted():
+                self.exhausted = True
+                self._request_stop("end of the recording")
+            if self.options.speed is None:
+                cands = [c for c in (nxt, self.deadline) if c is not None]
+                if not cands:
+                    if self.stop_reason is None:
+                        self._request_stop("nothing left to simulate")
+                    t_next = self.t_ns + self.quantum_ns
+                else:
+                    t_next = max(min(cands), self.t_ns + self.quantum_ns)
+                    if self.deadline is not None and self.deadline > self.t_ns:
+                        t_next = min(t_next, self.deadline)
+                if self.end_ns is not None and self.stop_reason is None:
+                    t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
+            else:
+                target = core.paced_target_ns()
+                due = [c for c in (nxt, self.deadline, self.end_ns) if c is not None]
+                first = min(due) if due else None
+                if (first is None or first > target) and not self.carry and self.stop_reason is None:
+                    wait_ns = (first - target) if first is not None else 50 * NS_PER_MS
+                    self._sleep(wait_ns / (self.options.speed or 1.0))
+                    return
+                t_next = max(target, self.t_ns + 1)
+        else:
+            core.pump()
+            t_next = core.now_ns()
+            if not core._rows and not core._events and not self.carry and self.stop_reason is None and (
+                    self.deadline is None or self.deadline > t_next):
+                self._sleep(1 * NS_PER_MS)
+                return
+        t_next = max(t_next, self.t_ns)
+        core.advance_to(t_next)
+        self.t_ns = t_next
+        self._emit_step()
+
+    def _sleep(self, wall_ns: float) -> None:
+        if not self.wakeup_pending:
+            self.wakeup_pending = True
+            ms = min(max(wall_ns / 1e6, 0.2), 20.0)
+            self.wakeupAfter(dt.timedelta(milliseconds=ms))
+
+    def _emit_step(self) -> None:
+        self.step += 1
+        self.credited = False
+        shard_ids = tuple(sorted(self.shards))
+        out = self.core.take(self.t_ns, shard_ids)
+        events = list(self.carry) + out.events
+        self.carry = []
+        if self.stop_reason is not None and not self.disarm_sent:
+            events.append(Disarm(self.stop_reason))
+            self.disarm_sent = True
+            self.finish_by_ns = self.t_ns + (self.cfg.execution.t_hedge_ms + self.cfg.risk.unhedged_grace_ms
+                                             + 30_000) * NS_PER_MS
+        for sid in shard_ids:
+            addr, _ = self.shards[sid]
+            rows = out.rows[sid]
+            snap = sid in self.pending_snapshots
+            if snap:
+                import numpy as np
+                rows = np.concatenate([self.core.snapshot_rows(sid), rows])
+                self.pending_snapshots.discard(sid)
+            self.rows_total += len(rows)
+            self.send(addr, MarketBatch(step=self.step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows,
+                                        snapshot=snap))
+        self.send(self.wiring.pair_manager, ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
+                                                      source_exhausted=self.exhausted))
+
+    def _finish(self, error: str) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.wiring.supervisor is not None:
+            self.send(self.wiring.supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
+                                                              reason=self.stop_reason or "stopped",
+                                                              flat=self.last_flat, error=error))
+
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: Any) -> None:  # noqa: N802
+        self.finished = True
+
+    def detail(self) -> list[tuple[str, Any]]:
+        return [("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
+                ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
+                ("stop", self.stop_reason or ""), ("error", self.error)]

@@ -1,0 +1,334 @@
+"""The bridge's logic without the actor: owns the OpenAPI facade and turns its events into steps.
+
+:class:`BridgeCore` builds the backend (emulated control + market source for ``sim``/``replay``;
+the real OCX for ``kiwoom``), logs in, registers screens (KRX and ``_NX`` codes of ≤100 symbols per
+screen, FID 215 on the session screen), sends orders and cancels, and collects everything the
+facade reports into per-step outputs: numpy market rows per subscriber shard and an ordered list
+of broker events. It never decides anything about trading.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from actors.messages import MARKET_DTYPE, SendResult
+from core.clock import KST, ns_from_kst
+from kiwoom_bridge.types import (KRX, REAL_TYPE_TRADE, ApiMessage, BalanceReport, ConnectionEvent, ExecutionReport,
+                                 L1Update, OrderAck, SessionEvent)
+
+QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71"
+SESSION_FIDS = "215;20;214"
+
+
+class BridgeError(RuntimeError):
+    """A bridge operation failed (login, registration, unknown backend)."""
+
+
+@dataclass
+class Route:
+    """Where the ticks of one screen go."""
+
+    screen_no: str
+    codes: tuple[str, ...]
+    shard_id: int
+    generation: int
+    registered: bool = False
+
+
+@dataclass
+class StepOutput:
+    """What one step collected: market rows per shard id and broker events in order."""
+
+    t_ns: int
+    rows: dict[int, np.ndarray]
+    events: list[Any] = field(default_factory=list)
+    updates: int = 0
+
+
+def session_start_ns(cfg: Any, today: dt.date | None = None) -> tuple[dt.date, int]:
+    """The simulated session: ``sim.date`` (or the next XKRX trading day on/after today) at
+    ``sim.start_time`` Asia/Seoul, as (date, ns)."""
+    from core.session import SessionClock
+    clock = SessionClock(cfg.sessions)
+    day = cfg.sim.date or (today or dt.datetime.now(KST).date())
+    if not clock.is_trading_day(day):
+        day = clock.next_trading_day(day)
+    return day, ns_from_kst(day, cfg.sim.start_time)
+
+
+class BridgeCore:
+    """See the module docstring. ``options`` is an :class:`actors.messages.RunOptions`."""
+
+    def __init__(self, cfg: Any, universe: Any, options: Any, control: Any = None,
+                 wall_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        self.cfg = cfg
+        self.universe = universe
+        self.options = options
+        self.backend = options.backend
+        self.wall_ns = wall_ns
+        self.index = {s.code: i for i, s in enumerate(universe.symbols)}
+        n = len(universe)
+        self.last = np.zeros((2, n, 5), dtype=np.int64)       # bid, ask, bid_qty, ask_qty, last
+        self.last_t = np.zeros((2, n), dtype=np.int64)
+        self.routes: dict[str, Route] = {}
+        self.code_shard: dict[str, int] = {}
+        self._rows: dict[int, list[tuple]] = {}
+        self._events: list[Any] = []
+        self.scheduler = None
+        self.source = None
+        self.sim_start_ns = 0
+        self.speed = options.speed
+        self.wall_start_ns = 0
+        self.account = ""
+        self.connected = False
+        self.order_seq = 0
+        self.updates_total = 0
+        self.paced_arrival = False
+        if control is None:
+            control = self._make_control()
+        from kiwoom_bridge.openapi import OpenApi
+        self.control = control
+        clock = (lambda: self.scheduler.now_ns) if self.scheduler is not None else time.time_ns
+        self.api = OpenApi(control, clock_ns=clock, monotonic_ns=wall_ns)
+        self.api.on_l1 = self._on_l1
+        self.api.on_ack = self._push
+        self.api.on_execution = self._push
+        self.api.on_balance = self._push
+        self.api.on_session = self._push
+        self.api.on_message = self._push
+        self.api.on_connection = self._on_connection
+
+    # -- backend construction ----------------------------------------------------------------
+    def _make_control(self) -> Any:
+        cfg = self.cfg
+        codes = tuple(s.code for s in self.universe.symbols)
+        if self.backend == "kiwoom":
+            from kiwoom_bridge.openapi import OpenApi
+            return OpenApi.create_control("kiwoom")
+        from kiwoom_bridge.emulator.control import EmulatedControl
+        from kiwoom_bridge.emulator.scheduler import SimScheduler
+        if self.backend == "sim":
+            from kiwoom_bridge.emulator.synthetic import SyntheticMarket
+            _, start = session_start_ns(cfg)
+            seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
+            markets = {s.code: str(s.market) for s in self.universe.symbols}
+            self.source = SyntheticMarket(codes, markets=markets, start_ns=start, params=cfg.sim.market, seed=seed)
+        elif self.backend == "replay":
+            from kiwoom_bridge.emulator.replay import ReplaySource
+            if not self.options.replay_file:
+                raise BridgeError("the replay backend needs a recording file")
+            self.source = ReplaySource(self.options.replay_file, universe_codes=codes,
+                                       assumed_visible_qty=cfg.replay.assumed_visible_qty)
+            start = self.source.start_ns
+        else:
+            raise BridgeError(f"unknown backend {self.backend!r} (sim | replay | kiwoom)")
+        self.sim_start_ns = start
+        self.scheduler = SimScheduler(start)
+        seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
+        from core.session import SessionClock
+        return EmulatedControl(self.scheduler, self.source, cfg, codes, seed,
+                               markets={s.code: str(s.market) for s in self.universe.symbols},
+                               names={s.code: s.name for s in self.universe.symbols},
+                               is_trading_day=SessionClock(cfg.sessions).is_trading_day)
+
+    @property
+    def simulated(self) -> bool:
+        return self.scheduler is not None
+
+    def now_ns(self) -> int:
+        return self.scheduler.now_ns if self.scheduler is not None else time.time_ns()
+
+    # -- login and registration ------------------------------------------------------------
+    def login(self, timeout_s: float = 60.0) -> None:
+        """CommConnect → OnEventConnect(0) → account password window → account number."""
+        rc = self.api.comm_connect()
+        if rc != 0:
+            raise BridgeError(f"CommConnect returned {rc}")
+        deadline = self.now_ns() + int(timeout_s * 1e9)
+        while not self.connected:
+            if self.simulated:
+                nxt = self.control.next_event_ns()
+                if nxt is None or nxt > deadline:
+                    raise BridgeError("no OnEventConnect from the emulator")
+                self.control.advance_to(nxt)
+            else:
+                self.pump(0.05)
+                if self.now_ns() > deadline:
+                    raise BridgeError("login timed out waiting for OnEventConnect")
+            bad = [e for e in self._events if isinstance(e, ConnectionEvent) and not e.connected]
+            if bad:
+                raise BridgeError(f"login failed: {bad[-1].code} {bad[-1].message}")
+        self._events[:] = [e for e in self._events if not isinstance(e, ConnectionEvent)]
+        self.api.show_account_window()
+        import os
+        acc = os.environ.get("KIWOOM_ACCOUNT") or ""
+        accounts = [a for a in self.api.login_info("ACCNO").split(";") if a]
+        if acc and acc not in accounts:
+            raise BridgeError("KIWOOM_ACCOUNT is not one of the logged-in user's accounts")
+        self.account = acc or (accounts[0] if accounts else "")
+        if not self.account:
+            raise BridgeError("no account available after login")
+
+    def register_session(self) -> int:
+        """Register FID 215 (장시작시간) on the session screen."""
+        return self.api.set_real_reg(self.cfg.kiwoom.screen_numbers.session, [], SESSION_FIDS, "0")
+
+    def register(self, shard_id: int, screens: tuple[tuple[str, tuple[str, ...]], ...], generation: int) -> str:
+        """Route ``screens`` to ``shard_id``; call SetRealReg only for screens not yet registered.
+
+        A newer generation takes over a screen already registered (re-sharding: the new route is in
+        place before the old shard is retired). Returns an error text, '' when fine.
+        """
+        errors = []
+        for screen_no, codes in screens:
+            old = self.routes.get(screen_no)
+            if old is not None and old.generation > generation:
+                continue
+            if old is None or not old.registered or tuple(old.codes) != tuple(codes):
+                rc = self._set_real_reg(screen_no, codes)
+                if rc != 0:
+                    from kiwoom_bridge.errors import describe
+                    errors.append(f"screen {screen_no}: SetRealReg returned {describe(rc)}")
+                    continue
+            self.routes[screen_no] = Route(screen_no, tuple(codes), shard_id, generation, True)
+            for c in codes:
+                self.code_shard[c] = shard_id
+        return "; ".join(errors)
+
+    def _set_real_reg(self, screen_no: str, codes: tuple[str, ...]) -> int:
+        krx = [c for c in codes]
+        nxt = [f"{c}_NX" for c in codes if self.universe[c].nxt]
+        rc = self.api.set_real_reg(screen_no, krx, QUOTE_FIDS, "0")
+        if rc == 0 and nxt:
+            rc = self.api.set_real_reg(screen_no, nxt, QUOTE_FIDS, "1")
+        return rc
+
+    def release(self, screen_nos: tuple[str, ...]) -> None:
+        for s in screen_nos:
+            r = self.routes.pop(s, None)
+            if r is not None:
+                self.api.set_real_remove(s, "ALL")
+
+    def snapshot_rows(self, shard_id: int) -> np.ndarray:
+        """Full last-known L1 of every code routed to ``shard_id`` (a restarted shard rebuilds from it)."""
+        codes = [c for c, s in self.code_shard.items() if s == shard_id]
+        out = []
+        for c in codes:
+            i = self.index[c]
+            for v in (0, 1):
+                if self.last_t[v, i] == 0:
+                    continue
+                b = self.last[v, i]
+                out.append((i, v, 0, b[1], b[0], b[3], b[2], b[4], self.last_t[v, i], self.wall_ns()))
+        return np.array(out, dtype=MARKET_DTYPE) if out else np.zeros(0, dtype=MARKET_DTYPE)
+
+    # -- events from the facade --------------------------------------------------------------
+    def _push(self, ev: Any) -> None:
+        self._events.append(ev)
+
+    def _on_connection(self, ev: ConnectionEvent) -> None:
+        self.connected = ev.connected
+        self._events.append(ev)
+
+    def _on_l1(self, u: L1Update) -> None:
+        i = self.index.get(u.code)
+        if i is None:
+            return
+        v = 0 if u.venue == KRX else 1
+        b = self.last[v, i]
+        if u.bid:
+            b[0] = u.bid
+        if u.ask:
+            b[1] = u.ask
+        if u.bid_qty:
+            b[2] = u.bid_qty
+        if u.ask_qty:
+            b[3] = u.ask_qty
+        if u.last:
+            b[4] = u.last
+        self.last_t[v, i] = u.t_ns
+        shard = self.code_shard.get(u.code)
+        if shard is None:
+            return
+        arrival = u.arrival_ns
+        if self.paced_arrival and self.speed:
+            # the moment this tick would have reached us in real time (queueing in the bridge counts)
+            arrival = self.wall_start_ns + int((u.t_ns - self.sim_start_ns) / self.speed)
+        self._rows.setdefault(shard, []).append(
+            (i, v, 1 if u.real_type == REAL_TYPE_TRADE else 0, u.ask, u.bid, u.ask_qty, u.bid_qty, u.last,
+             u.t_ns, arrival))
+        self.updates_total += 1
+
+    # -- driving the clock -------------------------------------------------------------------
+    def start_clock(self) -> None:
+        """Pin wall time to the engine clock (paced runs)."""
+        self.wall_start_ns = self.wall_ns()
+        self.paced_arrival = self.simulated and self.speed is not None
+        if self.simulated:
+            self.sim_start_ns = self.scheduler.now_ns
+
+    def paced_target_ns(self) -> int:
+        """Engine time the wall clock has reached at ``--speed X``."""
+        return self.sim_start_ns + int((self.wall_ns() - self.wall_start_ns) * (self.speed or 1.0))
+
+    def next_event_ns(self) -> int | None:
+        return self.control.next_event_ns() if self.simulated else None
+
+    def source_exhausted(self) -> bool:
+        """A replay has delivered its last row (the emulator's own session timers never run out)."""
+        return self.source is not None and self.source.peek_time_ns() is None
+
+    def advance_to(self, t_ns: int) -> None:
+        if self.simulated:
+            self.control.advance_to(t_ns)
+
+    def pump(self, max_s: float = 0.0) -> None:
+        """Real OCX: let Qt deliver pending COM events (on this thread)."""
+        if self.simulated:
+            return
+        from PyQt5.QtWidgets import QApplication
+        app = QApplication.instance()
+        if app is not None:
+            app.processEvents()
+        if max_s:
+            time.sleep(max_s)
+
+    def take(self, t_ns: int, shard_ids: tuple[int, ...]) -> StepOutput:
+        """Hand out everything collected since the last call as one step at ``t_ns``."""
+        rows = {}
+        for s in shard_ids:
+            lst = self._rows.pop(s, None)
+            rows[s] = np.array(lst, dtype=MARKET_DTYPE) if lst else np.zeros(0, dtype=MARKET_DTYPE)
+        dropped = sum(len(v) for v in self._rows.values())
+        self._rows.clear()
+        events, self._events = self._events, []
+        out = StepOutput(t_ns, rows, events, sum(len(r) for r in rows.values()))
+        if dropped:
+            out.events.append(ApiMessage(t_ns, "", "", "", f"{dropped} real-data rows for shards without a "
+                                                           f"subscriber this step"))
+        return out
+
+    # -- orders ------------------------------------------------------------------------------
+    def place(self, intent: Any, signal_ns: int = 0) -> SendResult:
+        """SendOrder for an :class:`core.pair_fsm.OrderIntent`; rq_name = the intent's ref."""
+        send_ns = self.wall_ns()
+        rc = self.api.send_order(intent.ref, self.cfg.kiwoom.screen_numbers.orders, self.account,
+                                 intent.kiwoom_order_type, intent.symbol, intent.qty, intent.price, intent.hoga, "")
+        return SendResult(ref=intent.ref, rc=rc, t_ns=self.now_ns(), send_ns=send_ns, signal_ns=signal_ns)
+
+    def cancel(self, req: Any) -> SendResult:
+        """SendOrder with the cancel order type (3/4 KRX, 23 NXT), price 0, the original order number."""
+        from core.pair_fsm import kiwoom_order_type
+        send_ns = self.wall_ns()
+        otype = kiwoom_order_type(req.venue, req.side, cancel=True)
+        rc = self.api.send_order(req.ref, self.cfg.kiwoom.screen_numbers.orders, self.account, otype, req.code,
+                                 req.qty, 0, "00", req.order_no)
+        return SendResult(ref=req.ref, rc=rc, t_ns=self.now_ns(), send_ns=send_ns)
+
+
+__all__ = ["BridgeCore", "BridgeError", "StepOutput", "session_start_ns", "OrderAck", "ExecutionReport",
+           "BalanceReport", "SessionEvent"]

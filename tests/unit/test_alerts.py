@@ -1,0 +1,171 @@
+"""core.alerts: secret masking, scope flags, message texts, and delivery that never blocks trading."""
+from __future__ import annotations
+
+import logging
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from actors.messages import TelemetryEvent
+from config.loader import load_config
+from core.alerts import AlertContext, SlackAlerter, alert_for_event, mask_secret
+
+URL = "https://hooks.slack.com/services/T000/B000/abcdefghSECRETwxyz"
+ENV = {"SLACK_WEBHOOK_URL": URL}
+
+
+def ev(event_kind: str, **data: object) -> TelemetryEvent:
+    return TelemetryEvent(event_kind, 1_780_000_000_000_000_000, dict(data))
+
+
+class FakeClient:
+    """Records texts; optionally raises or blocks until released."""
+
+    def __init__(self, *, raises: Exception | None = None, block: threading.Event | None = None,
+                 status: int = 200) -> None:
+        self.texts: list[str] = []
+        self.raises = raises
+        self.block = block
+        self.status = status
+        self.entered = threading.Event()
+
+    def send(self, *, text: str) -> SimpleNamespace:
+        self.entered.set()
+        if self.block is not None:
+            self.block.wait()
+        if self.raises is not None:
+            raise self.raises
+        self.texts.append(text)
+        return SimpleNamespace(status_code=self.status, body="ok", headers={})
+
+
+# ------------------------------------------------------------------------------------------------
+# masking
+# ------------------------------------------------------------------------------------------------
+def test_mask_secret_keeps_host_and_last_four() -> None:
+    assert mask_secret(URL) == "https://hooks.slack.com/…/wxyz"
+    assert mask_secret("https://user:pw@example.org:8443/x/y/123456789") == "https://example.org:8443/…/6789"
+    assert mask_secret("short") == "…"
+    assert mask_secret("") == "<unset>" and mask_secret(None) == "<unset>"
+
+
+def test_url_never_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="arb.alerts")
+    alerter = SlackAlerter(None, env=ENV, client=FakeClient(raises=OSError(f"cannot reach {URL}")))
+    assert URL not in repr(alerter) and "…/wxyz" in repr(alerter)
+    alerter.send("BUY_FILL 005930@KRX qty 1 px 72,300")
+    alerter.close(timeout_s=5)
+    assert alerter.failed == 1
+    assert URL not in caplog.text and "SECRET" not in caplog.text
+    assert "…/wxyz" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------------
+# disabled / scope
+# ------------------------------------------------------------------------------------------------
+def test_no_url_means_disabled_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="arb.alerts")
+    alerter = SlackAlerter(load_config().alerts.slack, env={})
+    assert not alerter.enabled
+    assert alerter.send("x") is False and alerter.send("y") is False
+    assert alerter.alert(ev("fill", code="005930", venue="KRX", side="BUY", qty=1, price=72_300)) is not None
+    assert caplog.text.count("Slack alerts disabled") == 1
+    assert alerter.stats()["suppressed"] == 3
+    alerter.close()
+
+
+def test_url_only_from_the_named_env_variable() -> None:
+    slack = SimpleNamespace(webhook_env="MY_HOOK", send_on=None)
+    assert not SlackAlerter(slack, env=ENV).enabled
+    assert SlackAlerter(slack, env={"MY_HOOK": URL}).enabled
+
+
+def test_scope_flags_gate_each_category() -> None:
+    send_on = SimpleNamespace(buy_fill=False, sell_fill=True, pair_done=True, auto_pause_on=False,
+                              hedge_timeout=True, reject_spike=False)
+    alerter = SlackAlerter(SimpleNamespace(webhook_env="SLACK_WEBHOOK_URL", send_on=send_on), env={},
+                           client=FakeClient())
+    assert alerter.alert_for_event(ev("fill", code="005930", venue="KRX", side="BUY", qty=1, price=1)) is None
+    assert alerter.alert_for_event(ev("fill", code="005930", venue="NXT", side="SELL", qty=1, price=1))
+    assert alerter.alert_for_event(ev("auto_pause", on=True, utilisation=0.8)) is None
+    assert alerter.alert_for_event(ev("auto_pause", on=False, utilisation=0.2)) is None
+    assert alerter.alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60)) is None
+    assert alerter.alert_for_event(ev("hedge_timeout", code="005930", pair_id="P1"))
+    # the same pair's timeout reported twice (hedge_timeout + timeout row) is sent once
+    assert alerter.alert_for_event(ev("order", event_type="timeout", leg="hedge_post", symbol="005930",
+                                      pair_id="P1")) is None
+    # informational events are never alerts
+    for kind in ("ticks", "signal", "session", "tokens", "error", "latency"):
+        assert alerter.alert_for_event(ev(kind, n=1)) is None
+    alerter.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# texts
+# ------------------------------------------------------------------------------------------------
+def test_message_texts_match_seed_003() -> None:
+    ctx = AlertContext.from_config(load_config())
+    assert alert_for_event(ev("fill", pair_id="P7", code="005930", venue="KRX", side="BUY", qty=1,
+                              price=72_300), ctx) == "BUY_FILL 005930@KRX qty 1 px 72,300 (pair P7)"
+    assert alert_for_event(ev("fill", pair_id="P7", code="005930", venue="NXT", side="SELL", qty=1,
+                              price=72_400), ctx) == "SELL_FILL 005930@NXT qty 1 px 72,400 (pair P7)"
+    assert alert_for_event(ev("pair_done", pair_id="P7", code="005930", net_krw=12, net_bps=0.7), ctx) \
+        == "PAIR_DONE 005930 net +0.7 bps (+₩12)"
+    assert alert_for_event(ev("pair_done", pair_id="P8", code="005930", net_krw=-30, net_bps=-4.15,
+                              escalated=True), ctx) == "PAIR_DONE 005930 net -4.2 bps (-₩30) · escalated"
+    assert alert_for_event(ev("auto_pause", on=True, utilisation=0.8), ctx) == "AUTO-PAUSE ON (orders ≥80% for 5 s)"
+    assert alert_for_event(ev("auto_pause", on=False, utilisation=0.3), ctx) == "AUTO-PAUSE OFF"
+    assert alert_for_event(ev("hedge_timeout", code="005930"), ctx) == "HEDGE TIMEOUT 005930 1000 ms → cancel→IOC"
+    assert alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60, frozen=True, freeze_s=60),
+                           ctx) == "REJECT SPIKE 3 rejects/60 s on 035420 → frozen 60 s"
+    assert alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60, frozen=False), ctx) \
+        == "REJECT SPIKE 3 rejects/60 s on 035420 → not frozen (kill switches off)"
+    assert alert_for_event(ev("kill_switch", kind="unhedged", code="005930", reason="exposure 2000 ms"), ctx) \
+        == "HEDGE TIMEOUT 005930 unhedged 2000 ms → forced IOC, frozen"
+    assert alert_for_event(ev("kill_switch", kind="disarm", reason="-106"), ctx) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# delivery never blocks
+# ------------------------------------------------------------------------------------------------
+def test_delivery_through_the_worker() -> None:
+    client = FakeClient()
+    alerter = SlackAlerter(None, env=ENV, client=client)
+    assert alerter.send("one") and alerter.send("two")
+    alerter.close(timeout_s=5)
+    assert client.texts == ["one", "two"] and alerter.sent == 2 and alerter.failed == 0
+
+
+def test_raising_client_is_counted_not_raised() -> None:
+    alerter = SlackAlerter(None, env=ENV, client=FakeClient(raises=RuntimeError("boom")))
+    for i in range(3):
+        assert alerter.send(f"m{i}") is True
+    alerter.close(timeout_s=5)
+    assert alerter.failed == 3 and alerter.sent == 0
+
+
+def test_http_error_status_is_counted() -> None:
+    alerter = SlackAlerter(None, env=ENV, client=FakeClient(status=500))
+    alerter.send("m")
+    alerter.close(timeout_s=5)
+    assert alerter.failed == 1 and alerter.sent == 0
+
+
+def test_hanging_client_never_blocks_send() -> None:
+    # Prepare: the client blocks on its first call until released
+    release = threading.Event()
+    client = FakeClient(block=release)
+    alerter = SlackAlerter(None, env=ENV, client=client, queue_size=2)
+    try:
+        alerter.send("first")
+        assert client.entered.wait(5)          # the worker is now stuck inside the client
+        # Act: far more alerts than the queue holds; every call returns at once
+        results = [alerter.send(f"m{i}") for i in range(50)]
+        # Assert
+        assert results[:2] == [True, True] and not any(results[2:])
+        assert alerter.dropped == 48
+        alerter.close(timeout_s=0.05)          # returns although the worker is still stuck
+        assert alerter.closed and alerter.send("after close") is False
+    finally:
+        release.set()
