@@ -52,6 +52,7 @@ class PairManager(EngineActor):
         self.by_ref: dict[str, str] = {}          # order/cancel ref -> pair_id
         self.by_no: dict[str, str] = {}           # order number -> pair_id
         self.ref_no: dict[str, str] = {}          # ref -> order number
+        self.no_ref: dict[str, str] = {}          # order number -> ref
         self.orphans: dict[str, list[ExecutionReport]] = {}
         self.timers: list[tuple[int, int, str, str, int]] = []   # (deadline, seq, pair_id, kind, token)
         self.timer_seq = 0
@@ -207,6 +208,7 @@ class PairManager(EngineActor):
         if ev.accepted:
             self.by_no[ev.order_no] = pid
             self.ref_no[ref] = ev.order_no
+            self.no_ref[ev.order_no] = ref
             self.audit(ev.t_ns, "ack", pid, ref=ref, order_no=ev.order_no, screen_no=ev.screen_no, rq_name=ref)
         else:
             self.audit(ev.t_ns, "reject", pid, ref=ref, screen_no=ev.screen_no, rq_name=ref,
@@ -222,7 +224,7 @@ class PairManager(EngineActor):
         if pid is None:
             self.orphans.setdefault(key, []).append(ev)
             return
-        base = dict(order_no=ev.order_no, orig_order_no=ev.orig_order_no, venue=ev.venue, symbol=ev.code,
+        base = dict(ref=self.no_ref.get(ev.order_no, ""), order_no=ev.order_no, orig_order_no=ev.orig_order_no, venue=ev.venue, symbol=ev.code,
                     side=ev.side, qty=ev.order_qty, price=ev.order_price, leaves_qty=ev.leaves_qty, sGubun="0",
                     fid_9203=ev.order_no, fid_904=ev.orig_order_no, fid_913=ev.status, fid_902=ev.leaves_qty)
         if ev.status == "접수":
@@ -370,7 +372,7 @@ class PairManager(EngineActor):
             leg = ref.split(":")[1]
         m = self.pairs.get(pair_id)
         if ref and m is not None:
-            view = m.orders.get(ref)
+            view = m.orders.get(ref) if ":cancel" not in ref else None
             if view is not None:
                 it = view.intent
                 fields.setdefault("venue", it.venue)
@@ -381,6 +383,7 @@ class PairManager(EngineActor):
                 fields.setdefault("price", it.price)
                 fields.setdefault("screen_no", self.cfg.kiwoom.screen_numbers.orders)
             fields.setdefault("order_no", self.ref_no.get(ref, ""))
+        fields = {k: v for k, v in fields.items() if v is not None}
         self.emit("order", t_ns, ts=kst_datetime(t_ns).isoformat(timespec="microseconds"), event_type=event_type,
                   pair_id=pair_id, leg=leg, rq_name=fields.pop("rq_name", ref), t_ns=t_ns, **fields)
 

@@ -17,6 +17,7 @@ from actors.messages import (EngineStarted, HealthReport, HealthRequest, ReportR
                              ScaleResult, ScaleShards, StartEngine, StatusReport, StatusRequest, StopEngine)
 
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
+SUPERVISOR_NAME = "arb-supervisor"
 LOG_DEFS = {"version": 1, "disable_existing_loggers": False,
             "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
             "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
@@ -59,12 +60,18 @@ class EngineRuntime:
         self.asys: Any = None
         self.supervisor: Any = None
         self.host_proc: subprocess.Popen | None = None
+        self.host_log: Path | None = None
         self.timeout = cfg.actor_system.ask_timeout_s
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> EngineStarted:
+        warm_process_caches()
         from thespian.actors import ActorSystem
         base = self.cfg.actor_system.base
+        if port_in_use(self.admin_port):
+            raise RuntimeErrorWithHint(
+                f"admin port {self.admin_port} is already in use: another engine (or a stale actor system) is "
+                f"running there. Stop it, or set actor_system.admin_port in your config.")
         caps = system_capabilities(self.cfg, self.admin_port, bridge_here=self.bridge_layout == "local")
         try:
             self.asys = ActorSystem(base, caps, logDefs=LOG_DEFS, transientUnique=True)
@@ -76,7 +83,7 @@ class EngineRuntime:
             self._start_host()
         elif self.bridge_layout == "external":
             self._wait_for_host()
-        self.supervisor = self.asys.createActor("actors.supervisor.Supervisor")
+        self.supervisor = self.asys.createActor("actors.supervisor.Supervisor", globalName=SUPERVISOR_NAME)
         started = self.asys.ask(self.supervisor, StartEngine(self.cfg, self.universe, self.options),
                                 max(30.0, self.timeout))
         if not isinstance(started, EngineStarted):
@@ -88,8 +95,12 @@ class EngineRuntime:
     def _start_host(self) -> None:
         cmd = [sys.executable, "-m", "kiwoom_bridge.host", "--leader", f"127.0.0.1:{self.admin_port}",
                "--admin-port", str(self.host_admin_port), "--base", self.cfg.actor_system.base]
-        self.host_proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                          text=True)
+        log_dir = Path(self.options.run_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.host_log = log_dir / "kiwoom_host.log"
+        # a file, never a pipe: the host's detached admin inherits it and would block on a full pipe
+        with open(self.host_log, "w") as fh:
+            self.host_proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=fh, stderr=subprocess.STDOUT, text=True)
         self._wait_for_host()
 
     def _wait_for_host(self, timeout_s: float = 30.0) -> None:
@@ -98,7 +109,7 @@ class EngineRuntime:
             if self._host_joined():
                 return
             if self.host_proc is not None and self.host_proc.poll() is not None:
-                out = self.host_proc.stdout.read() if self.host_proc.stdout else ""
+                out = self.host_log.read_text(errors="replace") if self.host_log else ""
                 raise RuntimeErrorWithHint(f"the Kiwoom host process exited: {out.strip()[-500:]}")
             time.sleep(0.2)
         raise RuntimeErrorWithHint(
@@ -145,24 +156,71 @@ class EngineRuntime:
         return r if isinstance(r, RunReport) else None
 
     def shutdown(self) -> None:
+        """Stop everything: the Kiwoom host (a convention member) first, then the leader."""
+        if self.host_proc is not None:
+            try:
+                self.host_proc.terminate()
+                self.host_proc.wait(15)
+            except Exception:  # noqa: BLE001
+                self.host_proc.kill()
+            self.host_proc = None
         if self.asys is not None:
             try:
                 self.asys.shutdown()
             finally:
                 self.asys = None
-        if self.host_proc is not None:
-            try:
-                self.host_proc.terminate()
-                self.host_proc.wait(10)
-            except Exception:  # noqa: BLE001
-                self.host_proc.kill()
-            self.host_proc = None
 
     def __enter__(self) -> "EngineRuntime":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
+
+
+def warm_process_caches() -> None:
+    """Build the XKRX calendar and compile the edge kernel once, before the actor system forks.
+
+    Actor processes are forked (``process_startup_method: fork``) and inherit these caches, so no
+    actor spends seconds of CPU on them at the start of a session.
+    """
+    import datetime as dt
+
+    from core.costs import settlement_date
+    from core.edge import warm_up
+    settlement_date(dt.date.today())
+    warm_up()
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on (or holds) TCP ``port`` on this machine."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        if s.connect_ex((host, port)) == 0:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
+    """Join the running engine's actor system as a client (arbctl), or raise if nothing runs there.
+
+    Never starts a new system: joining an unused port would start a stray admin daemon.
+    """
+    if not port_in_use(admin_port):
+        raise RuntimeErrorWithHint(f"no engine is running on admin port {admin_port} (start python launch.py, "
+                                   f"or pass --config with the right actor_system.admin_port)")
+    from thespian.actors import ActorSystem
+    return ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
+
+
+def find_supervisor(asys: Any) -> Any:
+    """The running engine's Supervisor (a global name in the engine's actor system)."""
+    return asys.createActor("actors.supervisor.Supervisor", globalName=SUPERVISOR_NAME)
 
 
 def pid_alive(pid: int) -> bool:

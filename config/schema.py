@@ -394,6 +394,7 @@ class SimFaults(_Frozen):
     drop_ack_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     chejan_delay_ms: NonNegFloat = 0
     storm_308: bool = False
+    storm_308_window: TimeWindow | None = None
     disconnect_at: dt.time | None = None
 
     @field_validator("disconnect_at", mode="before")

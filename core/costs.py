@@ -127,21 +127,19 @@ def net_edge_per_share_krw(buy_px_krw: float, sell_px_krw: float, buy_fee_bps: f
 # --------------------------------------------------------------------------------------------------------------
 # Settlement date (T+2 XKRX sessions) for the tax year.
 
-_CAL_START = "2000-01-01"
+_CAL_START = "2020-01-01"   # the session clock's calendar range: one XKRX build per process
 _CAL_END = "2050-12-31"
 _sessions_cache: np.ndarray | None = None  # datetime64[D], ascending
 
 
 def _xkrx_sessions() -> np.ndarray:
-    """All XKRX sessions 2000–2050 as ``datetime64[D]`` (built once per process, ~1 s)."""
+    """All XKRX sessions 2020–2050 as ``datetime64[D]``, from the process-wide calendar of
+    :mod:`core.session` (building XKRX costs seconds of CPU: do it once per process)."""
     global _sessions_cache
     if _sessions_cache is None:
-        with warnings.catch_warnings():  # pandas deprecation chatter from inside exchange_calendars
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import exchange_calendars as xcals
-
-            cal = xcals.get_calendar("XKRX", start=_CAL_START, end=_CAL_END)
-        _sessions_cache = np.asarray(cal.sessions.values.astype("datetime64[D]"))
+        from core.session import _calendar
+        days = sorted(_calendar("XKRX").sessions)
+        _sessions_cache = np.array(days, dtype="datetime64[D]")
     return _sessions_cache
 
 

@@ -34,16 +34,18 @@ Principles and the edge cases they settle:
   ``UNCONFIRMED``, not rejected: a late ack or Chejan still binds and is reconciled. After a further
   ``ack_grace_ms`` of silence it is ``LOST``; a lost entry counts as a reject (SPEC: "TR ack ≤200 ms else
   reject"), a lost hedge-side order makes the outcome ``'error'`` and is listed in
-  ``Finished.unresolved_refs`` so the PairManager reconciles it against the broker. Chejan events whose
-  order number is not yet known (Chejan overtook the TR ack) are buffered while any of this pair's orders
-  is unbound and replayed when the number binds; the bridge may also correlate a Chejan to our request and
-  pass ``order_ref`` directly.
+  ``Finished.unresolved_refs`` so the PairManager reconciles it against the broker. While a hedge-side
+  order is unconfirmed no further hedge or unwind is sent (it may still fill): a stalled bridge therefore
+  produces at most one order per ``tr_ack_timeout_ms + ack_grace_ms`` instead of a pile of orders that all
+  fill later. Chejan events whose order number is not yet known (Chejan overtook the TR ack) are buffered
+  while any of this pair's orders is unbound and replayed when the number binds; the bridge may also
+  correlate a Chejan to our request and pass ``order_ref`` directly.
 * **Every leg ends filled, cancelled or rejected.** IOC/market orders that are not complete
   ``ioc_settle_ms`` after their ack are cancelled explicitly; cancels are re-sent up to
   ``max_cancel_attempts`` times (one ``cancel_timeout_ms`` apart) and then the order is *given up*:
   the machine stops waiting for it, hedges by the fills it has seen, and finishes with ``'error'``
-  listing it as unresolved. Exposure is never left open to wait for a silent order; over-hedging from a
-  late fill is unwound instead.
+  listing it as unresolved. A given-up or lost order never blocks the hedge; if it fills later, the
+  over-hedge is unwound.
 * **Late evidence reopens a finished pair.** Events keep being accepted after ``Finished``: if a lost or
   given-up order later fills or comes alive, the machine leaves its terminal state (event ``'reopened'``),
   flattens again and emits a second ``Finished`` that supersedes the first.
@@ -278,7 +280,8 @@ class PairParams:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.cooldown_ms, int) or isinstance(self.cooldown_ms, bool) or self.cooldown_ms < 0:
+        cooldown = self.cooldown_ms
+        if not isinstance(cooldown, int) or isinstance(cooldown, bool) or cooldown < 0:
             raise ValueError(f"cooldown_ms must be a non-negative integer, got {self.cooldown_ms!r}")
         for name in ("max_cancel_attempts", "max_flatten_orders"):
             value = getattr(self, name)
@@ -478,6 +481,8 @@ class StartTimer:
     """Arm a timer to fire :class:`TimerFired(kind, token)` at ``deadline_ns`` on the engine clock.
 
     Tokens are unique per machine; re-arming with the same token (after an early fire) is allowed.
+    A deadline already in the past (only the hedge timer, when the first take fill was replayed from the
+    buffer) must fire at once.
     """
 
     kind: str
@@ -1318,10 +1323,13 @@ class PairStateMachine:
             last.status, "post_ended_short")
         return self._set_state(self._flatten_label(), reason)
 
+    def _flatten_blockers(self) -> list[_Order]:
+        """Hedge-side orders whose outcome must be known before another hedge or unwind is sent."""
+        return [o for o in self._orders.values()
+                if o.intent.role != ROLE_TAKE and not o.given_up and o.is_open]
+
     def _flatten_label(self) -> PairState:
-        live = [o for o in self._orders.values()
-                if o.intent.role != ROLE_TAKE and not o.given_up and o.status in
-                (OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.WORKING)]
+        live = self._flatten_blockers()
         if any(o.intent.role == ROLE_HEDGE_POST for o in live):
             return PairState.CANCEL_POST_SENT
         if any(o.intent.role == ROLE_UNWIND for o in live):
@@ -1340,9 +1348,7 @@ class PairStateMachine:
             if o.intent.role == ROLE_HEDGE_POST and o.is_open and not o.given_up:
                 o.cancel_wanted = True
         self._ensure_cancels()
-        blockers = [o for o in self._orders.values()
-                    if o.intent.role != ROLE_TAKE and not o.given_up and o.status in
-                    (OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.WORKING)]
+        blockers = self._flatten_blockers()
         if blockers:
             if any(o.intent.role == ROLE_HEDGE_POST for o in blockers):
                 return self._set_state(PairState.CANCEL_POST_SENT, "cancelling_post")

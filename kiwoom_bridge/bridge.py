@@ -190,14 +190,16 @@ class KiwoomBridge(EngineActor):
                 if self.end_ns is not None and self.stop_reason is None:
                     t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
             else:
+                # paced: engine time follows the wall clock; step as soon as credited and at least
+                # 1 ms of wall time has passed since the last step (credit-based coalescing)
                 target = core.paced_target_ns()
-                due = [c for c in (nxt, self.deadline, self.end_ns) if c is not None]
-                first = min(due) if due else None
-                if (first is None or first > target) and not self.carry and self.stop_reason is None:
-                    wait_ns = (first - target) if first is not None else 50 * NS_PER_MS
-                    self._sleep(wait_ns / (self.options.speed or 1.0))
+                min_adv = int(NS_PER_MS * (self.options.speed or 1.0))
+                if target - self.t_ns < min_adv and not self.carry and self.stop_reason is None:
+                    self._sleep(NS_PER_MS)
                     return
                 t_next = max(target, self.t_ns + 1)
+                if self.end_ns is not None and self.stop_reason is None:
+                    t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
         else:
             core.pump()
             t_next = core.now_ns()
@@ -257,4 +259,5 @@ class KiwoomBridge(EngineActor):
     def detail(self) -> list[tuple[str, Any]]:
         return [("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
-                ("stop", self.stop_reason or ""), ("error", self.error)]
+                ("stop", self.stop_reason or ""), ("error", self.error),
+                ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline)]

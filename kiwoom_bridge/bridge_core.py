@@ -22,6 +22,10 @@ from kiwoom_bridge.types import (KRX, REAL_TYPE_TRADE, ApiMessage, BalanceReport
 
 QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71"
 SESSION_FIDS = "215;20;214"
+#: A replay's clock starts this long before the first recorded row. Login (CommConnect →
+#: OnEventConnect, 100 ms in the emulator) and the screen registrations run on that clock; rows it
+#: passed before the screens existed would reach the exchange books but never the engine.
+REPLAY_LEAD_NS = 1_000_000_000
 
 
 class BridgeError(RuntimeError):
@@ -107,7 +111,19 @@ class BridgeCore:
         cfg = self.cfg
         codes = tuple(s.code for s in self.universe.symbols)
         if self.backend == "kiwoom":
+            import sys
+
             from kiwoom_bridge.openapi import OpenApi
+            if sys.platform == "win32":
+                # The OCX is a QWidget: a QApplication must exist on this (the actor's) thread before it
+                # is created, and pump() drives that application's event loop. Elsewhere create_control
+                # refuses with the platform message.
+                try:
+                    from PyQt5.QtWidgets import QApplication
+                except ImportError:
+                    pass                    # create_control reports the missing PyQt5
+                else:
+                    self._qt_app = QApplication.instance() or QApplication([])
             return OpenApi.create_control("kiwoom")
         from kiwoom_bridge.emulator.control import EmulatedControl
         from kiwoom_bridge.emulator.scheduler import SimScheduler
@@ -123,7 +139,7 @@ class BridgeCore:
                 raise BridgeError("the replay backend needs a recording file")
             self.source = ReplaySource(self.options.replay_file, universe_codes=codes,
                                        assumed_visible_qty=cfg.replay.assumed_visible_qty)
-            start = self.source.start_ns
+            start = self.source.start_ns - REPLAY_LEAD_NS
         else:
             raise BridgeError(f"unknown backend {self.backend!r} (sim | replay | kiwoom)")
         self.sim_start_ns = start
@@ -284,6 +300,11 @@ class BridgeCore:
 
     def advance_to(self, t_ns: int) -> None:
         if self.simulated:
+            win = self.cfg.sim.faults.storm_308_window
+            if win is not None:
+                from core.clock import kst_datetime
+                tod = kst_datetime(self.scheduler.now_ns).time()
+                self.control.faults.storm_308 = self.cfg.sim.faults.storm_308 or win.start <= tod < win.end
             self.control.advance_to(t_ns)
 
     def pump(self, max_s: float = 0.0) -> None:

@@ -3,17 +3,27 @@
 One click group, one function per command. Commands import what they need inside their body so that
 ``arbctl --help`` and the light commands start fast and one command's dependencies never break another.
 
-Exit codes: 0 = fine; 2 = the input (config file, universe file, arguments) is invalid.
+Exit codes: 0 = fine; 1 = the engine is unhealthy, unreachable or a run ended badly (each command's help
+says exactly when); 2 = the input (config file, universe file, recording, arguments) is invalid.
+
+``health``, ``status`` and ``scale`` join the running engine's actor system as a client (the admin port
+comes from the config) and only ask its Supervisor: they never shut that system down.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_INVALID = 2
+HEALTH_TIMEOUT_S = 10.0
+STATUS_TIMEOUT_S = 10.0
+SCALE_TIMEOUT_S = 60.0
+ENGINE_SILENT_LIMIT_S = 60.0     # arbctl replay gives up when the engine answers no status for this long
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +31,7 @@ def cli() -> None:
     """Operate the KRX<->NXT arbitrage engine."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     """Print ``message`` to stderr and exit with :data:`EXIT_INVALID` (no traceback)."""
     click.echo(message, err=True)
     sys.exit(EXIT_INVALID)
@@ -150,6 +160,468 @@ def symbols(file: str, config_path: str | None) -> None:
     for note in universe.notes:
         click.echo(f"note: {note}")
     click.echo("problems: none")
+
+
+# ---------------------------------------------------------------------------------- the running engine
+
+def _load_cfg(config_path: str | None):
+    """The config (defaults when ``config_path`` is None); a bad file exits 2 with its one-line reason."""
+    from config.loader import ConfigError, load_config
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _unreachable(message: str, as_json: bool = False) -> NoReturn:
+    """Print why the engine cannot be asked (one line; JSON on stdout with ``--json``) and exit 1."""
+    if as_json:
+        import json
+        click.echo(json.dumps({"reachable": False, "error": message}, ensure_ascii=False))
+    else:
+        click.echo(message, err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _join_engine(config_path: str | None, as_json: bool = False):
+    """Join the running engine's actor system as a client: ``(cfg, asys, supervisor)``, or exit 1.
+
+    The system is never shut down here: it is the engine's.
+    """
+    from actors.runtime import RuntimeErrorWithHint, connect, find_supervisor
+    cfg = _load_cfg(config_path)
+    port = cfg.actor_system.admin_port
+    try:
+        asys = connect(port, cfg.actor_system.base)
+        supervisor = find_supervisor(asys)
+    except RuntimeErrorWithHint as exc:
+        _unreachable(str(exc), as_json)
+    except Exception as exc:  # noqa: BLE001 - Thespian raises several types when the admin does not answer
+        _unreachable(f"cannot join the actor system on admin port {port}: {exc}", as_json)
+    return cfg, asys, supervisor
+
+
+def _ask(asys, supervisor, message, timeout_s: float, port: int, as_json: bool = False):
+    """``asys.ask`` that exits 1 with a clear line when the Supervisor does not answer in time."""
+    try:
+        reply = asys.ask(supervisor, message, timeout_s)
+    except Exception as exc:  # noqa: BLE001
+        _unreachable(f"asking the Supervisor on admin port {port} failed: {exc}", as_json)
+    if reply is None:
+        _unreachable(f"the Supervisor on admin port {port} did not answer within {timeout_s:g} s", as_json)
+    return reply
+
+
+def _require_started(asys, supervisor, port: int, as_json: bool):
+    """The engine's HealthReport; exits 1 when no engine was started in that actor system."""
+    from actors.messages import HealthReport, HealthRequest
+    health = _ask(asys, supervisor, HealthRequest(), HEALTH_TIMEOUT_S, port, as_json)
+    if not isinstance(health, HealthReport):
+        _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {health!r}", as_json)
+    if not health.actors:
+        _unreachable(f"no engine has been started in the actor system on admin port {port} "
+                     f"(the Supervisor has no actors)", as_json)
+    return health
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s"
+
+
+@cli.command("health")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
+@click.option("--json", "as_json", is_flag=True, help="Print the health report as JSON.")
+def health(config_path: str | None, as_json: bool) -> None:
+    """Every actor of the running engine: name, pid, alive, heartbeat age, messages in/out, pending, restarts.
+
+    Exit codes: 0 = every actor is alive; 1 = an actor is unhealthy (no heartbeat for 3 intervals + 1 s,
+    or dead), no engine was started, or the engine is not reachable (one line says why); 2 = bad config.
+    """
+    import dataclasses
+    import json
+
+    from actors.messages import HealthReport, HealthRequest
+
+    cfg, asys, supervisor = _join_engine(config_path, as_json)
+    port = cfg.actor_system.admin_port
+    report = _ask(asys, supervisor, HealthRequest(), HEALTH_TIMEOUT_S, port, as_json)
+    if not isinstance(report, HealthReport):
+        _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {report!r}", as_json)
+    if as_json:
+        click.echo(json.dumps({"reachable": True, "healthy": report.healthy, "t_ns": report.t_ns,
+                               "actors": [dataclasses.asdict(a) for a in report.actors]},
+                              ensure_ascii=False, default=str))
+        sys.exit(EXIT_OK if report.healthy else EXIT_FAILED)
+    if not report.actors:
+        click.echo(f"no engine has been started in the actor system on admin port {port} "
+                   f"(the Supervisor has no actors)", err=True)
+        sys.exit(EXIT_FAILED)
+    width = max(len("name"), *(len(a.name) for a in report.actors))
+    click.echo(f"{'name':<{width}}  {'pid':>7}  {'alive':<5}  {'heartbeat':>9}  {'msgs in':>9}  {'msgs out':>9}  "
+               f"{'pending':>7}  {'restarts':>8}")
+    for a in report.actors:
+        click.echo(f"{a.name:<{width}}  {a.pid or '-':>7}  {'yes' if a.alive else 'NO':<5}  "
+                   f"{_age(a.heartbeat_age_s):>9}  {a.msgs_in:>9,}  {a.msgs_out:>9,}  {a.pending:>7,}  "
+                   f"{a.restarts:>8}")
+    bad = [a for a in report.actors if not a.alive]
+    if bad:
+        click.echo("UNHEALTHY: " + ", ".join(
+            f"{a.name} ({'no heartbeat yet' if a.heartbeat_age_s is None else 'last heartbeat ' + _age(a.heartbeat_age_s) + ' ago'})"
+            for a in bad))
+        sys.exit(EXIT_FAILED)
+    click.echo(f"healthy: all {len(report.actors)} actors alive (admin port {port})")
+
+
+@cli.command("status")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status report as JSON.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """One-glance status: engine clock (Asia/Seoul), session, armed and why, ticks, tokens, pairs, PnL.
+
+    Exit codes: 0 = the engine answered; 1 = no engine was started or it is not reachable (one line says
+    why); 2 = bad config.
+    """
+    import dataclasses
+    import json
+
+    from actors.messages import StatusReport, StatusRequest
+    from core.clock import kst_datetime
+
+    cfg, asys, supervisor = _join_engine(config_path, as_json)
+    port = cfg.actor_system.admin_port
+    _require_started(asys, supervisor, port, as_json)
+    st = _ask(asys, supervisor, StatusRequest(), STATUS_TIMEOUT_S, port, as_json)
+    if not isinstance(st, StatusReport):
+        _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {st!r}", as_json)
+    if as_json:
+        d = dataclasses.asdict(st)
+        d["detail"] = dict(st.detail)
+        d["clock"] = kst_datetime(st.t_ns).isoformat() if st.t_ns else None
+        click.echo(json.dumps({"reachable": True, **d}, ensure_ascii=False, default=str))
+        return
+    clock = kst_datetime(st.t_ns).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " KST" if st.t_ns else "not started"
+    armed = "ARMED" if st.armed else "disarmed"
+    click.echo(f"clock     {clock}  (step {st.step:,})")
+    click.echo(f"session   {st.session}; {armed}" + (f" ({st.reason})" if st.reason else ""))
+    click.echo(f"ticks     {st.ticks:,} ({st.ticks_per_s:,.0f}/s)")
+    click.echo(f"tokens    {st.tokens_free} free" + ("; AUTO-PAUSE on" if st.paused else ""))
+    click.echo(f"pairs     {st.active_pairs} active, {st.pairs_done} done; book {'flat' if st.flat else 'NOT flat'}")
+    click.echo(f"PnL       {st.pnl_net_krw:+,.0f} KRW net")
+    click.echo(f"paused    {'yes' if st.paused else 'no'}")
+    click.echo(f"finished  {'yes' if st.finished else 'no'}")
+
+
+@cli.command("scale")
+@click.option("--shards", "n_shards", type=click.IntRange(min=1), required=True,
+              help="How many MarketData shard actors the running engine should have.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
+def scale(n_shards: int, config_path: str | None) -> None:
+    """Re-shard the running engine live to N MarketData shards (new shards are registered and get a
+    snapshot before the old ones retire, so no update is lost). Prints the Supervisor's answer.
+
+    Exit codes: 0 = re-sharded; 1 = refused, no answer, no engine started or not reachable; 2 = bad
+    arguments or config.
+    """
+    from actors.messages import ScaleResult, ScaleShards
+
+    cfg, asys, supervisor = _join_engine(config_path)
+    port = cfg.actor_system.admin_port
+    _require_started(asys, supervisor, port, False)
+    timeout = max(SCALE_TIMEOUT_S, float(cfg.actor_system.ask_timeout_s))
+    result = _ask(asys, supervisor, ScaleShards(n_shards), timeout, port)
+    if not isinstance(result, ScaleResult):
+        _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {result!r}")
+    click.echo(result.message)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+# ---------------------------------------------------------------------------------- recordings and runs
+
+def _speed(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``--speed``: a positive multiple of real time, or ``max`` (None = lockstep)."""
+    import argparse
+
+    from launch import parse_speed
+    if value is None:
+        return None
+    try:
+        return parse_speed(value)
+    except argparse.ArgumentTypeError as exc:
+        raise click.BadParameter(str(exc).replace("--speed ", ""), ctx=ctx, param=param) from None
+
+
+def _load_universe(cfg, config_path: str | None):
+    """The config's universe; a bad file exits 2 with its first problem."""
+    from config.loader import resolve_path
+    from core.universe import UniverseError, load_universe
+    path = resolve_path(cfg.symbols.universe_file, config_path)
+    try:
+        return load_universe(path)
+    except (UniverseError, OSError) as exc:
+        _fail(f"symbols.universe_file: {exc}")
+
+
+def _check_recording(file: str) -> None:
+    """Fail fast (exit 2) when FILE is not a recording: missing, not Parquet, or lacking seed 004 columns.
+
+    The full row-by-row validation happens when the replay reads it.
+    """
+    import pyarrow.parquet as pq
+
+    from kiwoom_bridge.emulator.replay import recording_files
+    from kiwoom_bridge.recording import SEED_COLUMNS, RecordingError
+    try:
+        files = recording_files(file)
+    except RecordingError as exc:
+        _fail(f"recording: {exc}")
+        return
+    for f in files:
+        try:
+            names = pq.read_schema(f).names
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError for non-Parquet files
+            _fail(f"recording: {f}: not a readable Parquet file ({exc})")
+            return
+        missing = [c for c in SEED_COLUMNS if c not in names]
+        if missing:
+            _fail(f"recording: {f}: missing column(s) {', '.join(missing)} (seed 004 schema)")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@cli.command("replay")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config file (default: the built-in defaults).")
+@click.option("--speed", "speed", default="max", callback=_speed, metavar="X|max", show_default=True,
+              help="Simulated clock speed (a multiple of real time) or 'max' for deterministic lockstep.")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this much recorded time (default: the end of the file).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the run report JSON (SPEC §5) here.")
+@click.option("--run-dir", "run_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Directory for the audit log and report files (default: a new one under "
+                   "persistence.reports_dir).")
+def replay(file: str, config_path: str | None, speed: float | None, duration_s: float | None,
+           report_path: str | None, run_dir: str | None) -> None:
+    """Run the whole engine (the same actors) over the recording FILE (a Parquet file or a directory of
+    daily files) until its end, then print the run summary.
+
+    The engine gets its own actor system on actor_system.admin_port, or on a free port when that one is
+    taken (e.g. by a live engine), and it is shut down at the end. Ctrl-C disarms, finishes in-flight
+    pairs and still reports.
+
+    Exit codes: 0 = the run ended flat (every net_position 0) and replayed ticks; 1 = not flat, nothing
+    replayed (e.g. the recording could not be read: the errors are printed), no report, or the engine
+    could not start; 2 = invalid config, universe, recording or arguments.
+    """
+    import datetime as dt
+    import json
+    import signal
+    import time
+
+    from actors.messages import RunOptions
+    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, port_in_use
+    from config.loader import resolve_path
+    from core.report import summarise
+
+    cfg = _load_cfg(config_path)
+    universe = _load_universe(cfg, config_path)
+    _check_recording(file)
+    rdir = Path(run_dir) if run_dir else (
+        resolve_path(cfg.persistence.reports_dir, config_path) / dt.datetime.now().strftime("replay-%Y%m%d-%H%M%S"))
+    rdir.mkdir(parents=True, exist_ok=True)
+    port = cfg.actor_system.admin_port
+    if port_in_use(port):
+        new_port = _free_port()
+        click.echo(f"note: admin port {port} is in use (a running engine?): this replay uses port {new_port}",
+                   err=True)
+        port = new_port
+    opts = RunOptions(backend="replay", replay_file=file, speed=speed, duration_s=duration_s, seed=None,
+                      run_dir=str(rdir), config_path=config_path)
+    rt = EngineRuntime(cfg, universe, opts, admin_port=port)
+    interrupts = {"n": 0}
+
+    def on_sigint(signum: int, frame: object) -> None:  # noqa: ARG001
+        interrupts["n"] += 1
+        if interrupts["n"] > 2:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    result = None
+    try:
+        rt.start()
+        click.echo(f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
+                   f"run dir {rdir}")
+        stopping = False
+        last_answer = time.monotonic()
+        while True:
+            if interrupts["n"] and not stopping:
+                click.echo("stop requested: disarming, finishing in-flight pairs…", err=True)
+                rt.stop("operator interrupt (Ctrl-C)")
+                stopping = True
+            st = rt.status()
+            if st is not None:
+                last_answer = time.monotonic()
+                if st.finished:
+                    break
+            elif time.monotonic() - last_answer > ENGINE_SILENT_LIMIT_S:
+                click.echo(f"the engine stopped answering for {ENGINE_SILENT_LIMIT_S:g} s: giving up", err=True)
+                break
+            time.sleep(0.2)
+        result = rt.report()
+    except RuntimeErrorWithHint as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_FAILED)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        rt.shutdown()
+    if result is None:
+        click.echo("the replay ended without a report", err=True)
+        sys.exit(EXIT_FAILED)
+    report = result.report
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    click.echo(summarise(_printable(report)))
+    if report_path:
+        click.echo(f"report: {report_path}")
+    click.echo(f"run files: {rdir}")
+    not_flat = {c: q for c, q in (report.get("net_position") or {}).items() if q != 0}
+    if not_flat:
+        click.echo("NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(not_flat.items())), err=True)
+        sys.exit(EXIT_FAILED)
+    if not report.get("ticks"):
+        errors = report.get("errors") or []
+        click.echo("nothing was replayed" + (": " + "; ".join(_error_text(e) for e in errors) if errors else ""),
+                   err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _error_text(e: object) -> str:
+    if isinstance(e, dict):
+        return str(e.get("message") or e)
+    return str(e)
+
+
+def _printable(report: dict) -> dict:
+    """A copy of ``report`` whose ``errors`` are all dicts (the Supervisor adds plain strings)."""
+    errors = report.get("errors") or []
+    if all(isinstance(e, dict) for e in errors):
+        return report
+    return {**report, "errors": [e if isinstance(e, dict) else {"source": "engine", "message": str(e)}
+                                 for e in errors]}
+
+
+@cli.command("record")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config file: universe, screens, sim settings (default: the built-in defaults).")
+@click.option("--backend", type=click.Choice(["sim", "replay", "kiwoom"]), default=None,
+              help="Where real data comes from (default: sim, or replay with --replay).")
+@click.option("--replay", "replay_file", type=click.Path(path_type=str), default=None,
+              help="Recording to replay (implies --backend replay).")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this much engine-clock time (simulated; wall time with "
+                                      "kiwoom). Default: the end of a replay, otherwise Ctrl-C.")
+@click.option("--speed", "speed", default="max", callback=_speed, metavar="X|max", show_default=True,
+              help="Simulated clock speed (a multiple of real time) or 'max' (lockstep).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default="data", show_default=True,
+              help="Directory of the daily market_data_YYYYMMDD.parquet files.")
+@click.option("--seed", type=int, default=None, help="Seed of the synthetic market (overrides sim.seed).")
+def record_cmd(config_path: str | None, backend: str | None, replay_file: str | None, duration_s: float | None,
+               speed: float | None, out_dir: str, seed: int | None) -> None:
+    """Record real data into daily Parquet files (seed 004's schema plus the true sizes fid_61/fid_71).
+
+    Every screen of the universe is registered (KRX and _NX codes); every 주식호가잔량/주식체결 event
+    becomes one row. Rows are buffered and flushed every 5,000 rows or 30 s and at exit; Ctrl-C (or
+    SIGTERM) stops recording without losing anything already received. Prints rows, files and the time
+    span.
+
+    Exit codes: 0 = recorded (also after Ctrl-C); 1 = nothing could be recorded (login or registration
+    failed, no row arrived, the backend is not available here); 2 = invalid config, universe, recording or
+    arguments.
+    """
+    import signal
+
+    from actors.messages import RunOptions
+    from config.loader import ConfigError, load_config
+    from kiwoom_bridge.recording import RecordingError
+    from tools.recorder import RecorderError, record
+
+    if replay_file and backend not in (None, "replay"):
+        _fail(f"--replay needs --backend replay (got --backend {backend})")
+    backend = backend or ("replay" if replay_file else "sim")
+    if backend == "replay":
+        if not replay_file:
+            _fail("--backend replay needs --replay FILE")
+        _check_recording(replay_file)
+    try:
+        cfg = load_config(config_path, {"sim": {"seed": seed}} if seed is not None else None)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    universe = _load_universe(cfg, config_path)
+    opts = RunOptions(backend=backend, replay_file=replay_file, speed=speed, duration_s=duration_s, seed=seed,
+                      run_dir=out_dir, config_path=config_path)
+
+    def on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    click.echo(f"recording {backend} ({len(universe)} symbols) into {out_dir}"
+               + ("" if duration_s is None else f" for {duration_s:g} s")
+               + ("; Ctrl-C stops" if backend != "replay" or duration_s is None else ""))
+    try:
+        summary = record(cfg, universe, opts, out_dir, duration_s)
+    except (RecorderError, RecordingError) as exc:
+        click.echo(f"record: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - e.g. PlatformNotSupportedError for kiwoom off Windows, BridgeError
+        click.echo(f"record: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    click.echo(summary.text())
+    sys.exit(EXIT_OK if summary.rows else EXIT_FAILED)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(path_type=str))
+def report_cmd(run_dir: str) -> None:
+    """Print the summary of the run in RUN_DIR (its report.json).
+
+    Exit codes: 0 = printed; 2 = RUN_DIR holds no readable report.
+    """
+    from core.report import report_command
+    sys.exit(report_command(run_dir))
+
+
+@cli.command("scan")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config file: fees, tax, edge rule, universe (default: the built-in defaults).")
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Also write every window as CSV here.")
+def scan(file: str, config_path: str | None, out_csv: str | None) -> None:
+    """Vectorised opportunity scan of the recording FILE: every window where an edge was eligible
+    (start, end, symbol, direction, best net edge KRW and bps, visible qty).
+
+    Exit codes: those of the scanner (0 = scanned; 2 = invalid input), or 2 when the scanner is not
+    available in this installation.
+    """
+    try:
+        from core.scan import scan_command
+    except Exception as exc:  # noqa: BLE001 - ImportError or an error inside the module
+        click.echo(f"scan is not available: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    sys.exit(scan_command(file, config_path, out_csv))
 
 
 def main() -> None:

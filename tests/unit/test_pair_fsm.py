@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, event, settings
@@ -243,10 +243,12 @@ def test_happy_path_take_then_post_fills_paired_done() -> None:
 def test_direction_b_market_entry_and_nxt_mid_post() -> None:
     d = Driver(qty=2, direction="B", params=PairParams(entry_style="market", hedge_style="mid"))
     (take,) = d.orders_in(d.start())
-    assert (take.venue, take.side, take.hoga, take.price, take.kiwoom_order_type) == ("KRX", "SELL", "13", 0, 2)
+    assert (take.venue, take.side, take.hoga, take.price, take.kiwoom_order_type) == \
+        ("KRX", "SELL", "13", 0, 2)
     d.send_and_ack(take.ref, "0001")
     (post,) = d.orders_in(d.fill("0001", 2, RICH_BID, 0))
-    assert (post.venue, post.side, post.hoga, post.price, post.kiwoom_order_type) == ("NXT", "BUY", "29", 0, 21)
+    assert (post.venue, post.side, post.hoga, post.price, post.kiwoom_order_type) == \
+        ("NXT", "BUY", "29", 0, 21)
 
 
 def test_mid_style_falls_back_to_limit_on_krx() -> None:
@@ -520,6 +522,72 @@ def test_ack_timeout_then_late_ack_and_fill_are_reconciled() -> None:
     assert post.qty == 2 and d.m.filled_take == 2 and d.m.state is PairState.HEDGE_POST_SENT
 
 
+def test_unconfirmed_hedge_blocks_the_next_one_until_lost() -> None:
+    d = Driver(qty=2)
+    take_filled(d, 2)
+    (ioc,) = d.orders_in(d.ack(d.post_ref(), ""))          # post rejected -> IOC at once
+    d.sent(ioc.ref)
+    acts = d.fire("ack")
+    assert d.events_in(acts, "ack_timeout") and not d.orders_in(acts), \
+        "a silent hedge may still fill: no second order while it is unconfirmed"
+    assert d.m.state is PairState.HEDGE_IOC_SENT
+    acts = d.fire("grace")
+    assert d.events_in(acts, "order_lost")
+    (ioc2,) = d.orders_in(acts)
+    assert (ioc2.qty, ioc2.hoga) == (2, "03")
+    d.send_and_ack(ioc2.ref, "0004")
+    (fin,) = d.finished_in(d.fill("0004", 2, CHEAP_ASK, 0))
+    assert fin.outcome == "error" and fin.unresolved_refs == (ioc.ref,)
+    # The lost IOC surfaces and filled after all: the excess is sold back.
+    d.advance(100)
+    d.ack(ioc.ref, "0003")
+    acts = d.fill("0003", 2, CHEAP_ASK, 0)
+    (unwind,) = d.orders_in(acts)
+    assert (unwind.role, unwind.side, unwind.qty) == ("unwind", "SELL", 2)
+    d.send_and_ack(unwind.ref, "0005")
+    (fin,) = d.finished_in(d.fill("0005", 2, CHEAP_ASK, 0))
+    assert fin.outcome == "done" and d.m.net_position == 0
+
+
+def test_lost_post_that_surfaces_later_is_cancelled() -> None:
+    d = Driver(qty=1, params=PairParams(t_hedge_ms=3000))
+    take_filled(d, 1)
+    d.sent(d.post_ref())
+    d.fire("ack")
+    acts = d.fire("grace")                                 # lost before the (long) hedge deadline
+    (ioc,) = d.orders_in(acts)
+    assert ioc.role == "hedge_ioc" and d.m.escalated
+    d.send_and_ack(ioc.ref, "0003")
+    d.fill("0003", 1, CHEAP_ASK, 0)
+    assert d.m.state is PairState.ERROR
+    acts = d.ack(d.post_ref(), "0002")                     # the post was resting all along
+    assert d.events_in(acts, "reopened")
+    (cancel,) = d.cancels_in(acts)
+    assert cancel.target_ref == d.post_ref() and d.m.state is PairState.CANCEL_POST_SENT
+    d.sent(cancel.ref)
+    (fin,) = d.finished_in(d.confirm("0002", 1))
+    assert fin.outcome == "done" and fin.unresolved_refs == ()
+
+
+def test_take_learnt_after_the_deadline_is_hedged_by_ioc_at_once() -> None:
+    d = Driver(qty=1)
+    d.start()
+    d.sent("p1:take:1")
+    d.fire("ack")
+    d.advance(10)
+    fill_seen = d.now
+    d.fill("0001", 1, RICH_BID, 0)                       # buffered: the number is not known yet
+    d.advance(1100)
+    acts = d.ack("p1:take:1", "0001")                    # replayed after first fill + t_hedge
+    assert d.m.first_take_fill_ns == fill_seen
+    assert any(isinstance(a, StartTimer) and a.kind == "hedge" and a.deadline_ns == fill_seen + 1000 * MS
+               for a in acts)
+    (timeout,) = d.events_in(acts, "hedge_timeout")
+    assert timeout.reason == "deadline_passed_before_post"
+    (ioc,) = d.orders_in(acts)
+    assert ioc.role == "hedge_ioc" and ioc.qty == 1, "no post without time left to fill it"
+
+
 def test_chejan_correlated_by_ref_binds_without_tr_ack() -> None:
     d = Driver(qty=1)
     d.start()
@@ -672,13 +740,6 @@ class XOrder:
         return self.qty - self.filled - self.cancelled
 
 
-@dataclass
-class Channel:
-    """Messages for one request, in the order the exchange produced them."""
-
-    items: list = field(default_factory=list)
-
-
 class PairExchange(RuleBasedStateMachine):
     """Random interleavings of broker messages, timers and throttling around one pair."""
 
@@ -688,7 +749,7 @@ class PairExchange(RuleBasedStateMachine):
     def setup(self, qty, direction, entry, hedge, rnd) -> None:
         self.rnd = rnd
         self.m = PairStateMachine("p", "005930", direction, qty, RICH_BID, CHEAP_ASK,
-                                  PairParams(entry_style=entry, hedge_style=hedge, max_flatten_orders=40))
+                                  PairParams(entry_style=entry, hedge_style=hedge, max_flatten_orders=100))
         self.now = T0
         self.timers: dict[int, tuple[str, int]] = {}
         self.queue: list = []                          # Throttler queue of SendOrder/SendCancel
@@ -704,6 +765,7 @@ class PairExchange(RuleBasedStateMachine):
         self.inbox: deque = deque()
         self.busy = False
         self.hedge_armed_late = False
+        self.forced = False
         self.deliver(Start(self.now))
 
     # ---------------------------------------------------------------- plumbing
@@ -754,7 +816,7 @@ class PairExchange(RuleBasedStateMachine):
                 self.queue.append(a)
             elif isinstance(a, SendCancel):
                 assert a.intent.urgent
-                if a.intent.target_ref.split(":")[1] == "hedge_post":
+                if a.intent.target_ref.split(":")[1] == "hedge_post" and not self.forced:
                     assert m.hedge_deadline_ns is not None and self.now >= m.hedge_deadline_ns, \
                         "the post is never cancelled before first_take_fill + t_hedge"
                 self.queue.append(a)
@@ -975,6 +1037,12 @@ class PairExchange(RuleBasedStateMachine):
                 "an early timer only re-arms itself"
         else:
             assert acts == []
+
+    @precondition(lambda self: not self.forced and self.m.state not in (PairState.IDLE, PairState.CANDIDATE))
+    @rule()
+    def kill_switch_forces_flatten(self) -> None:
+        self.forced = True
+        self.deliver(ForceFlatten("exposure_age", self.now))
 
     # ---------------------------------------------------------------- invariants
 

@@ -1,0 +1,687 @@
+"""Vectorised opportunity scan of a recorded day (``arbctl scan``, SPEC §6), without actors.
+
+What it computes, exactly:
+
+1. **Books.** The L1 quote of every symbol and venue is rebuilt row by row, in replay (time) order, from the
+   decoded recording (:meth:`kiwoom_bridge.emulator.replay.ReplaySource.columns`). A row changes only the
+   fields it carries (``has_ask``, ``has_bid``, ``has_ask_qty``, ``has_bid_qty``; 0 or empty = absent). A row
+   that carries none of them — a trade print with only a last price — changes no quote and is not an
+   evaluation; a 주식체결 row that carries best ask/bid (fid_27/28) is a quote update like any other.
+2. **Evaluations.** After each quote update of a symbol (either venue) the symbol is evaluated in both
+   directions with the SPEC §3 rule:
+
+   * ``KRX->NXT`` (buy the KRX ask, sell the NXT bid) and ``NXT->KRX`` (buy the NXT ask, sell the KRX bid);
+   * ``net = sell − buy − fee(buy, buy venue) − fee(sell, sell venue) − tax(sell, market)`` KRW per share,
+     unrounded, the same operations in the same order as :func:`core.costs.net_edge_per_share_krw`;
+     ``bps = net / buy × 10⁴``;
+   * eligible iff ``net ≥ min_net_ticks × tick(buy)`` (``spread_engine.edge_rule.min_net_ticks_after_fees``,
+     or the symbol's ``symbols.per_symbol_overrides[code].edge_buffer_ticks``), and both visible sizes (buy
+     venue's ask qty, sell venue's bid qty) ``≥ max(execution.slice_qty,
+     spread_engine.edge_rule.also_require_min_visible_qty)``, and all four prices > 0, and neither book is
+     crossed or locked on its own venue (bid ≥ ask). The size check is skipped on rows of files without sizes
+     (``'price'`` meaning of fid_41/51: sizes there are ``replay.assumed_visible_qty``, not data).
+3. **Windows.** Every maximal run of eligible evaluations of one symbol in one direction is a window:
+   ``start`` = timestamp of its first evaluation; ``end`` = timestamp of the symbol's first evaluation after
+   it that is not eligible in that direction (empty when the window is still open at the end of the file);
+   ``best_net_krw``/``best_net_bps`` = the maxima over the window (each on its own); ``max_qty`` = the
+   maximum over the window of ``min(buy visible qty, sell visible qty)`` in shares; ``updates`` = the number
+   of evaluations in the window. Cooldown plays no part.
+
+Costs: :meth:`core.costs.CostModel.for_date` of the Asia/Seoul date of the first replayed row (tax year of
+its T+2 settlement, ``sessions.extra_holidays`` honoured). Market per symbol: from the universe file when the
+symbol is in it, otherwise KOSPI (counted in :attr:`ScanResult.defaulted_markets`).
+
+The work is one numba pass over the rows (:func:`scan_kernel`, O(rows), per-symbol state in arrays of
+``2 × symbols``), which both rebuilds the books and collects the windows; rows are never re-sorted, so the
+evaluation order inside a symbol is the recording's. :func:`scan_kernel_py` is the same algorithm in plain
+Python (the benchmark's baseline, ``bench/scan.py``).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core._jit import HAVE_NUMBA, njit
+from core.clock import kst_date
+from core.costs import CostModel, settlement_date
+from core.ticks import tick_size_nb
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DIRECTION_TEXT",
+    "HAVE_NUMBA",
+    "ScanError",
+    "ScanParams",
+    "ScanResult",
+    "scan_arrays",
+    "scan_command",
+    "scan_kernel",
+    "scan_kernel_py",
+    "scan_recording",
+    "warm_up",
+]
+
+#: The CSV header, in order.
+CSV_COLUMNS: tuple[str, ...] = ("symbol", "direction", "start", "end", "best_net_krw", "best_net_bps",
+                                "max_qty", "updates")
+#: Kernel direction index → text. 0: buy KRX ask / sell NXT bid; 1: buy NXT ask / sell KRX bid.
+DIRECTION_TEXT: tuple[str, str] = ("KRX->NXT", "NXT->KRX")
+
+# Columns of the kernel's integer window table.
+_W_SYM, _W_DIR, _W_START, _W_END, _W_QTY, _W_UPDATES = range(6)
+# Columns of the kernel's float window table.
+_W_KRW, _W_BPS = range(2)
+_INITIAL_WINDOW_CAPACITY = 1024
+
+
+class ScanError(ValueError):
+    """The scan cannot run (a bad recording, config or universe file); ``str()`` is one line."""
+
+
+# ------------------------------------------------------------------------------------------ the kernel
+
+@njit(cache=True, nogil=True)
+def scan_kernel(code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, has_ask_qty, has_bid_qty,
+                check_size, n_symbols, krx_fee_bps, nxt_fee_bps, tax_bps, min_net_ticks, min_qty):  # type: ignore[no-untyped-def]
+    """Rebuild the books row by row and collect every eligibility window, in one pass.
+
+    Args (one entry per row, replay order, unless scalar):
+      code_idx: int symbol index in ``[0, n_symbols)``; venue: 0 = KRX, 1 = NXT.
+      ask, bid: int64 best prices, KRW; ask_qty, bid_qty: int64 visible sizes, shares.
+      has_ask, has_bid, has_ask_qty, has_bid_qty: bool, whether the row carries that field.
+      check_size: bool, whether the size check applies to an evaluation made on this row.
+      n_symbols: int number of symbols.
+      krx_fee_bps, nxt_fee_bps: float all-in fee per leg, bps of notional.
+      tax_bps: float64[n_symbols] sell tax, bps of sell notional (by the symbol's market).
+      min_net_ticks: float64[n_symbols] required net edge in ticks of the buy price.
+      min_qty: int minimum visible shares on both legs.
+
+    Returns:
+      ``(wi, wf, n_evaluations)``: ``wi`` int64[w, 6] with columns symbol index, direction (0 ``KRX->NXT``,
+      1 ``NXT->KRX``), start row, end row (-1 = still open at the end), max_qty (shares), updates
+      (evaluations); ``wf`` float64[w, 2] with best_net_krw (KRW per share) and best_net_bps. Windows come in
+      the order they closed (open ones last, by symbol and direction); ``n_evaluations`` counts the rows that
+      were quote updates.
+    """
+    n = code_idx.shape[0]
+    m = 2 * n_symbols
+    s_ask = np.zeros(m, np.int64)
+    s_bid = np.zeros(m, np.int64)
+    s_aq = np.zeros(m, np.int64)
+    s_bq = np.zeros(m, np.int64)
+    # Open window per (symbol, direction), slot = 2 × symbol + direction.
+    o_open = np.zeros(m, np.bool_)
+    o_start = np.zeros(m, np.int64)
+    o_qty = np.zeros(m, np.int64)
+    o_count = np.zeros(m, np.int64)
+    o_krw = np.zeros(m, np.float64)
+    o_bps = np.zeros(m, np.float64)
+    cap = _INITIAL_WINDOW_CAPACITY
+    wi = np.empty((cap, 6), np.int64)
+    wf = np.empty((cap, 2), np.float64)
+    nw = 0
+    n_eval = 0
+    for i in range(n):
+        ha = has_ask[i]
+        hb = has_bid[i]
+        haq = has_ask_qty[i]
+        hbq = has_bid_qty[i]
+        if not (ha or hb or haq or hbq):
+            continue
+        s = np.int64(code_idx[i])
+        k = 2 * s + np.int64(venue[i])
+        if ha:
+            s_ask[k] = ask[i]
+        if hb:
+            s_bid[k] = bid[i]
+        if haq:
+            s_aq[k] = ask_qty[i]
+        if hbq:
+            s_bq[k] = bid_qty[i]
+        n_eval += 1
+        kk = 2 * s
+        ka = s_ask[kk]
+        kb = s_bid[kk]
+        na = s_ask[kk + 1]
+        nb = s_bid[kk + 1]
+        valid = ka > 0 and kb > 0 and na > 0 and nb > 0 and kb < ka and nb < na
+        sized = check_size[i]
+        for d in range(2):
+            eligible = False
+            net = 0.0
+            bps = 0.0
+            q = np.int64(0)
+            if valid:
+                if d == 0:
+                    buy = ka
+                    sell = nb
+                    bf = krx_fee_bps
+                    sf = nxt_fee_bps
+                    bq = s_aq[kk]
+                    sq = s_bq[kk + 1]
+                else:
+                    buy = na
+                    sell = kb
+                    bf = nxt_fee_bps
+                    sf = krx_fee_bps
+                    bq = s_aq[kk + 1]
+                    sq = s_bq[kk]
+                buyf = float(buy)
+                sellf = float(sell)
+                # same operations, same order as core.costs.net_edge_per_share_krw
+                net = (((sellf - buyf) - buyf * bf / 10000.0) - sellf * sf / 10000.0) - sellf * tax_bps[s] / 10000.0
+                eligible = net >= min_net_ticks[s] * tick_size_nb(buy)
+                if eligible and sized:
+                    eligible = bq >= min_qty and sq >= min_qty
+                if eligible:
+                    bps = net / buyf * 10000.0
+                    q = bq if bq < sq else sq
+            w = kk + d
+            if eligible:
+                if o_open[w]:
+                    o_count[w] += 1
+                    if net > o_krw[w]:
+                        o_krw[w] = net
+                    if bps > o_bps[w]:
+                        o_bps[w] = bps
+                    if q > o_qty[w]:
+                        o_qty[w] = q
+                else:
+                    o_open[w] = True
+                    o_start[w] = i
+                    o_count[w] = 1
+                    o_krw[w] = net
+                    o_bps[w] = bps
+                    o_qty[w] = q
+            elif o_open[w]:
+                if nw == cap:
+                    cap *= 2
+                    wi2 = np.empty((cap, 6), np.int64)
+                    wf2 = np.empty((cap, 2), np.float64)
+                    wi2[:nw] = wi[:nw]
+                    wf2[:nw] = wf[:nw]
+                    wi = wi2
+                    wf = wf2
+                wi[nw, 0] = s
+                wi[nw, 1] = d
+                wi[nw, 2] = o_start[w]
+                wi[nw, 3] = i
+                wi[nw, 4] = o_qty[w]
+                wi[nw, 5] = o_count[w]
+                wf[nw, 0] = o_krw[w]
+                wf[nw, 1] = o_bps[w]
+                nw += 1
+                o_open[w] = False
+    for w in range(m):
+        if o_open[w]:
+            if nw == cap:
+                cap *= 2
+                wi2 = np.empty((cap, 6), np.int64)
+                wf2 = np.empty((cap, 2), np.float64)
+                wi2[:nw] = wi[:nw]
+                wf2[:nw] = wf[:nw]
+                wi = wi2
+                wf = wf2
+            wi[nw, 0] = w // 2
+            wi[nw, 1] = w % 2
+            wi[nw, 2] = o_start[w]
+            wi[nw, 3] = -1
+            wi[nw, 4] = o_qty[w]
+            wi[nw, 5] = o_count[w]
+            wf[nw, 0] = o_krw[w]
+            wf[nw, 1] = o_bps[w]
+            nw += 1
+    return wi[:nw].copy(), wf[:nw].copy(), n_eval
+
+
+def scan_kernel_py(code_idx: Any, venue: Any, ask: Any, bid: Any, ask_qty: Any, bid_qty: Any, has_ask: Any,
+                   has_bid: Any, has_ask_qty: Any, has_bid_qty: Any, check_size: Any, n_symbols: int,
+                   krx_fee_bps: float, nxt_fee_bps: float, tax_bps: Any, min_net_ticks: Any,
+                   min_qty: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The algorithm of :func:`scan_kernel` as a plain Python loop (same arguments, same result).
+
+    The baseline of ``bench/scan.py``; it converts the inputs to Python lists first, as a straightforward
+    Python implementation would work on them.
+    """
+    from core.costs import net_edge_per_share_krw
+    from core.ticks import tick_size
+
+    rows = zip(*(np.asarray(a).tolist() for a in (code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid,
+                                                   has_ask_qty, has_bid_qty, check_size)))
+    tax = np.asarray(tax_bps, dtype=np.float64).tolist()
+    mnt = np.asarray(min_net_ticks, dtype=np.float64).tolist()
+    book: dict[tuple[int, int], list[int]] = {}
+    open_w: dict[tuple[int, int], list[Any]] = {}
+    out: list[tuple[list[int], list[float]]] = []
+    n_eval = 0
+    for i, (s, v, a, b, aq, bq, ha, hb, haq, hbq, sized) in enumerate(rows):
+        if not (ha or hb or haq or hbq):
+            continue
+        q4 = book.setdefault((s, v), [0, 0, 0, 0])
+        if ha:
+            q4[0] = a
+        if hb:
+            q4[1] = b
+        if haq:
+            q4[2] = aq
+        if hbq:
+            q4[3] = bq
+        n_eval += 1
+        krx = book.get((s, 0), [0, 0, 0, 0])
+        nxt = book.get((s, 1), [0, 0, 0, 0])
+        valid = min(krx[0], krx[1], nxt[0], nxt[1]) > 0 and krx[1] < krx[0] and nxt[1] < nxt[0]
+        for d, (buy_book, sell_book, bf, sf) in enumerate(((krx, nxt, krx_fee_bps, nxt_fee_bps),
+                                                            (nxt, krx, nxt_fee_bps, krx_fee_bps))):
+            eligible = False
+            if valid:
+                buy, sell = buy_book[0], sell_book[1]
+                net = net_edge_per_share_krw(buy, sell, bf, sf, tax[s])
+                eligible = net >= mnt[s] * tick_size(buy)
+                if eligible and sized:
+                    eligible = buy_book[2] >= min_qty and sell_book[3] >= min_qty
+            key = (s, d)
+            w = open_w.get(key)
+            if eligible:
+                bps = net / float(buy) * 10000.0
+                q = min(buy_book[2], sell_book[3])
+                if w is None:
+                    open_w[key] = [i, q, 1, net, bps]
+                else:
+                    w[1] = max(w[1], q)
+                    w[2] += 1
+                    w[3] = max(w[3], net)
+                    w[4] = max(w[4], bps)
+            elif w is not None:
+                out.append(([s, d, w[0], i, w[1], w[2]], [w[3], w[4]]))
+                del open_w[key]
+    for (s, d), w in sorted(open_w.items()):
+        out.append(([s, d, w[0], -1, w[1], w[2]], [w[3], w[4]]))
+    wi = np.array([o[0] for o in out], dtype=np.int64).reshape(len(out), 6)
+    wf = np.array([o[1] for o in out], dtype=np.float64).reshape(len(out), 2)
+    return wi, wf, n_eval
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's on-disk cache) :func:`scan_kernel` for the replay dtypes; return seconds.
+
+    Canonical dtypes: int32 symbol index, uint8 venue, int64 prices/sizes, bool flags, float64 costs.
+    """
+    t0 = time.perf_counter()
+    one = np.ones(1, dtype=np.int64)
+    flag = np.ones(1, dtype=np.bool_)
+    scan_kernel(np.zeros(1, np.int32), np.zeros(1, np.uint8), one * 2, one, one, one, flag, flag, flag, flag,
+                flag, 1, 1.5, 1.76833, np.full(1, 20.0), np.ones(1), 1)
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------------ parameters
+
+@dataclass(frozen=True, slots=True)
+class ScanParams:
+    """The rule's numbers for one scan.
+
+    Attributes:
+      costs: The cost model of the recording's date (fees bps per venue, sell tax bps per market).
+      min_net_ticks_default: ``spread_engine.edge_rule.min_net_ticks_after_fees`` (ticks of the buy price).
+      min_net_ticks_override: Code → ``edge_buffer_ticks`` from ``symbols.per_symbol_overrides``.
+      min_qty: ``max(execution.slice_qty, also_require_min_visible_qty)``, shares.
+      markets: Code → ``'KOSPI'``/``'KOSDAQ'`` (codes not in it are KOSPI).
+    """
+
+    costs: CostModel
+    min_net_ticks_default: float
+    min_net_ticks_override: Mapping[str, float]
+    min_qty: int
+    markets: Mapping[str, str]
+
+    def per_symbol(self, codes: Iterable[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(tax_bps float64[n], min_net_ticks float64[n], defaulted)`` for ``codes``; ``defaulted`` counts
+        the codes without a market (taken as KOSPI)."""
+        codes = list(codes)
+        tax = np.empty(len(codes), dtype=np.float64)
+        mnt = np.empty(len(codes), dtype=np.float64)
+        defaulted = 0
+        for i, c in enumerate(codes):
+            market = self.markets.get(c)
+            if market is None:
+                defaulted += 1
+                market = "KOSPI"
+            tax[i] = self.costs.tax_bps(market)
+            mnt[i] = float(self.min_net_ticks_override.get(c, self.min_net_ticks_default))
+        return tax, mnt, defaulted
+
+
+def _params_from_config(cfg: Any, trade_date: Any, markets: Mapping[str, str]) -> ScanParams:
+    try:
+        costs = CostModel.for_date(cfg.fees, trade_date, extra_holidays=cfg.sessions.extra_holidays)
+    except KeyError as exc:  # fees.tax has no rate for the year
+        raise ScanError(f"fees.tax: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise ScanError(f"recording date {trade_date}: {exc}") from None
+    overrides = {code: float(ov.edge_buffer_ticks) for code, ov in cfg.symbols.per_symbol_overrides.items()
+                 if ov.edge_buffer_ticks is not None}
+    rule = cfg.spread_engine.edge_rule
+    return ScanParams(costs=costs, min_net_ticks_default=float(rule.min_net_ticks_after_fees),
+                      min_net_ticks_override=overrides,
+                      min_qty=int(max(cfg.execution.slice_qty, rule.also_require_min_visible_qty)),
+                      markets=dict(markets))
+
+
+# ------------------------------------------------------------------------------------------ the result
+
+@dataclass(slots=True)
+class ScanResult:
+    """The windows of one recording and what the scan knew when it found them.
+
+    Attributes:
+      windows: DataFrame with exactly :data:`CSV_COLUMNS`, in order of start (replay order), then direction.
+        ``start``/``end`` are the input's timestamp text (``end`` ``""`` = still open at the end);
+        ``best_net_krw`` KRW per share, ``best_net_bps`` bps of the buy price, ``max_qty`` shares.
+      start_row, end_row: int64 replay-row index of each window's start/end (-1 = open).
+      rows: Rows replayed (the rows of the book's real types); rows_read: rows in the files.
+      evaluations: Rows that were quote updates (each one evaluation of its symbol).
+      symbols: Symbols in the recording.
+      fid41_meaning: ``'price'``, ``'size'``, ``'price+sizes'`` or ``'mixed'``; describe: the replay's line.
+      size_check: ``'applied'``, ``'not applied'`` (no sizes in the file) or ``'partly applied'``.
+      min_qty: The size threshold, shares; assumed_visible_qty: shares assumed where sizes are unknown.
+      defaulted_markets: Symbols not in the universe, taken as KOSPI; kosdaq_symbols: symbols taxed as KOSDAQ.
+      trade_date, tax_year, costs: The recording's date and the cost model used.
+      load_s: Seconds reading and decoding the files (and loading the compiled kernel); scan_s: seconds in the
+        kernel (the rate basis);
+      finish_s: seconds building the window table (incl. reading the timestamps' text back).
+      notes: The replay's notes (skipped real types, ordering, ...).
+    """
+
+    windows: pd.DataFrame
+    start_row: np.ndarray
+    end_row: np.ndarray
+    rows: int
+    rows_read: int
+    evaluations: int
+    symbols: int
+    fid41_meaning: str
+    describe: str
+    size_check: str
+    min_qty: int
+    assumed_visible_qty: int
+    defaulted_markets: int
+    kosdaq_symbols: int
+    trade_date: Any
+    tax_year: int | None
+    costs: CostModel | None
+    load_s: float
+    scan_s: float
+    finish_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_s(self) -> float:
+        """Replayed rows per second of kernel time (``inf`` when too fast to measure)."""
+        return self.rows / self.scan_s if self.scan_s > 0 else math.inf
+
+    def count_by_direction(self) -> dict[str, int]:
+        """Number of windows per direction text (both keys always present)."""
+        counts = self.windows["direction"].value_counts()
+        return {d: int(counts.get(d, 0)) for d in DIRECTION_TEXT}
+
+    def size_check_text(self) -> str:
+        """One line on whether the visible-size rule was applied."""
+        if self.size_check == "applied":
+            return f"size check applied: both visible sizes ≥ {self.min_qty} shares"
+        if self.size_check == "partly applied":
+            return (f"size check applied only to rows of files with sizes (≥ {self.min_qty} shares); NOT applied "
+                    f"to the others (assumed {self.assumed_visible_qty} shares)")
+        return (f"size check NOT applied: the file has no sizes (assumed {self.assumed_visible_qty} shares; "
+                f"the rule would require ≥ {self.min_qty})")
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write :attr:`windows` as CSV with header :data:`CSV_COLUMNS`; floats with 6 decimals. Returns path."""
+        path = Path(path)
+        self.windows.to_csv(path, index=False, float_format="%.6f")
+        return path
+
+    def summary_lines(self, top: int = 10) -> list[str]:
+        """Human summary: rows, symbols, windows by direction, the ``top`` windows by best_net_bps."""
+        by_dir = self.count_by_direction()
+        lines = [
+            f"rows: {self.rows:,} replayed of {self.rows_read:,} read, {self.evaluations:,} quote updates "
+            f"evaluated; symbols: {self.symbols:,}",
+            f"costs: {self.trade_date} (tax year {self.tax_year}), KRX {self.costs.krx_fee_bps:g} bps, "
+            f"NXT {self.costs.nxt_fee_bps:g} bps per leg, sell tax KOSPI {self.costs.tax_bps('KOSPI'):g} / "
+            f"KOSDAQ {self.costs.tax_bps('KOSDAQ'):g} bps" if self.costs is not None else "costs: (no rows)",
+            f"markets: {_plural(self.symbols - self.defaulted_markets, 'symbol')} from the universe file "
+            f"({self.kosdaq_symbols:,} KOSDAQ), {self.defaulted_markets:,} not in it taken as KOSPI",
+            f"windows: {len(self.windows):,} ({', '.join(f'{d} {k:,}' for d, k in by_dir.items())})",
+            f"timing: load {self.load_s:.2f} s, scan {self.scan_s:.3f} s "
+            f"({_rate(self.rows_per_s)} rows/s), table {self.finish_s:.2f} s",
+        ]
+        if len(self.windows):
+            best = self.windows.sort_values("best_net_bps", ascending=False, kind="stable").head(top)
+            lines.append(f"top {len(best)} windows by best_net_bps:")
+            lines.extend("  " + ln for ln in _table(best).splitlines())
+        return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _rate(x: float) -> str:
+    return "∞" if math.isinf(x) else f"{x:,.0f}"
+
+
+def _table(df: pd.DataFrame) -> str:
+    shown = df.copy()
+    shown["best_net_krw"] = shown["best_net_krw"].map(lambda v: f"{v:.2f}")
+    shown["best_net_bps"] = shown["best_net_bps"].map(lambda v: f"{v:.2f}")
+    shown["end"] = shown["end"].map(lambda v: v if v else "(open)")
+    return shown.to_string(index=False)
+
+
+# ------------------------------------------------------------------------------------------ scanning
+
+def scan_arrays(code_idx: np.ndarray, venue: np.ndarray, ask: np.ndarray, bid: np.ndarray, ask_qty: np.ndarray,
+                bid_qty: np.ndarray, has_ask: np.ndarray, has_bid: np.ndarray, has_ask_qty: np.ndarray,
+                has_bid_qty: np.ndarray, check_size: np.ndarray, tax_bps: np.ndarray, min_net_ticks: np.ndarray,
+                krx_fee_bps: float, nxt_fee_bps: float, min_qty: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Run :func:`scan_kernel` on decoded columns and order the windows by (start row, direction).
+
+    Units as in :func:`scan_kernel` (prices KRW, sizes shares, fees/tax bps). Returns ``(wi, wf,
+    n_evaluations)`` with the same columns.
+    """
+    n_symbols = int(tax_bps.shape[0])
+    if min_net_ticks.shape[0] != n_symbols:
+        raise ValueError("tax_bps and min_net_ticks must have one entry per symbol")
+    n = code_idx.shape[0]
+    for a in (venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, has_ask_qty, has_bid_qty, check_size):
+        if a.shape[0] != n:
+            raise ValueError("every per-row array must have the same length")
+    if n and (int(code_idx.min()) < 0 or int(code_idx.max()) >= n_symbols):
+        raise ValueError(f"code_idx out of range [0, {n_symbols})")
+    wi, wf, n_eval = scan_kernel(code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, has_ask_qty,
+                                 has_bid_qty, check_size, n_symbols, float(krx_fee_bps), float(nxt_fee_bps),
+                                 np.ascontiguousarray(tax_bps, dtype=np.float64),
+                                 np.ascontiguousarray(min_net_ticks, dtype=np.float64), int(min_qty))
+    order = np.lexsort((wi[:, _W_DIR], wi[:, _W_START])) if len(wi) else np.zeros(0, dtype=np.int64)
+    return wi[order], wf[order], int(n_eval)
+
+
+def _timestamp_text(files: tuple[str, ...], file_idx: np.ndarray, source_row: np.ndarray,
+                    rows: np.ndarray) -> np.ndarray:
+    """The original timestamp text of replay rows ``rows`` (object array), read back from the files.
+
+    Only the ``timestamp`` column of the files that hold some of the rows is read; values that are not text
+    are cast to text as replay does.
+    """
+    out = np.empty(rows.shape[0], dtype=object)
+    if not rows.shape[0]:
+        return out
+    fi = file_idx[rows]
+    for f in np.unique(fi).tolist():
+        sel = np.nonzero(fi == f)[0]
+        col = pq.read_table(files[f], columns=["timestamp"]).column("timestamp")
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = col.cast(pa.large_string())
+        out[sel] = col.take(pa.array(source_row[rows[sel]])).to_numpy(zero_copy_only=False)
+    return out
+
+
+def _load_markets(cfg: Any, config_path: str | Path | None) -> dict[str, str]:
+    from config.loader import resolve_path
+    from core.universe import UniverseError, load_universe
+
+    value = cfg.symbols.universe_file
+    path = resolve_path(value, config_path)
+    try:
+        universe = load_universe(path)
+    except UniverseError as exc:
+        more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        first = exc.problems[0] if exc.problems else "unreadable"
+        raise ScanError(f"symbols.universe_file: {path}: {first}{more}") from None
+    return {s.code: str(s.market) for s in universe.symbols}
+
+
+def scan_recording(path: str | Path | Iterable[str | Path], cfg: Any,
+                   universe_markets: Mapping[str, str] | None = None) -> ScanResult:
+    """Scan a recording (file, directory of daily files, or list of files) for eligibility windows.
+
+    Args:
+      path: The recording (see :func:`kiwoom_bridge.emulator.replay.recording_files`).
+      cfg: An :class:`config.schema.EngineConfig` (:func:`config.loader.load_config`).
+      universe_markets: Code → ``'KOSPI'``/``'KOSDAQ'``. None: read ``cfg.symbols.universe_file``. Symbols
+        of the recording not in it are taken as KOSPI.
+
+    Raises:
+      RecordingError: The recording cannot be used (names file, row, column).
+      ScanError: The universe file or the fee/tax configuration cannot serve this recording.
+    """
+    from kiwoom_bridge.emulator.replay import ReplaySource
+
+    markets = dict(universe_markets) if universe_markets is not None else _load_markets(cfg, None)
+    t0 = time.perf_counter()
+    src = ReplaySource(path, universe_codes=None, assumed_visible_qty=cfg.replay.assumed_visible_qty)
+    cols = src.columns(with_text=False)
+    warm_up()                         # numba's compile or on-disk cache load belongs to start-up, not the scan
+    load_s = time.perf_counter() - t0
+
+    codes = cols.codes
+    rows = len(cols)
+    if rows:
+        trade_date = kst_date(int(src.start_ns))
+        params = _params_from_config(cfg, trade_date, markets)
+        tax, mnt, defaulted = params.per_symbol(codes)
+        costs: CostModel | None = params.costs
+        min_qty = params.min_qty
+    else:
+        trade_date, costs = None, None
+        tax = mnt = np.zeros(len(codes), dtype=np.float64)
+        defaulted = sum(1 for c in codes if c not in markets)
+        rule = cfg.spread_engine.edge_rule
+        min_qty = int(max(cfg.execution.slice_qty, rule.also_require_min_visible_qty))
+    kosdaq = sum(1 for c in codes if markets.get(c) == "KOSDAQ")
+
+    check_size = np.ascontiguousarray(cols.sizes_known, dtype=np.bool_)
+    if src.fid41_meaning == "mixed":
+        size_check = "partly applied"
+    else:
+        size_check = "applied" if src.sizes_known else "not applied"
+
+    t1 = time.perf_counter()
+    wi, wf, n_eval = scan_arrays(
+        cols.code_idx, cols.venue, cols.ask, cols.bid, cols.ask_qty, cols.bid_qty,
+        np.ascontiguousarray(cols.has_ask), np.ascontiguousarray(cols.has_bid),
+        np.ascontiguousarray(cols.has_ask_qty), np.ascontiguousarray(cols.has_bid_qty), check_size,
+        tax, mnt, costs.krx_fee_bps if costs else 0.0, costs.nxt_fee_bps if costs else 0.0, min_qty)
+    scan_s = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    start_row = wi[:, _W_START].copy()
+    end_row = wi[:, _W_END].copy()
+    is_open = end_row < 0
+    needed = np.unique(np.concatenate([start_row, end_row[~is_open]]))
+    text = _timestamp_text(cols.files, cols.file_idx, cols.source_row, needed)
+    start_text = text[np.searchsorted(needed, start_row)]
+    end_text = np.full(len(wi), "", dtype=object)
+    end_text[~is_open] = text[np.searchsorted(needed, end_row[~is_open])]
+    windows = pd.DataFrame({
+        "symbol": np.asarray(codes, dtype=object)[wi[:, _W_SYM]],
+        "direction": np.asarray(DIRECTION_TEXT, dtype=object)[wi[:, _W_DIR]],
+        "start": start_text,
+        "end": end_text,
+        "best_net_krw": wf[:, _W_KRW],
+        "best_net_bps": wf[:, _W_BPS],
+        "max_qty": wi[:, _W_QTY],
+        "updates": wi[:, _W_UPDATES],
+    }, columns=list(CSV_COLUMNS))
+    finish_s = time.perf_counter() - t2
+
+    tax_year = None
+    if trade_date is not None:
+        tax_year = settlement_date(trade_date, cfg.sessions.extra_holidays).year
+    return ScanResult(
+        windows=windows, start_row=start_row, end_row=end_row, rows=rows, rows_read=int(src.rows_read),
+        evaluations=n_eval, symbols=len(codes), fid41_meaning=src.fid41_meaning, describe=src.describe(),
+        size_check=size_check, min_qty=min_qty, assumed_visible_qty=src.assumed_visible_qty,
+        defaulted_markets=defaulted, kosdaq_symbols=kosdaq, trade_date=trade_date, tax_year=tax_year,
+        costs=costs, load_s=load_s, scan_s=scan_s, finish_s=finish_s, notes=list(src.notes[1:]))
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+def scan_command(file: str | Path, config_path: str | Path | None = None, out_csv: str | Path | None = None,
+                 *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """``arbctl scan FILE [--config PATH] [--out CSV]``: scan, print a summary, write or show the windows.
+
+    Prints the detected fid_41 meaning, whether the size check was applied, the summary (rows, symbols,
+    windows by direction, top 10 by best_net_bps), then the CSV path (with ``out_csv``) or the first 20
+    windows. Returns 0 on success (also with no window), 2 after one ``error: ...`` line on stderr when the
+    recording, the config or the universe file cannot be used or the CSV cannot be written.
+    """
+    from config.loader import ConfigError, load_config
+    from kiwoom_bridge.recording import RecordingError
+
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+
+    def fail(message: str) -> int:
+        print(f"error: {' '.join(message.split())}", file=err)
+        return 2
+
+    try:
+        cfg = load_config(config_path)
+        markets = _load_markets(cfg, config_path)
+        result = scan_recording(file, cfg, universe_markets=markets)
+    except (ConfigError, ScanError, RecordingError) as exc:
+        return fail(str(exc))
+    except (OSError, pa.ArrowException) as exc:
+        return fail(f"{file}: {exc}")
+    print(f"detected: {result.describe}", file=out)
+    print(result.size_check_text(), file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    for line in result.summary_lines(top=10):
+        print(line, file=out)
+    if out_csv is not None:
+        try:
+            path = result.to_csv(out_csv)
+        except OSError as exc:
+            return fail(f"cannot write {out_csv}: {exc.strerror or exc}")
+        print(f"wrote {len(result.windows):,} windows to {path}", file=out)
+    elif len(result.windows):
+        first = result.windows.head(20)
+        print(f"first {len(first)} of {len(result.windows):,} windows (use --out CSV for all):", file=out)
+        for line in _table(first).splitlines():
+            print("  " + line, file=out)
+    else:
+        print("no eligible window in this recording", file=out)
+    return 0

@@ -1,0 +1,213 @@
+"""``arbctl health / status / scale / replay`` as real subprocesses against a real running engine."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from actors.messages import RunOptions
+from actors.runtime import EngineRuntime, port_in_use
+from config.loader import load_config, resolve_path
+from core.clock import ns_from_kst
+from core.universe import load_universe
+from kiwoom_bridge.recording import format_timestamp, write_recording
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
+CODES = ("005930", "000660", "035420")
+CORE_ACTORS = ("Supervisor", "KiwoomBridge", "Throttler", "PairManager", "SpreadEngine", "Telemetry")
+POLL_DEADLINE_S = 120.0     # generous bound on waiting for the system to reach a state (never asserted)
+
+
+def port_pair() -> int:
+    """A free admin port P whose neighbour P+1 (the Kiwoom host admin port) is free too."""
+    for _ in range(50):
+        p = free_port()
+        if not port_in_use(p + 1):
+            return p
+    raise RuntimeError("no free pair of ports")
+
+
+def write_config(tmp_path: Path, port: int, universe_file: Path | None = None) -> Path:
+    """A config on admin port P (Kiwoom host P+1), one shard; the demo universe unless ``universe_file``."""
+    conf = tmp_path / "engine.yaml"
+    conf.write_text(f"actor_system: {{admin_port: {port}, kiwoom_host_admin_port: {port + 1}}}\n"
+                    + (f"symbols: {{universe_file: {universe_file}}}\n" if universe_file else "")
+                    + "market_data: {shards: 1}\n", encoding="utf-8")
+    return conf
+
+
+def write_universe(tmp_path: Path, codes: tuple[str, ...] = CODES) -> Path:
+    p = tmp_path / "universe.csv"
+    p.write_text("code,name,market,nxt\n" + "".join(f"{c},S{c},KOSPI,true\n" for c in codes), encoding="utf-8")
+    return p
+
+
+def arbctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "tools.arbctl", *args], cwd=str(REPO), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def poll(fn, what: str):
+    """Call ``fn`` until it returns a truthy value; fail (saying ``what``) after POLL_DEADLINE_S."""
+    deadline = time.monotonic() + POLL_DEADLINE_S
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(1.0)
+    pytest.fail(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[EngineRuntime, Path]]:
+    """A real engine (sim backend, speed 20, no duration) on free ports; always shut down.
+
+    The demo universe (212 symbols = 3 screens), so that it can be re-sharded to 2 shards.
+    """
+    port = port_pair()
+    conf = write_config(tmp_path, port)
+    cfg = load_config(conf)
+    universe = load_universe(resolve_path(cfg.symbols.universe_file, conf))
+    assert len(universe) > 100
+    rt = EngineRuntime(cfg, universe, RunOptions(backend="sim", speed=20.0, run_dir=str(tmp_path / "run"),
+                                                 config_path=str(conf)))
+    try:
+        rt.start()
+        yield rt, conf
+    finally:
+        rt.shutdown()
+
+
+def health_json(conf: Path) -> tuple[int, dict]:
+    r = arbctl("health", "--config", str(conf), "--json")
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_health_status_scale_against_a_running_engine(engine) -> None:
+    rt, conf = engine
+
+    # health: wait for the first heartbeats (every telemetry.heartbeat_interval_ms)
+    def healthy():
+        r = arbctl("health", "--config", str(conf))
+        return r if r.returncode == 0 else None
+
+    r = poll(healthy, "arbctl health to exit 0")
+    names = [line.split()[0] for line in r.stdout.splitlines()[1:-1]]
+    for actor in CORE_ACTORS:
+        assert actor in names, r.stdout
+    assert [n for n in names if n.startswith("MarketData")] == ["MarketData[0]@0"], r.stdout
+    assert r.stdout.splitlines()[0].split()[:3] == ["name", "pid", "alive"]
+    assert r.stdout.splitlines()[-1].startswith(f"healthy: all {len(names)} actors alive")
+
+    code, h = health_json(conf)
+    assert code == 0 and h["healthy"] is True
+    assert all(a["alive"] and a["pid"] > 0 for a in h["actors"])
+
+    st = arbctl("status", "--config", str(conf))
+    assert st.returncode == 0, st.stderr
+    lines = st.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["clock", "session", "ticks", "tokens", "pairs", "PnL", "paused",
+                                               "finished"]
+    assert "KST" in lines[0] or "not started" in lines[0]
+    assert lines[-1].split() == ["finished", "no"]
+    sj = json.loads(arbctl("status", "--config", str(conf), "--json").stdout)
+    assert sj["reachable"] is True and sj["finished"] is False and "armed" in sj
+
+    sc = arbctl("scale", "--shards", "2", "--config", str(conf))
+    assert sc.returncode == 0, sc.stdout + sc.stderr
+    assert "2 shard" in sc.stdout
+
+    def two_shards():
+        code, rep = health_json(conf)
+        shards = sorted(a["name"] for a in rep.get("actors", []) if a["name"].startswith("MarketData"))
+        return rep if code == 0 and shards == ["MarketData[0]@1", "MarketData[1]@1"] else None
+
+    rep = poll(two_shards, "health to show exactly the two new MarketData shards, all alive")
+    assert {a["name"] for a in rep["actors"]} >= set(CORE_ACTORS)
+
+    rt.stop("test over")
+    final = rt.wait_finished(60)
+    assert final is not None and final.finished
+    report = rt.report()
+    assert report is not None
+    assert report.report["ticks"] > 0
+    assert all(q == 0 for q in report.report["net_position"].values()), report.report["net_position"]
+
+
+def test_health_and_status_exit_1_when_nothing_runs(tmp_path: Path) -> None:
+    port = port_pair()
+    conf = write_config(tmp_path, port)
+    for cmd in ("health", "status"):
+        r = arbctl(cmd, "--config", str(conf))
+        assert r.returncode == 1, (cmd, r.stdout, r.stderr)
+        assert r.stderr.strip() == (f"no engine is running on admin port {port} (start python launch.py, or pass "
+                                    f"--config with the right actor_system.admin_port)")
+        assert r.stdout == ""
+    assert not port_in_use(port)        # arbctl never started a system of its own there
+    r = arbctl("health", "--config", str(conf), "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["reachable"] is False
+
+
+def replay_rows() -> list[dict[str, object]]:
+    """20 s of three symbols on both venues (quotes every 200 ms, a few trades); from 8 s to 9 s the
+    NXT bid of 005930 is 5 ticks above the KRX ask, an edge well above fees and tax."""
+    t0 = ns_from_kst(dt.date(2025, 9, 8), dt.time(10, 0, 0))
+    rows: list[dict[str, object]] = []
+    cum: dict[str, int] = {}
+    for k in range(100):
+        t = t0 + k * 200_000_000
+        for j, code in enumerate(CODES):
+            base = 70_000 + 10_000 * j
+            for v, venue in enumerate(("KRX", "NXT")):
+                bid = base + (600 if (j == 0 and venue == "NXT" and 40 <= k < 45) else 0)
+                rows.append({"timestamp": format_timestamp(t + j * 1_000_000 + v * 500_000), "symbol": code,
+                             "venue": venue, "real_type": "주식호가잔량", "fid_41": bid + 100, "fid_51": bid,
+                             "fid_61": 300, "fid_71": 300, "raw_code": code + ("_NX" if v else "")})
+            if k % 10 == 5:
+                cum[code] = cum.get(code, 0) + 10
+                rows.append({"timestamp": format_timestamp(t + 100_000_000 + j * 1_000_000), "symbol": code,
+                             "venue": "KRX", "real_type": "주식체결", "fid_10": base, "fid_13": cum[code],
+                             "raw_code": code})
+    return rows
+
+
+def test_arbctl_replay_of_a_small_recording(tmp_path: Path) -> None:
+    port = port_pair()
+    conf = write_config(tmp_path, port, write_universe(tmp_path))
+    rec = write_recording(tmp_path / "market_data_20250908.parquet", replay_rows(), "fastparquet")
+    report_path = tmp_path / "out" / "report.json"
+    r = arbctl("replay", str(rec), "--config", str(conf), "--speed", "max", "--report", str(report_path),
+               "--run-dir", str(tmp_path / "run"), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Run report: backend replay, 3 symbols" in r.stdout and "Position: flat" in r.stdout
+    rep = json.loads(report_path.read_text(encoding="utf-8"))
+    for key in ("backend", "symbols", "ticks", "signals", "pairs", "orders", "net_position", "pnl_krw",
+                "latency_ms", "kill_switch_events", "errors"):
+        assert key in rep, key
+    assert rep["backend"] == "replay" and rep["symbols"] == 3
+    assert rep["ticks"] == len(replay_rows())
+    assert rep["signals"] >= 1
+    assert rep["orders"]["sent"] >= 2                       # a take and its hedge at least
+    assert rep["pairs"]["done"] + rep["pairs"]["failed"] + rep["pairs"]["escalated"] >= 1
+    assert "005930" in rep["net_position"]
+    assert all(q == 0 for q in rep["net_position"].values())
+    assert not port_in_use(port)                            # the replay's actor system was shut down
+
+
+def test_arbctl_replay_of_a_missing_file_is_invalid(tmp_path: Path) -> None:
+    port = port_pair()
+    conf = write_config(tmp_path, port, write_universe(tmp_path))
+    r = arbctl("replay", str(tmp_path / "nope.parquet"), "--config", str(conf))
+    assert r.returncode == 2
+    assert "no such file or directory" in r.stderr
