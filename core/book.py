@@ -54,33 +54,51 @@ class ShardBook:
         return loc
 
     def apply(self, rows: np.ndarray) -> np.ndarray:
-        """Apply a batch in arrival order; return the shard rows whose best price/size changed."""
+        """Apply a batch in arrival order; return the shard rows whose best price/size changed.
+
+        Vectorised: for each field the last non-zero value per (venue, symbol) in the batch wins,
+        which is what applying the rows one by one gives. A symbol is dirty when its state at
+        the end of the batch differs from the state before it (a value that moved and came back
+        inside one batch does not trigger an evaluation). The tick time of a dirty symbol is
+        that of its newest update in the batch.
+        """
         if len(rows) == 0:
             return np.zeros(0, dtype=np.int64)
         loc = self.local_index(rows["sym"])
         venue = rows["venue"].astype(np.int64)
-        changed = np.zeros(len(self.syms), dtype=bool)
-        books = self.books
-        # Per-row loop over plain ints: the batch is small (one step) and order matters when a
-        # symbol appears twice. Vectorising the common case (no repeats) is not worth the branch.
-        bid_c, ask_c, bq_c, aq_c = rows["bid"], rows["ask"], rows["bid_qty"], rows["ask_qty"]
-        t_c, arr_c = rows["t_ns"], rows["arrival_ns"]
-        for k in range(len(rows)):
-            i = int(loc[k])
-            v = int(venue[k])
-            b = books[v, i]
-            dirty = False
-            for val, col in ((bid_c[k], BID), (ask_c[k], ASK), (bq_c[k], BID_QTY), (aq_c[k], ASK_QTY)):
-                if val > 0 and b[col] != val:
-                    b[col] = val
-                    dirty = True
-            self.last_t_ns[v, i] = t_c[k]
-            if dirty:
-                changed[i] = True
-                self.tick_arrival_ns[i] = arr_c[k]
-                self.tick_t_ns[i] = t_c[k]
+        n = len(self.syms)
+        key = venue * n + loc                       # flat (venue, row) index into books[v, i]
+        flat = self.books.reshape(2 * n, 4)
+        touched = np.unique(key)
+        before = flat[touched].copy()
+        for name, col in (("bid", BID), ("ask", ASK), ("bid_qty", BID_QTY), ("ask_qty", ASK_QTY)):
+            vals = rows[name]
+            m = np.flatnonzero(vals > 0)
+            if len(m) == 0:
+                continue
+            k = key[m]
+            # last occurrence per key: reverse, unique keeps the first
+            rk = k[::-1]
+            uk, first = np.unique(rk, return_index=True)
+            flat[uk, col] = vals[m][::-1][first]
+        # engine time of the newest update per (venue, symbol), and per symbol
+        rk = key[::-1]
+        uk, first = np.unique(rk, return_index=True)
+        last_t = self.last_t_ns.reshape(2 * n)
+        last_t[uk] = rows["t_ns"][::-1][first]
+        moved = (flat[touched] != before).any(axis=1)
+        dirty_keys = touched[moved]
+        changed_rows = np.unique(dirty_keys % n)
+        if len(changed_rows):
+            # newest update of each changed symbol (either venue)
+            rl = loc[::-1]
+            us, firsts = np.unique(rl, return_index=True)
+            pos = np.searchsorted(us, changed_rows)
+            idx = firsts[pos]
+            self.tick_arrival_ns[changed_rows] = rows["arrival_ns"][::-1][idx]
+            self.tick_t_ns[changed_rows] = rows["t_ns"][::-1][idx]
         self.updates += len(rows)
-        return np.flatnonzero(changed)
+        return changed_rows.astype(np.int64)
 
     def quality(self, local_rows: np.ndarray, now_ns: int) -> np.ndarray:
         """Quality flags (uint8) for ``local_rows``: stale, crossed/locked, off-grid."""

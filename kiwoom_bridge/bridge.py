@@ -66,6 +66,7 @@ class KiwoomBridge(EngineActor):
         self.carry: list[Any] = []
         self.quantum_ns = 10 * NS_PER_MS
         self.wakeup_pending = False
+        self.inflight: tuple | None = None      # (step, shard_ids, rows by shard, address by shard)
         self.rows_total = 0
         self.error = ""
 
@@ -106,7 +107,18 @@ class KiwoomBridge(EngineActor):
         for sid in list(self.shards):
             if sid not in owners:
                 del self.shards[sid]
-        self.pending_snapshots.add(msg.shard_id)
+        inflight = self.inflight
+        if (not self.credited and inflight is not None and msg.shard_id in inflight[1]
+                and inflight[3].get(msg.shard_id) != sender):
+            # a restarted shard: its predecessor died with this step's batch; give the new one the
+            # same step (with a full snapshot first) so the step can complete and nothing is lost
+            import numpy as np
+            step, shard_ids, rows_by, addrs = inflight
+            rows = np.concatenate([self.core.snapshot_rows(msg.shard_id), rows_by[msg.shard_id]])
+            addrs[msg.shard_id] = sender
+            self.send(sender, MarketBatch(step=step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows, snapshot=True))
+        else:
+            self.pending_snapshots.add(msg.shard_id)
         if self.wiring.supervisor is not None:
             self.send(self.wiring.supervisor, ScreensRegistered(msg.shard_id, msg.generation,
                                                                 tuple(s for s, _ in msg.screens), err))
@@ -159,7 +171,9 @@ class KiwoomBridge(EngineActor):
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
         self.wakeup_pending = False
-        if self.credited and self.started and not self.finished:
+        if not self.started or self.finished:
+            return
+        if self.credited:
             self._next_step()
 
     def _request_stop(self, reason: str) -> None:
@@ -194,10 +208,11 @@ class KiwoomBridge(EngineActor):
                 # 1 ms of wall time has passed since the last step (credit-based coalescing)
                 target = core.paced_target_ns()
                 min_adv = int(NS_PER_MS * (self.options.speed or 1.0))
-                if target - self.t_ns < min_adv and not self.carry and self.stop_reason is None:
+                if (target - self.t_ns < min_adv and not self.carry and self.stop_reason is None
+                        and not core.has_pending()):
                     self._sleep(NS_PER_MS)
                     return
-                t_next = max(target, self.t_ns + 1)
+                t_next = max(target, core.now_ns(), self.t_ns + 1)
                 if self.end_ns is not None and self.stop_reason is None:
                     t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
         else:
@@ -207,7 +222,7 @@ class KiwoomBridge(EngineActor):
                     self.deadline is None or self.deadline > t_next):
                 self._sleep(1 * NS_PER_MS)
                 return
-        t_next = max(t_next, self.t_ns)
+        t_next = max(t_next, self.t_ns, core.now_ns())
         core.advance_to(t_next)
         self.t_ns = t_next
         self._emit_step()
@@ -230,6 +245,7 @@ class KiwoomBridge(EngineActor):
             self.disarm_sent = True
             self.finish_by_ns = self.t_ns + (self.cfg.execution.t_hedge_ms + self.cfg.risk.unhedged_grace_ms
                                              + 30_000) * NS_PER_MS
+        self.inflight = (self.step, shard_ids, out.rows, {s: self.shards[s][0] for s in shard_ids})
         for sid in shard_ids:
             addr, _ = self.shards[sid]
             rows = out.rows[sid]

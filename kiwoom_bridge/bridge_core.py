@@ -318,6 +318,10 @@ class BridgeCore:
         if max_s:
             time.sleep(max_s)
 
+    def has_pending(self) -> bool:
+        """Rows or events collected and not yet handed out."""
+        return bool(self._rows) or bool(self._events)
+
     def take(self, t_ns: int, shard_ids: tuple[int, ...]) -> StepOutput:
         """Hand out everything collected since the last call as one step at ``t_ns``."""
         rows = {}

@@ -419,8 +419,8 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     pairs and still reports.
 
     Exit codes: 0 = the run ended flat (every net_position 0) and replayed ticks; 1 = not flat, nothing
-    replayed (e.g. the recording could not be read: the errors are printed), no report, or the engine
-    could not start; 2 = invalid config, universe, recording or arguments.
+    replayed, no report, or the engine could not start (e.g. a row of the recording cannot be read: the
+    reason is printed); 2 = invalid config, universe, recording or arguments.
     """
     import datetime as dt
     import json
@@ -456,6 +456,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
 
     old = signal.signal(signal.SIGINT, on_sigint)
     result = None
+    failed = ""
     try:
         rt.start()
         click.echo(f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
@@ -472,17 +473,26 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
                 last_answer = time.monotonic()
                 if st.finished:
                     break
+                detail = dict(st.detail)
+                if detail.get("bridge.error") and not detail.get("bridge.started"):
+                    # the bridge could not start (e.g. an unreadable row): no step will ever run
+                    failed = str(detail["bridge.error"])
+                    break
             elif time.monotonic() - last_answer > ENGINE_SILENT_LIMIT_S:
                 click.echo(f"the engine stopped answering for {ENGINE_SILENT_LIMIT_S:g} s: giving up", err=True)
                 break
             time.sleep(0.2)
-        result = rt.report()
+        if not failed:
+            result = rt.report()
     except RuntimeErrorWithHint as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_FAILED)
     finally:
         signal.signal(signal.SIGINT, old)
         rt.shutdown()
+    if failed:
+        click.echo(f"the replay could not start: {failed}", err=True)
+        sys.exit(EXIT_FAILED)
     if result is None:
         click.echo("the replay ended without a report", err=True)
         sys.exit(EXIT_FAILED)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import pytest
 
 from actors.messages import RunOptions
@@ -145,6 +148,29 @@ def test_health_status_scale_against_a_running_engine(engine) -> None:
     assert all(q == 0 for q in report.report["net_position"].values()), report.report["net_position"]
 
 
+def test_health_exits_1_when_an_actor_dies(engine) -> None:
+    """Kill the engine's Throttler process (an actor this test's engine started): health must say so."""
+    rt, conf = engine
+    def healthy():
+        code, rep = health_json(conf)
+        return rep if code == 0 else None
+
+    rep = poll(healthy, "a healthy engine")
+    throttler = next(a for a in rep["actors"] if a["name"] == "Throttler")
+    os.kill(throttler["pid"], signal.SIGKILL)
+
+    def unhealthy():
+        r = arbctl("health", "--config", str(conf))
+        return r if r.returncode == 1 and "UNHEALTHY: Throttler" in r.stdout else None
+
+    r = poll(unhealthy, "arbctl health to report the dead Throttler")
+    row = next(line for line in r.stdout.splitlines() if line.startswith("Throttler"))
+    assert row.split()[2] == "NO"
+    code, rep = health_json(conf)
+    assert code == 1 and rep["healthy"] is False
+    assert [a["name"] for a in rep["actors"] if not a["alive"]] == ["Throttler"]
+
+
 def test_health_and_status_exit_1_when_nothing_runs(tmp_path: Path) -> None:
     port = port_pair()
     conf = write_config(tmp_path, port)
@@ -179,6 +205,7 @@ def replay_rows() -> list[dict[str, object]]:
                 rows.append({"timestamp": format_timestamp(t + 100_000_000 + j * 1_000_000), "symbol": code,
                              "venue": "KRX", "real_type": "주식체결", "fid_10": base, "fid_13": cum[code],
                              "raw_code": code})
+    rows.sort(key=lambda r: str(r["timestamp"]))
     return rows
 
 
@@ -211,3 +238,17 @@ def test_arbctl_replay_of_a_missing_file_is_invalid(tmp_path: Path) -> None:
     r = arbctl("replay", str(tmp_path / "nope.parquet"), "--config", str(conf))
     assert r.returncode == 2
     assert "no such file or directory" in r.stderr
+
+
+def test_arbctl_replay_of_an_unreadable_row_exits_1_and_says_why(tmp_path: Path) -> None:
+    """A recording with the right columns but a bad row: the bridge cannot start; arbctl must not hang."""
+    port = port_pair()
+    conf = write_config(tmp_path, port, write_universe(tmp_path))
+    good = write_recording(tmp_path / "good.parquet", replay_rows()[:30], "pyarrow")
+    df = pd.read_parquet(good)
+    df.loc[3, "timestamp"] = "yesterday"
+    rec = write_recording(tmp_path / "bad.parquet", df, "fastparquet", coerce=False)
+    r = arbctl("replay", str(rec), "--config", str(conf), "--run-dir", str(tmp_path / "run"), timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "row 3 (0-based), column 'timestamp'" in r.stderr and "yesterday" in r.stderr
+    assert not port_in_use(port)
