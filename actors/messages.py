@@ -39,6 +39,25 @@ MARKET_DTYPE = np.dtype([
 ])
 
 VENUE_CODES = ("KRX", "NXT")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"<{len(value)} rows>"
+    if isinstance(value, (tuple, list)) and len(value) > 4:
+        return f"<{len(value)} items>"
+    if isinstance(value, dict):
+        return f"<{len(value)} keys>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def short_repr(self: Any) -> str:
+    """O(1)-ish repr: Thespian 4.0.1 str()s every message on send and receive whatever the log
+    level, and the default dataclass repr of a numpy batch costs ~5 ms per hop (bench/bases.py)."""
+    from dataclasses import fields
+    inner = ", ".join(f"{f.name}={_short(getattr(self, f.name))}" for f in fields(self))
+    return f"{type(self).__name__}({inner})"
 DIR_NONE, DIR_A, DIR_B = 0, 1, 2   # A: buy KRX ask / sell NXT bid; B: buy NXT ask / sell KRX bid
 DIRECTION_TEXT = {DIR_A: "KRX->NXT", DIR_B: "NXT->KRX"}
 
@@ -59,7 +78,7 @@ class RunOptions:
     config_path: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class StartEngine:
     """launch.py → Supervisor: build every actor from ``config`` and start the session."""
 
@@ -68,7 +87,7 @@ class StartEngine:
     options: RunOptions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class EngineStarted:
     ok: bool
     error: str = ""
@@ -88,7 +107,7 @@ class Wiring:
     shards: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ShardAssignment:
     """Supervisor → MarketData shard: its id and screens ((screen_no, codes), ...)."""
 
@@ -99,7 +118,7 @@ class ShardAssignment:
     generation: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RegisterScreens:
     """Shard → Bridge: register these screens (KRX and _NX codes) and route their ticks to me.
 
@@ -130,7 +149,7 @@ class ShardDown:
 # ----------------------------------------------------------------------------------------------
 # The step protocol (tick path)
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class MarketBatch:
     """Bridge → shard: the real-data events of this step for the shard's codes.
 
@@ -145,7 +164,7 @@ class MarketBatch:
     snapshot: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class BookDelta:
     """Shard → SpreadEngine: full L1 state of the rows that changed in this step.
 
@@ -185,7 +204,7 @@ class Signal:
     signal_ns: int                   # monotonic wall when the signal was made
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SignalBatch:
     step: int
     t_ns: int
@@ -195,7 +214,7 @@ class SignalBatch:
     updates: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ExecBatch:
     """Bridge → PairManager: everything the broker said in this step, in order.
 
@@ -260,7 +279,7 @@ class TokenRefund:
     t_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Configure:
     """Supervisor → SpreadEngine/Throttler/PairManager/Bridge: the run's config and universe."""
 
@@ -345,7 +364,7 @@ class ActorHealth:
     restarts: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class HealthReport:
     actors: tuple[ActorHealth, ...]
     t_ns: int = 0
@@ -360,7 +379,7 @@ class StatusRequest:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class StatusReport:
     """Supervisor's one-glance status (arbctl status, headless status line)."""
 
@@ -436,7 +455,7 @@ class ReportRequest:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RunReport:
     """Telemetry → Supervisor → launcher: the SPEC §5 report as a plain dict."""
 
@@ -457,6 +476,10 @@ class TelemetryEvent:
     data: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class TelemetryBatch:
     events: tuple[TelemetryEvent, ...]
+
+
+for _cls in (StartEngine, EngineStarted, ShardAssignment, RegisterScreens, MarketBatch, BookDelta, SignalBatch, ExecBatch, Configure, HealthReport, StatusReport, RunReport, TelemetryBatch,):
+    _cls.__repr__ = short_repr

@@ -13,7 +13,7 @@ from actors.base import EngineActor
 from actors.messages import (ActorHealth, Configure, EngineStarted, HealthReport, HealthRequest, Ping, Pong,
                              ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
                              SessionFinished, ShardAssignment, ShardDown, StartEngine, StatusReport,
-                             StatusRequest, StopEngine, Wiring)
+                             StatusRequest, StopEngine, TelemetryBatch, TelemetryEvent, Wiring)
 from core.universe import assign_shards
 
 BRIDGE_CLASS = "kiwoom_bridge.bridge.KiwoomBridge"
@@ -277,7 +277,13 @@ class Supervisor(EngineActor):
         self.finished = msg
         if msg.error:
             self.errors.append(msg.error)
-        self.send(self._addr("telemetry"), ReportRequest())
+        tel = self._addr("telemetry")
+        if self.errors:
+            # into the report files too, not only the returned dict
+            self.send(tel, TelemetryBatch(tuple(TelemetryEvent("error", msg.t_ns, {"source": "Supervisor",
+                                                                                  "message": e})
+                                                for e in self.errors)))
+        self.send(tel, ReportRequest())
 
     def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: Any) -> None:  # noqa: N802
         if self.report is not None:
@@ -287,8 +293,6 @@ class Supervisor(EngineActor):
 
     def receiveMsg_RunReport(self, msg: RunReport, sender: Any) -> None:  # noqa: N802
         rep = dict(msg.report)
-        if self.errors:
-            rep["errors"] = list(rep.get("errors", [])) + self.errors
         if self.finished is not None:
             rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,
                                                        "step": self.finished.step}

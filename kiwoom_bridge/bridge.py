@@ -175,6 +175,12 @@ class KiwoomBridge(EngineActor):
             return
         if self.credited:
             self._next_step()
+        elif self.core.simulated and self.options.speed is not None:
+            # paced: while a step is in flight keep the emulator at wall time, so ticks are
+            # received (and parsed) as they happen, like the real OCX's events, instead of in a
+            # burst when the credit comes back
+            self.core.advance_to(max(self.core.paced_target_ns(), self.core.now_ns()))
+            self._sleep(NS_PER_MS)
 
     def _request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -226,6 +232,8 @@ class KiwoomBridge(EngineActor):
         core.advance_to(t_next)
         self.t_ns = t_next
         self._emit_step()
+        if core.simulated and self.options.speed is not None:
+            self._sleep(NS_PER_MS)
 
     def _sleep(self, wall_ns: float) -> None:
         if not self.wakeup_pending:
