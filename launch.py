@@ -120,19 +120,23 @@ def main(argv: list[str] | None = None) -> int:
               f"{'max' if args.speed is None else args.speed}, run dir {run_dir}", flush=True)
         last_line = 0.0
         stopping = False
+        tty = sys.stdout.isatty()
+        every = 1.0 if tty else 5.0
         while True:
             if stop_requested["n"] and not stopping:
                 print("\nstop requested: disarming, finishing in-flight pairs…", flush=True)
                 rt.stop("operator interrupt (Ctrl-C)")
                 stopping = True
             st = rt.status()
-            if st is not None and headless and time.monotonic() - last_line >= 1.0:
-                print("\r" + status_line(st), end="", flush=True)
+            if st is not None and headless and time.monotonic() - last_line >= every:
+                # one live line on a terminal; a plain line every few seconds into a pipe or log
+                print(("\r" if tty else "") + status_line(st), end="" if tty else "\n", flush=True)
                 last_line = time.monotonic()
             if st is not None and st.finished:
                 break
             time.sleep(0.2)
-        print()
+        if tty:
+            print()
         report = rt.report()
     except RuntimeErrorWithHint as exc:
         return fail(str(exc), 1)

@@ -255,6 +255,7 @@ class OrderRequest:
     t_ns: int
     new_pair: bool = False
     signal_ns: int = 0
+    context: tuple = ()              # the take's (direction, qty, rich_bid, cheap_ask), for recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +296,7 @@ class PlaceOrder:
     intent: Any
     token_ns: int
     signal_ns: int = 0
+    context: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +431,26 @@ class Disarm:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoverPairManager:
+    """Supervisor → Bridge and SpreadEngine: a new PairManager replaces a dead one; the bridge
+    sends it the session's order log and re-sends the in-flight step, the engine its last signals."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RecoveryLog:
+    """Bridge → new PairManager: every order placed (with its take context) and every broker event
+    of the credited steps, in order. Chejan is authoritative: replaying it through fresh state
+    machines rebuilds each open pair; orders already placed are not sent again."""
+
+    orders: tuple                    # PlaceOrder values, in placement order
+    cancels: tuple                   # PlaceCancel values
+    events: tuple                    # ExecBatch events of credited steps, in order
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScreensRegistered:
     """Bridge → Supervisor: shard ``shard_id`` (generation) now receives its screens' ticks."""
 
@@ -481,5 +503,5 @@ class TelemetryBatch:
     events: tuple[TelemetryEvent, ...]
 
 
-for _cls in (StartEngine, EngineStarted, ShardAssignment, RegisterScreens, MarketBatch, BookDelta, SignalBatch, ExecBatch, Configure, HealthReport, StatusReport, RunReport, TelemetryBatch,):
+for _cls in (RecoveryLog, StartEngine, EngineStarted, ShardAssignment, RegisterScreens, MarketBatch, BookDelta, SignalBatch, ExecBatch, Configure, HealthReport, StatusReport, RunReport, TelemetryBatch,):
     _cls.__repr__ = short_repr

@@ -74,6 +74,10 @@ class PairManager(EngineActor):
         self.disarm_reason: str | None = None
         self.unhedged_killed: set[str] = set()
         self.mismatch_seen = False
+        self.replaying = False
+        self.replay_sent: set[str] = set()
+        self.pending_recovery: Any = None
+        self.recovered_pairs = 0
 
     # -- configuration ----------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
@@ -83,6 +87,54 @@ class PairManager(EngineActor):
                    if o.max_outstanding_pairs}
         self.risk = RiskGate(RiskLimits.from_config(self.cfg), per_sym)
         self.markets = {s.code: str(s.market) for s in self.universe.symbols}
+        if self.pending_recovery is not None:
+            log, self.pending_recovery = self.pending_recovery, None
+            self._recover(log)
+        self._maybe_step()
+
+    # -- recovery after a crash --------------------------------------------------------------
+    def receiveMsg_RecoveryLog(self, msg: Any, sender: Any) -> None:  # noqa: N802
+        if self.cfg is None:
+            self.pending_recovery = msg
+            return
+        self._recover(msg)
+        self._maybe_step()
+
+    def _recover(self, log: Any) -> None:
+        """Rebuild every pair from the bridge's order log by replaying the broker's events through
+        fresh state machines. Actions are re-derived deterministically; orders the log shows as
+        placed are not sent again, and telemetry already recorded is not emitted twice."""
+        if self.costs is None and log.orders:
+            self.costs = CostModel.for_date(self.cfg.fees, kst_date(log.orders[0].token_ns),
+                                            extra_holidays=self.cfg.sessions.extra_holidays)
+        self.replaying = True
+        self.replay_sent = {o.intent.ref for o in log.orders} | {c.request.ref for c in log.cancels}
+        saved = self._telemetry
+        try:
+            for po in log.orders:
+                it = po.intent
+                if it.role != "take" or it.pair_id in self.pairs or len(po.context) != 4:
+                    continue
+                direction, qty, rich_bid, cheap_ask = po.context
+                m = fsm.PairStateMachine(it.pair_id, it.symbol, direction, qty, rich_bid=rich_bid,
+                                         cheap_ask=cheap_ask, params=pair_params(self.cfg, it.symbol))
+                self.pairs[it.pair_id] = m
+                self.active.add(it.pair_id)
+                self.risk.started(it.symbol)
+                self.now_ns = max(self.now_ns, po.token_ns)
+                self._handle(it.pair_id, fsm.Start(now_ns=po.token_ns))
+            for ev in log.events:
+                t = getattr(ev, "t_ns", self.now_ns)
+                self._fire_timers(t)
+                self.now_ns = max(self.now_ns, t)
+                self._on_broker_event(ev)
+            self.recovered_pairs = len(self.pairs)
+        finally:
+            self.replaying = False
+            self._telemetry = saved
+        self.emit("error", self.now_ns, source="PairManager",
+                  message=f"recovered after a restart: {len(self.pairs)} pair(s) rebuilt, "
+                          f"{len(self.active)} still open, position {self.position}")
 
     # -- the step ---------------------------------------------------------------------------
     def receiveMsg_ExecBatch(self, msg: ExecBatch, sender: Any) -> None:  # noqa: N802
@@ -103,9 +155,9 @@ class PairManager(EngineActor):
                 else:
                     self.signal_batch = None
             return
-        self.exec_batch = self.signal_batch = None
         if self.cfg is None:
-            return
+            return          # keep both: handled once Configure arrives
+        self.exec_batch = self.signal_batch = None
         if self.costs is None:
             self.costs = CostModel.for_date(self.cfg.fees, kst_date(eb.t_ns),
                                             extra_holidays=self.cfg.sessions.extra_holidays)
@@ -190,7 +242,8 @@ class PairManager(EngineActor):
                 self.emit("latency", ev.t_ns, name="signal_to_send", ms=(ev.send_ns - ev.signal_ns) / 1e6)
             self._handle(pid, fsm.Sent(order_ref=ev.ref, now_ns=ev.t_ns))
         elif ev.rc == -308:
-            self.send(self.wiring.throttler, TokenRefund(ev.ref, ev.t_ns))
+            if not self.replaying:
+                self.send(self.wiring.throttler, TokenRefund(ev.ref, ev.t_ns))
             self.audit(ev.t_ns, "send_refused", pid, ref=ev.ref, rc=ev.rc, message_text=describe(ev.rc))
             self._handle(pid, fsm.SendRefused308(order_ref=ev.ref, now_ns=ev.t_ns))
         else:
@@ -286,11 +339,16 @@ class PairManager(EngineActor):
         if isinstance(act, fsm.SendOrder):
             it = act.intent
             self.by_ref[it.ref] = pid
+            if self.replaying and it.ref in self.replay_sent:
+                return          # placed before the crash: never send an order twice
+            ctx = (m.direction, m.qty, m.rich_bid, m.cheap_ask) if it.role == "take" else ()
             self.send(self.wiring.throttler, OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role == "take",
-                                                          signal_ns=self.signal_ns.get(pid, 0)))
+                                                          signal_ns=self.signal_ns.get(pid, 0), context=ctx))
         elif isinstance(act, fsm.SendCancel):
             ci = act.intent
             self.by_ref[ci.ref] = pid
+            if self.replaying and ci.ref in self.replay_sent:
+                return
             self.send(self.wiring.throttler, CancelRequest(ref=ci.ref, pair_id=pid, code=ci.symbol, venue=ci.venue,
                                                            side=ci.side, order_no=ci.order_no, qty=ci.qty,
                                                            t_ns=self.now_ns))
@@ -387,6 +445,10 @@ class PairManager(EngineActor):
         self.emit("order", t_ns, ts=kst_datetime(t_ns).isoformat(timespec="microseconds"), event_type=event_type,
                   pair_id=pair_id, leg=leg, rq_name=fields.pop("rq_name", ref), t_ns=t_ns, **fields)
 
+    def emit(self, event_kind: str, t_ns: int, /, **data: Any) -> None:
+        if not self.replaying:           # a replay must not count fills or orders twice
+            super().emit(event_kind, t_ns, **data)
+
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:
         return len(self.active)
@@ -395,4 +457,5 @@ class PairManager(EngineActor):
         return [("session", self.phase), ("armed", self.armed), ("reason", self.disarm_reason or self.arm_reason),
                 ("active_pairs", len(self.active)), ("flat", not self.active and
                                                      all(v == 0 for v in self.position.values())),
-                ("pnl_net_krw", self.pnl_net), ("pairs", len(self.pairs))]
+                ("pnl_net_krw", self.pnl_net), ("pairs", len(self.pairs)),
+                ("recovered_pairs", self.recovered_pairs)]

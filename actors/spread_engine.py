@@ -33,6 +33,7 @@ class SpreadEngine(EngineActor):
         self.down: set[int] = set()
         self.buffer: list[BookDelta] = []
         self.signals = 0
+        self.last_batch: SignalBatch | None = None
 
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
         self.configure = msg
@@ -52,6 +53,12 @@ class SpreadEngine(EngineActor):
                               min_visible_qty=cfg.spread_engine.edge_rule.also_require_min_visible_qty)
         self.state = SpreadState(tuple(s.code for s in uni.symbols), tuple(str(s.market) for s in uni.symbols),
                                  costs, mnt, params)
+
+    def receiveMsg_RecoverPairManager(self, msg: Any, sender: Any) -> None:  # noqa: N802
+        """A new PairManager: re-send the last batch (the dead one may not have consumed it; the
+        PairManager drops a batch older than the step it is on)."""
+        if self.last_batch is not None and self.wiring.pair_manager is not None:
+            self.send(self.wiring.pair_manager, self.last_batch)
 
     def receiveMsg_ShardDown(self, msg: ShardDown, sender: Any) -> None:  # noqa: N802
         self.down.add(msg.shard_id)
@@ -90,10 +97,10 @@ class SpreadEngine(EngineActor):
                 self.emit("latency", self._t_ns, name="tick_to_signal",
                           ms=(s.signal_ns - s.tick_arrival_ns) / 1e6)
         self.signals += len(signals)
+        self.last_batch = SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
+                                      evaluated=self.state.n, eligible=eligible, updates=self.updates)
         if self.wiring.pair_manager is not None:
-            self.send(self.wiring.pair_manager, SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
-                                                            evaluated=self.state.n, eligible=eligible,
-                                                            updates=self.updates))
+            self.send(self.wiring.pair_manager, self.last_batch)
         self.flush_telemetry()
         self.received = set()
         self.expected = set()

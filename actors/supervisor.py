@@ -11,7 +11,7 @@ from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, W
 
 from actors.base import EngineActor
 from actors.messages import (ActorHealth, Configure, EngineStarted, HealthReport, HealthRequest, Ping, Pong,
-                             ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
+                             RecoverPairManager, ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
                              SessionFinished, ShardAssignment, ShardDown, StartEngine, StatusReport,
                              StatusRequest, StopEngine, TelemetryBatch, TelemetryEvent, Wiring)
 from core.universe import assign_shards

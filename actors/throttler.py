@@ -29,6 +29,7 @@ class Throttler(EngineActor):
         self.throttle: OrderThrottle | None = None
         self.queue: deque[Any] = deque()
         self.spent: dict[str, int] = {}
+        self.seen: set[str] = set()          # refs ever requested (orders are never sent twice)
         self.now_ns = 0
         self.denied = 0
         self.placed = 0
@@ -40,6 +41,9 @@ class Throttler(EngineActor):
         assert self.throttle is not None
         self.now_ns = max(self.now_ns, msg.t_ns)
         intent = msg.intent
+        if intent.ref in self.seen:
+            return      # a recovered PairManager re-requesting an order already queued or placed
+        self.seen.add(intent.ref)
         if msg.new_pair:
             adm = self.throttle.can_start_pair(self.now_ns)
             if adm.ok and self.throttle.acquire_order(self.now_ns, urgent=False):
@@ -57,6 +61,9 @@ class Throttler(EngineActor):
     def receiveMsg_CancelRequest(self, msg: CancelRequest, sender: Any) -> None:  # noqa: N802
         assert self.throttle is not None
         self.now_ns = max(self.now_ns, msg.t_ns)
+        if msg.ref in self.seen:
+            return
+        self.seen.add(msg.ref)
         if not self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
             self._place(msg)
         else:
@@ -91,7 +98,7 @@ class Throttler(EngineActor):
             self.send(self.wiring.bridge, PlaceCancel(msg, self.now_ns))
         else:
             self.spent[msg.intent.ref] = self.now_ns
-            self.send(self.wiring.bridge, PlaceOrder(msg.intent, self.now_ns, msg.signal_ns))
+            self.send(self.wiring.bridge, PlaceOrder(msg.intent, self.now_ns, msg.signal_ns, msg.context))
         if len(self.spent) > 10_000:          # refunds only concern the last second
             for k in list(self.spent)[:5_000]:
                 del self.spent[k]

@@ -23,8 +23,8 @@ from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
 
 from actors.base import EngineActor
 from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
-                             RegisterScreens, ReleaseScreens, ScreensRegistered, SessionFinished, StepDone,
-                             StopEngine)
+                             RecoverPairManager, RecoveryLog, RegisterScreens, ReleaseScreens, ScreensRegistered,
+                             SessionFinished, StepDone, StopEngine)
 
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
 NS_PER_MS = 1_000_000
@@ -67,6 +67,10 @@ class KiwoomBridge(EngineActor):
         self.quantum_ns = 10 * NS_PER_MS
         self.wakeup_pending = False
         self.inflight: tuple | None = None      # (step, shard_ids, rows by shard, address by shard)
+        self.order_log: list[PlaceOrder] = []
+        self.cancel_log: list[PlaceCancel] = []
+        self.history: list[Any] = []           # broker events of credited steps (PairManager recovery)
+        self.last_exec: ExecBatch | None = None
         self.rows_total = 0
         self.error = ""
 
@@ -139,10 +143,21 @@ class KiwoomBridge(EngineActor):
 
     # -- orders -------------------------------------------------------------------------------
     def receiveMsg_PlaceOrder(self, msg: PlaceOrder, sender: Any) -> None:  # noqa: N802
+        self.order_log.append(msg)
         self.carry.append(self.core.place(msg.intent, msg.signal_ns))
 
     def receiveMsg_PlaceCancel(self, msg: PlaceCancel, sender: Any) -> None:  # noqa: N802
+        self.cancel_log.append(msg)
         self.carry.append(self.core.cancel(msg.request))
+
+    def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: Any) -> None:  # noqa: N802
+        """A new PairManager replaced a dead one: give it the session's order log, then the step
+        that was in flight (its ExecBatch went to the dead actor)."""
+        pm = self.wiring.pair_manager
+        self.send(pm, RecoveryLog(orders=tuple(self.order_log), cancels=tuple(self.cancel_log),
+                                  events=tuple(self.history), t_ns=self.t_ns))
+        if not self.credited and self.last_exec is not None:
+            self.send(pm, self.last_exec)
 
     def receiveMsg_Denied(self, msg: Denied, sender: Any) -> None:  # noqa: N802
         self.carry.append(msg)
@@ -152,6 +167,8 @@ class KiwoomBridge(EngineActor):
         if msg.step != self.step:
             return
         self.credited = True
+        if self.last_exec is not None:
+            self.history.extend(self.last_exec.events)
         self.deadline = msg.next_deadline_ns
         self.last_flat = msg.flat
         if self.stop_reason is not None and self.disarm_sent:
@@ -265,8 +282,9 @@ class KiwoomBridge(EngineActor):
             self.rows_total += len(rows)
             self.send(addr, MarketBatch(step=self.step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows,
                                         snapshot=snap))
-        self.send(self.wiring.pair_manager, ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
-                                                      source_exhausted=self.exhausted))
+        self.last_exec = ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
+                                   source_exhausted=self.exhausted)
+        self.send(self.wiring.pair_manager, self.last_exec)
 
     def _finish(self, error: str) -> None:
         if self.finished:

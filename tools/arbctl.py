@@ -266,9 +266,9 @@ def health(config_path: str | None, as_json: bool) -> None:
                    f"{a.restarts:>8}")
     bad = [a for a in report.actors if not a.alive]
     if bad:
-        click.echo("UNHEALTHY: " + ", ".join(
-            f"{a.name} ({'no heartbeat yet' if a.heartbeat_age_s is None else 'last heartbeat ' + _age(a.heartbeat_age_s) + ' ago'})"
-            for a in bad))
+        why = {a.name: ("no heartbeat yet" if a.heartbeat_age_s is None
+                        else f"last heartbeat {_age(a.heartbeat_age_s)} ago") for a in bad}
+        click.echo("UNHEALTHY: " + ", ".join(f"{name} ({text})" for name, text in why.items()))
         sys.exit(EXIT_FAILED)
     click.echo(f"healthy: all {len(report.actors)} actors alive (admin port {port})")
 
@@ -306,10 +306,10 @@ def status(config_path: str | None, as_json: bool) -> None:
     click.echo(f"clock     {clock}  (step {st.step:,})")
     click.echo(f"session   {st.session}; {armed}" + (f" ({st.reason})" if st.reason else ""))
     click.echo(f"ticks     {st.ticks:,} ({st.ticks_per_s:,.0f}/s)")
-    click.echo(f"tokens    {st.tokens_free} free" + ("; AUTO-PAUSE on" if st.paused else ""))
+    click.echo(f"tokens    {st.tokens_free} free")
     click.echo(f"pairs     {st.active_pairs} active, {st.pairs_done} done; book {'flat' if st.flat else 'NOT flat'}")
     click.echo(f"PnL       {st.pnl_net_krw:+,.0f} KRW net")
-    click.echo(f"paused    {'yes' if st.paused else 'no'}")
+    click.echo(f"paused    {'yes (AUTO-PAUSE: no new pairs)' if st.paused else 'no'}")
     click.echo(f"finished  {'yes' if st.finished else 'no'}")
 
 

@@ -172,3 +172,4 @@ def test_killed_shard_is_restarted_and_the_session_ends_flat(tmp_path):
     assert seen["ticks_after"] > seen["ticks_before"], "ticks stopped after the restart"
     assert all(q == 0 for q in report["net_position"].values()), dump(report)
     assert any("MarketData" in e and "restart" in e for e in report["errors"]), report["errors"]
+
