@@ -171,5 +171,5 @@ def test_killed_shard_is_restarted_and_the_session_ends_flat(tmp_path):
     assert "restarted" in seen, f"the killed shard {seen.get('killed')} was not replaced"
     assert seen["ticks_after"] > seen["ticks_before"], "ticks stopped after the restart"
     assert all(q == 0 for q in report["net_position"].values()), dump(report)
-    assert any("MarketData" in e and "restart" in e for e in report["errors"]), report["errors"]
+    assert any("MarketData" in e["message"] and "restart" in e["message"] for e in report["errors"]), report["errors"]
 
