@@ -24,6 +24,7 @@ class MarketData(EngineActor):
         self.book: ShardBook | None = None
         self.assignment: ShardAssignment | None = None
         self.steps = 0
+        self.foreign_rows = 0
 
     def receiveMsg_ShardAssignment(self, msg: ShardAssignment, sender: Any) -> None:  # noqa: N802
         self.assignment = msg
@@ -50,14 +51,24 @@ class MarketData(EngineActor):
     def receiveMsg_MarketBatch(self, msg: MarketBatch, sender: Any) -> None:  # noqa: N802
         if self.book is None:
             return
-        changed = self.book.apply(msg.rows)
+        rows = msg.rows
+        mine = self.book.owns(rows["sym"])
+        if not mine.all():
+            # the bridge routes by screen, so this is a routing fault: count it, say it, keep going
+            bad = int((~mine).sum())
+            self.foreign_rows += bad
+            self.emit("error", msg.t_ns, source=self.actor_name,
+                      message=f"{bad} row(s) for symbols this shard does not own were dropped (step {msg.step})")
+            rows = rows[mine]
+        changed = self.book.apply(rows)
         d = self.book.delta(changed, msg.t_ns)
         self.steps += 1
         if self.wiring.spread_engine is not None:
             self.send(self.wiring.spread_engine, BookDelta(step=msg.step, t_ns=msg.t_ns, shard_id=self.shard_id,
-                                                           shard_ids=msg.shard_ids, updates=len(msg.rows), **d))
+                                                           shard_ids=msg.shard_ids, updates=len(rows), **d))
+        self.flush_telemetry()
 
     def detail(self) -> list[tuple[str, Any]]:
         n = len(self.book) if self.book is not None else 0
         return [("shard_id", self.shard_id), ("symbols", n), ("steps", self.steps),
-                ("updates", self.book.updates if self.book is not None else 0)]
+                ("updates", self.book.updates if self.book is not None else 0), ("foreign_rows", self.foreign_rows)]

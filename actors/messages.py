@@ -109,7 +109,11 @@ class Wiring:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class ShardAssignment:
-    """Supervisor → MarketData shard: its id and screens ((screen_no, codes), ...)."""
+    """Supervisor → MarketData shard: its id and screens ((screen_no, codes), ...).
+
+    ``shard_id`` is unique over the whole run (a re-sharded generation gets fresh ids, a restarted
+    shard keeps its predecessor's), so the bridge never routes one generation's rows to another.
+    """
 
     shard_id: int
     screens: tuple[tuple[str, tuple[str, ...]], ...]
@@ -136,6 +140,14 @@ class ReleaseScreens:
     """Supervisor → Bridge: remove these screens (after their replacement is registered)."""
 
     screen_nos: tuple[str, ...]
+    shard_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShardReleased:
+    """Bridge → Supervisor: shard ``shard_id`` owns no screen any more and no step in flight
+    includes it; it can be retired without a step waiting for it (live re-sharding)."""
+
     shard_id: int
 
 

@@ -178,9 +178,9 @@ class PairManager(EngineActor):
             self._on_signal(sig, t_end)
         deadline = self._next_deadline()
         flat = not self.active and all(v == 0 for v in self.position.values())
+        self.flush_telemetry()       # observations of the step leave before its credit
         self.send(self.wiring.throttler, StepDone(step=eb.step, t_ns=t_end, next_deadline_ns=deadline, flat=flat,
                                                   armed=self.armed))
-        self.flush_telemetry()
 
     # -- timers -----------------------------------------------------------------------------
     def _fire_timers(self, upto_ns: int) -> None:

@@ -12,7 +12,7 @@ from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, W
 from actors.base import EngineActor
 from actors.messages import (ActorHealth, Configure, EngineStarted, HealthReport, HealthRequest, Ping, Pong,
                              RecoverPairManager, ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
-                             SessionFinished, ShardAssignment, ShardDown, StartEngine, StatusReport,
+                             SessionFinished, ShardAssignment, ShardDown, ShardReleased, StartEngine, StatusReport,
                              StatusRequest, StopEngine, TelemetryBatch, TelemetryEvent, Wiring)
 from core.universe import assign_shards
 
@@ -28,6 +28,7 @@ class ChildInfo:
     address: Any
     kind: str
     shard_id: int = -1
+    slot: int = -1                   # index in the current shard plan (shards only)
     pid: int = 0
     last_pong_wall: float | None = None
     msgs_in: int = 0
@@ -58,6 +59,7 @@ class Supervisor(EngineActor):
         self.report_waiters: list[Any] = []
         self.nonce = 0
         self.generation = 0
+        self.next_shard_id = 0
         self.scale_pending: dict[str, Any] = {}
         self.retiring: list[str] = []
         self.scale_requester: Any = None
@@ -92,9 +94,9 @@ class Supervisor(EngineActor):
         self.send(sender, EngineStarted(True, "", tuple((c.name, str(c.address)) for c in self.children.values())))
         del bridge
 
-    def _spawn(self, name: str, cls: str, kind: str, shard_id: int = -1) -> Any:
+    def _spawn(self, name: str, cls: str, kind: str, shard_id: int = -1, slot: int = -1) -> Any:
         addr = self.createActor(cls)
-        self.children[name] = ChildInfo(name=name, address=addr, kind=kind, shard_id=shard_id)
+        self.children[name] = ChildInfo(name=name, address=addr, kind=kind, shard_id=shard_id, slot=slot)
         return addr
 
     def _addr(self, kind: str) -> Any:
@@ -114,7 +116,9 @@ class Supervisor(EngineActor):
         screens = uni.screens(per_screen=100, base=sn.marketdata_base, explicit=sn.marketdata)
         self._shard_plan = assign_shards(screens, n)
         for i, _ in enumerate(self._shard_plan):
-            self._spawn(f"MarketData[{i}]@{self.generation}", "actors.market_data.MarketData", "shard", shard_id=i)
+            self._spawn(f"MarketData[{i}]@{self.generation}", "actors.market_data.MarketData", "shard",
+                        shard_id=self.next_shard_id, slot=i)
+            self.next_shard_id += 1
 
     def _assign_shards(self) -> None:
         assert self.start is not None
@@ -123,7 +127,7 @@ class Supervisor(EngineActor):
 
     def _send_assignment(self, child: ChildInfo) -> None:
         assert self.start is not None
-        plan = self._shard_plan[child.shard_id]
+        plan = self._shard_plan[child.slot]
         self.send(child.address, ShardAssignment(
             shard_id=child.shard_id, screens=tuple((s.screen_no, tuple(s.codes)) for s in plan),
             config=self.start.config, universe=self.start.universe, generation=self.generation))
@@ -211,6 +215,8 @@ class Supervisor(EngineActor):
         if dead.name in self.retiring:
             self.retiring.remove(dead.name)
             del self.children[dead.name]
+            # normally retired only after the bridge released it; if it died earlier, no step waits
+            self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
             return
         dead.alive = False
         if self.start is None or self.finished is not None:
@@ -220,9 +226,9 @@ class Supervisor(EngineActor):
             self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
             new = self.createActor("actors.market_data.MarketData")
             del self.children[dead.name]
-            name = f"MarketData[{dead.shard_id}]@{self.generation}r{dead.restarts + 1}"
+            name = f"MarketData[{dead.slot}]@{self.generation}r{dead.restarts + 1}"
             self.children[name] = ChildInfo(name=name, address=new, kind="shard", shard_id=dead.shard_id,
-                                            restarts=dead.restarts + 1)
+                                            slot=dead.slot, restarts=dead.restarts + 1)
             self._broadcast_wiring()
             self._send_assignment(self.children[name])
         else:
@@ -257,16 +263,19 @@ class Supervisor(EngineActor):
             if c.shard_id == msg.shard_id:
                 del self.scale_pending[name]
         if not self.scale_pending:
-            # every screen is routed to the new generation: retire the old shards
-            for name in list(self.retiring):
-                c = self.children.get(name)
-                if c is not None:
-                    self.send(c.address, ActorExitRequest())
+            # every screen is routed to the new generation; the old shards are retired one by one
+            # as the bridge releases them (ShardReleased: no step in flight still includes them)
             n = len(self._shard_children())
             if self.scale_requester is not None:
                 self.send(self.scale_requester, ScaleResult(True, n, f"re-sharded to {n} shard(s), "
                                                             f"generation {self.generation}"))
                 self.scale_requester = None
+
+    def receiveMsg_ShardReleased(self, msg: ShardReleased, sender: Any) -> None:  # noqa: N802
+        for name in list(self.retiring):
+            c = self.children.get(name)
+            if c is not None and c.shard_id == msg.shard_id:
+                self.send(c.address, ActorExitRequest())
 
     # -- stopping and reporting -------------------------------------------------------------
     def receiveMsg_StopEngine(self, msg: StopEngine, sender: Any) -> None:  # noqa: N802

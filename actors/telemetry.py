@@ -194,6 +194,11 @@ class Telemetry(EngineActor):
             else:
                 self.audit.flush()
         report = book.report()
+        open_pos = {c: q for c, q in (report.get("net_position") or {}).items() if q}
+        if open_pos:
+            report["errors"].append({"ts": "", "t_ns": book.last_t_ns, "source": "telemetry",
+                                     "message": f"the book is NOT flat at the end of the run: {open_pos} "
+                                                f"(shares by code, from the fills); flatten by hand"})
         report["extra"]["audit"] = {"path": str(self.audit_file) if self.audit_rows else None,
                                     "format": self.audit_fmt, "rows": self.audit_rows, "errors": self.audit_errors}
         if self.alerter is not None:

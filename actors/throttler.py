@@ -1,6 +1,7 @@
 """Throttler actor: the only path from the PairManager to SendOrder."""
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Any
 
@@ -88,7 +89,9 @@ class Throttler(EngineActor):
         if self.queue:
             nxt = self.throttle.next_order_ns(self.now_ns, urgent=True)
             deadline = nxt if deadline is None else min(deadline, nxt)
-        self.send(self.wiring.bridge, StepDone(step=msg.step, t_ns=msg.t_ns, next_deadline_ns=deadline))
+        # forward the PairManager's credit unchanged (its flat/armed tell the bridge when a stopped
+        # run may finish) with the deadline narrowed to when a queued urgent order can go
+        self.send(self.wiring.bridge, dataclasses.replace(msg, next_deadline_ns=deadline))
         self.flush_telemetry()
 
     def _place(self, msg: Any) -> None:

@@ -42,6 +42,13 @@ class ShardBook:
     def __len__(self) -> int:
         return len(self.syms)
 
+    def owns(self, rows_sym: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of these universe indices belong to this shard."""
+        sym = np.asarray(rows_sym, dtype=np.int64)
+        ok = (sym >= 0) & (sym < len(self._lookup))
+        ok[ok] = self._lookup[sym[ok]] >= 0
+        return ok
+
     def local_index(self, rows_sym: np.ndarray) -> np.ndarray:
         """Map universe indices to shard rows; raise if a row does not belong to this shard."""
         sym = np.asarray(rows_sym, dtype=np.int64)

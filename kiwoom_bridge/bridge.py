@@ -24,7 +24,7 @@ from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
 from actors.base import EngineActor
 from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
                              RecoverPairManager, RecoveryLog, RegisterScreens, ReleaseScreens, ScreensRegistered,
-                             SessionFinished, StepDone, StopEngine)
+                             SessionFinished, ShardReleased, StepDone, StopEngine)
 
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
 NS_PER_MS = 1_000_000
@@ -51,6 +51,7 @@ class KiwoomBridge(EngineActor):
         self.options: Any = None
         self.shards: dict[int, tuple[Any, int]] = {}     # shard_id -> (address, generation)
         self.pending_snapshots: set[int] = set()
+        self.releasing: set[int] = set()      # shards that lost all screens; released once no step needs them
         self.step = 0
         self.credited = True
         self.started = False
@@ -73,11 +74,13 @@ class KiwoomBridge(EngineActor):
         self.last_exec: ExecBatch | None = None
         self.rows_total = 0
         self.error = ""
+        self.configured_by: Any = None
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
         from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
         self.cfg, self.options = msg.config, msg.options
+        self.configured_by = sender          # the Supervisor, even if its Wiring has not arrived yet
         self.quantum_ns = msg.config.spread_engine.batch_interval_ms * NS_PER_MS
         try:
             self.core = BridgeCore(msg.config, msg.universe, msg.options)
@@ -111,6 +114,9 @@ class KiwoomBridge(EngineActor):
         for sid in list(self.shards):
             if sid not in owners:
                 del self.shards[sid]
+                self.pending_snapshots.discard(sid)
+                self.releasing.add(sid)
+        self._release_idle_shards()
         inflight = self.inflight
         if (not self.credited and inflight is not None and msg.shard_id in inflight[1]
                 and inflight[3].get(msg.shard_id) != sender):
@@ -123,10 +129,22 @@ class KiwoomBridge(EngineActor):
             self.send(sender, MarketBatch(step=step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows, snapshot=True))
         else:
             self.pending_snapshots.add(msg.shard_id)
-        if self.wiring.supervisor is not None:
-            self.send(self.wiring.supervisor, ScreensRegistered(msg.shard_id, msg.generation,
+        if self._supervisor is not None:
+            self.send(self._supervisor, ScreensRegistered(msg.shard_id, msg.generation,
                                                                 tuple(s for s, _ in msg.screens), err))
         self._maybe_start()
+
+    @property
+    def _supervisor(self) -> Any:
+        return self.wiring.supervisor if self.wiring.supervisor is not None else self.configured_by
+
+    def _release_idle_shards(self) -> None:
+        """Tell the Supervisor which dropped shards no in-flight step waits for any more."""
+        busy = set(self.inflight[1]) if (self.inflight is not None and not self.credited) else set()
+        for sid in sorted(self.releasing - busy):
+            self.releasing.discard(sid)
+            if self._supervisor is not None:
+                self.send(self._supervisor, ShardReleased(sid))
 
     def receiveMsg_ReleaseScreens(self, msg: ReleaseScreens, sender: Any) -> None:  # noqa: N802
         if self.core is not None:
@@ -169,6 +187,8 @@ class KiwoomBridge(EngineActor):
         self.credited = True
         if self.last_exec is not None:
             self.history.extend(self.last_exec.events)
+        if self.releasing:
+            self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
         self.last_flat = msg.flat
         if self.stop_reason is not None and self.disarm_sent:
@@ -290,8 +310,8 @@ class KiwoomBridge(EngineActor):
         if self.finished:
             return
         self.finished = True
-        if self.wiring.supervisor is not None:
-            self.send(self.wiring.supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
+        if self._supervisor is not None:
+            self.send(self._supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
                                                               reason=self.stop_reason or "stopped",
                                                               flat=self.last_flat, error=error))
 

@@ -115,6 +115,23 @@ def test_disarm_at_guard_end_lets_the_inflight_pair_finish(tmp_path):
     assert all(q == 0 for q in report["net_position"].values())
 
 
+def test_a_stop_with_a_pair_in_flight_waits_until_the_pair_is_flat(tmp_path):
+    # the recording ends 100 ms after the take: the run is stopped ("end of the recording") while
+    # the hedge rests unfilled; it must go on until the hedge escalates and the book is flat
+    rec = build_recording(tmp_path / "market_data_20261120.parquet", DAY, dt.time(10, 0, 0), 9.6,
+                          dislocations=[(9.5, 6.0, "005930", "NXT", 10)],
+                          hedge_jumps=[(9.52, "005930", "KRX", 1)], step_ms=10)
+    cfg = engine_config({})
+    report, _ = run_engine(cfg, two_symbol_universe(), tmp_path / "run", backend="replay", speed=None,
+                           replay_file=str(rec))
+    rows = read_audit(tmp_path / "run")
+    assert [r["leg"] for r in rows if r["event_type"] == "send"][:1] == ["take"], dump(report)
+    assert report["extra"]["finished"]["reason"] == "end of the recording", dump(report)
+    assert report["extra"]["finished"]["flat"] is True, dump(report)
+    assert report["pairs"]["done"] == 1 and report["pairs"]["escalated"] == 1, dump(report)
+    assert all(q == 0 for q in report["net_position"].values()), dump(report)
+
+
 def test_replay_is_deterministic_at_max_speed(tmp_path):
     rec = build_recording(tmp_path / "market_data_20261120.parquet", DAY, dt.time(9, 0, 28), 40.0,
                           dislocations=[(8.0, 2.0, "005930", "NXT", 8), (15.0, 1.5, "000660", "KRX", 6),

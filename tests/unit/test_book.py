@@ -62,6 +62,12 @@ def test_rows_for_foreign_symbols_are_an_error():
         raise AssertionError("a row for a foreign symbol was accepted")
 
 
+def test_owns_tells_which_rows_belong_to_the_shard():
+    book = ShardBook(np.array([3, 7, 1]))
+    mask = book.owns(np.array([7, 2, 1, 100, -1, 3]))
+    assert mask.tolist() == [True, False, True, False, False, True]
+
+
 def test_quality_flags_crossed_and_off_grid():
     book = ShardBook(np.array([0, 1]))
     rows = np.zeros(2, dtype=MARKET_DTYPE)
