@@ -337,6 +337,7 @@ class SendResult:
     send_ns: int                     # monotonic wall at the call
     signal_ns: int = 0
     message: str = ""
+    order: Any = None                # the PlaceOrder (intent + take context) this answers, if an order
 
 
 # ----------------------------------------------------------------------------------------------
@@ -444,22 +445,31 @@ class Disarm:
 
 @dataclass(frozen=True, slots=True)
 class RecoverPairManager:
-    """Supervisor → Bridge and SpreadEngine: a new PairManager replaces a dead one; the bridge
-    sends it the session's order log and re-sends the in-flight step, the engine its last signals."""
+    """Supervisor → new PairManager, Bridge and SpreadEngine: a new PairManager replaces a dead one.
+    It waits for the bridge's :class:`RecoveryLog` before stepping; the bridge sends that log and
+    re-sends the in-flight step, the SpreadEngine its last signals. ``pair_manager`` is the new
+    actor's address (the Wiring that also names it may arrive later: Thespian does not order
+    messages across sends)."""
 
     reason: str
+    pair_manager: Any = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class RecoveryLog:
-    """Bridge → new PairManager: every order placed (with its take context) and every broker event
-    of the credited steps, in order. Chejan is authoritative: replaying it through fresh state
-    machines rebuilds each open pair; orders already placed are not sent again."""
+    """Bridge → new PairManager: every order placed (with its take context) and the credited steps
+    that mattered (broker events, or a deadline falling due), in order. Chejan is authoritative:
+    replaying them through fresh state machines rebuilds each open pair; orders already placed are
+    not sent again. ``inflight_step`` (-1 if none) is the step the dead PairManager never credited:
+    its ExecBatch follows, and its signals are skipped if the log shows it already acted on them.
+    ``incarnation`` numbers the PairManager (new pair ids never collide with earlier ones)."""
 
     orders: tuple                    # PlaceOrder values, in placement order
     cancels: tuple                   # PlaceCancel values
-    events: tuple                    # ExecBatch events of credited steps, in order
+    steps: tuple                     # (step, t_end_ns, events) of credited steps, in order
     t_ns: int
+    inflight_step: int = -1
+    incarnation: int = 1
 
 
 @dataclass(frozen=True, slots=True)

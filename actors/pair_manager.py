@@ -78,6 +78,12 @@ class PairManager(EngineActor):
         self.replay_sent: set[str] = set()
         self.pending_recovery: Any = None
         self.recovered_pairs = 0
+        self.awaiting_recovery = False
+        self.incarnation = 1
+        self.done_step = -1
+        self.skip_signals_step = -1
+        self.held: dict[str, list[Any]] = {}      # SendResult/OrderAck for refs not (yet) known
+        self._deferred: list[Any] = []
 
     # -- configuration ----------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
@@ -93,6 +99,11 @@ class PairManager(EngineActor):
         self._maybe_step()
 
     # -- recovery after a crash --------------------------------------------------------------
+    def receiveMsg_RecoverPairManager(self, msg: Any, sender: Any) -> None:  # noqa: N802
+        """From the Supervisor: this actor replaces a dead PairManager; step nothing until the
+        bridge's :class:`RecoveryLog` has rebuilt the pairs."""
+        self.awaiting_recovery = True
+
     def receiveMsg_RecoveryLog(self, msg: Any, sender: Any) -> None:  # noqa: N802
         if self.cfg is None:
             self.pending_recovery = msg
@@ -101,40 +112,82 @@ class PairManager(EngineActor):
         self._maybe_step()
 
     def _recover(self, log: Any) -> None:
-        """Rebuild every pair from the bridge's order log by replaying the broker's events through
-        fresh state machines. Actions are re-derived deterministically; orders the log shows as
-        placed are not sent again, and telemetry already recorded is not emitted twice."""
-        if self.costs is None and log.orders:
-            self.costs = CostModel.for_date(self.cfg.fees, kst_date(log.orders[0].token_ns),
+        """Rebuild every pair by replaying the bridge's log through fresh state machines.
+
+        Credited steps are replayed as the dead PairManager ran them (broker events with the timers
+        that fell due between them, then the step-end checks); each pair is re-created from its take
+        order (direction, qty and prices travel with it) at the moment it was admitted. Actions are
+        re-derived deterministically: orders and cancels the log shows as placed are not sent again
+        (and the Throttler drops a repeated ref), telemetry already recorded is not emitted twice.
+        """
+        self.awaiting_recovery = False
+        self.incarnation = log.incarnation
+        if self.costs is None and (log.orders or log.steps):
+            t0 = log.orders[0].token_ns if log.orders else log.steps[0][1]
+            self.costs = CostModel.for_date(self.cfg.fees, kst_date(t0),
                                             extra_holidays=self.cfg.sessions.extra_holidays)
         self.replaying = True
         self.replay_sent = {o.intent.ref for o in log.orders} | {c.request.ref for c in log.cancels}
-        saved = self._telemetry
+        takes = [po for po in log.orders if po.intent.role == "take" and len(po.context) == 4]
+        takes.sort(key=lambda po: po.token_ns)
+        ti = 0
+        last_step = -1
         try:
-            for po in log.orders:
-                it = po.intent
-                if it.role != "take" or it.pair_id in self.pairs or len(po.context) != 4:
-                    continue
-                direction, qty, rich_bid, cheap_ask = po.context
-                m = fsm.PairStateMachine(it.pair_id, it.symbol, direction, qty, rich_bid=rich_bid,
-                                         cheap_ask=cheap_ask, params=pair_params(self.cfg, it.symbol))
-                self.pairs[it.pair_id] = m
-                self.active.add(it.pair_id)
-                self.risk.started(it.symbol)
-                self.now_ns = max(self.now_ns, po.token_ns)
-                self._handle(it.pair_id, fsm.Start(now_ns=po.token_ns))
-            for ev in log.events:
-                t = getattr(ev, "t_ns", self.now_ns)
-                self._fire_timers(t)
-                self.now_ns = max(self.now_ns, t)
-                self._on_broker_event(ev)
+            for step, t_end, events in log.steps:
+                # pairs admitted at the end of steps that left no trace in the log
+                while ti < len(takes) and takes[ti].token_ns < t_end:
+                    self._step_end_checks(takes[ti].token_ns)
+                    self._rebuild_pair(takes[ti])
+                    ti += 1
+                for ev in events:
+                    t = getattr(ev, "t_ns", t_end)
+                    self._fire_timers(t)
+                    self.now_ns = max(self.now_ns, t)
+                    self._on_broker_event(ev)
+                self._step_end_checks(t_end)
+                while ti < len(takes) and takes[ti].token_ns <= t_end:
+                    self._rebuild_pair(takes[ti])
+                    ti += 1
+                last_step = step
+            # takes of the in-flight step: the dead PairManager already acted on its signals
+            self.skip_signals_step = log.inflight_step if ti < len(takes) else -1
+            while ti < len(takes):
+                self._rebuild_pair(takes[ti])
+                ti += 1
             self.recovered_pairs = len(self.pairs)
         finally:
             self.replaying = False
-            self._telemetry = saved
+        self.done_step = max(self.done_step, last_step)
         self.emit("error", self.now_ns, source="PairManager",
-                  message=f"recovered after a restart: {len(self.pairs)} pair(s) rebuilt, "
-                          f"{len(self.active)} still open, position {self.position}")
+                  message=f"recovered after a restart (incarnation {log.incarnation}): {len(self.pairs)} pair(s) "
+                          f"rebuilt from {len(log.orders)} order(s) and {len(log.steps)} step(s), "
+                          f"{len(self.active)} still open, position {self._open_position()}")
+        self.flush_telemetry()
+
+    def _step_end_checks(self, t_ns: int) -> None:
+        self._fire_timers(t_ns)
+        self.now_ns = max(self.now_ns, t_ns)
+        self._check_session(t_ns)
+        self._check_unhedged(t_ns)
+
+    def _rebuild_pair(self, po: Any) -> None:
+        """Re-create the pair of a take order from its log entry (its Start re-derives the take,
+        which is not sent again: the caller is replaying)."""
+        it = po.intent
+        if it.pair_id in self.pairs:
+            return
+        direction, qty, rich_bid, cheap_ask = po.context
+        m = fsm.PairStateMachine(it.pair_id, it.symbol, direction, qty, rich_bid=rich_bid, cheap_ask=cheap_ask,
+                                 params=pair_params(self.cfg, it.symbol))
+        self.pairs[it.pair_id] = m
+        self.active.add(it.pair_id)
+        self.signal_ns[it.pair_id] = po.signal_ns
+        self.risk.started(it.symbol)
+        self.now_ns = max(self.now_ns, po.token_ns)
+        self._handle(it.pair_id, fsm.Start(now_ns=po.token_ns))
+
+    def _open_position(self) -> dict[str, int]:
+        return {c: q for c, q in self.position.items() if q}
 
     # -- the step ---------------------------------------------------------------------------
     def receiveMsg_ExecBatch(self, msg: ExecBatch, sender: Any) -> None:  # noqa: N802
@@ -146,6 +199,10 @@ class PairManager(EngineActor):
         self._maybe_step()
 
     def _maybe_step(self) -> None:
+        if self.exec_batch is not None and self.exec_batch.step <= self.done_step:
+            self.exec_batch = None          # already replayed from the recovery log
+        if self.signal_batch is not None and self.signal_batch.step <= self.done_step:
+            self.signal_batch = None
         eb, sb = self.exec_batch, self.signal_batch
         if eb is None or sb is None or eb.step != sb.step:
             if eb is not None and sb is not None and eb.step != sb.step:
@@ -155,9 +212,10 @@ class PairManager(EngineActor):
                 else:
                     self.signal_batch = None
             return
-        if self.cfg is None:
-            return          # keep both: handled once Configure arrives
+        if self.cfg is None or self.awaiting_recovery:
+            return          # keep both: handled once configured / recovered
         self.exec_batch = self.signal_batch = None
+        self.done_step = eb.step
         if self.costs is None:
             self.costs = CostModel.for_date(self.cfg.fees, kst_date(eb.t_ns),
                                             extra_holidays=self.cfg.sessions.extra_holidays)
@@ -174,8 +232,13 @@ class PairManager(EngineActor):
         self.now_ns = max(self.now_ns, t_end)
         self._check_session(t_end)
         self._check_unhedged(t_end)
-        for sig in sb.signals:
-            self._on_signal(sig, t_end)
+        if eb.step == self.skip_signals_step:
+            # the dead PairManager admitted this step's signals before it died (their takes were
+            # rebuilt from the log); admitting them again would open duplicate pairs
+            self.skip_signals_step = -1
+        else:
+            for sig in sb.signals:
+                self._on_signal(sig, t_end)
         deadline = self._next_deadline()
         flat = not self.active and all(v == 0 for v in self.position.values())
         self.flush_telemetry()       # observations of the step leave before its credit
@@ -230,8 +293,19 @@ class PairManager(EngineActor):
 
     def _on_send_result(self, ev: SendResult) -> None:
         pid = self.by_ref.get(ev.ref)
+        if pid is None and ev.order is not None and ev.order.intent.role == "take" and len(ev.order.context) == 4:
+            # a take the dead PairManager requested that reached the bridge after the recovery log
+            was, self.replaying = self.replaying, True
+            self.replay_sent.add(ev.ref)
+            try:
+                self._rebuild_pair(ev.order)
+            finally:
+                self.replaying = was
+            pid = self.by_ref.get(ev.ref)
         if pid is None:
-            self.emit("error", ev.t_ns, source="PairManager", message=f"send result for unknown ref {ev.ref}")
+            # an order or cancel of a pair whose state machine has not asked for it yet (a
+            # predecessor's request still travelling): held until the machine derives that ref
+            self.held.setdefault(ev.ref, []).append(ev)
             return
         self.send_t[ev.ref] = ev.t_ns
         role = ev.ref.split(":")[1] if ":" in ev.ref else ""
@@ -254,6 +328,8 @@ class PairManager(EngineActor):
         ref = ev.rq_name
         pid = self.by_ref.get(ref)
         if pid is None:
+            if ref and ":" in ref:           # one of ours, not known yet: hold it (see _on_send_result)
+                self.held.setdefault(ref, []).append(ev)
             return
         sent = self.send_t.get(ref)
         if sent is not None:
@@ -314,7 +390,8 @@ class PairManager(EngineActor):
         if not dec.ok:
             return
         self.pair_seq += 1
-        pid = f"{sig.code}-{kst_datetime(t_ns).strftime('%H%M%S')}-{self.pair_seq}"
+        seq = self.pair_seq if self.incarnation == 1 else f"r{self.incarnation}.{self.pair_seq}"
+        pid = f"{sig.code}-{kst_datetime(t_ns).strftime('%H%M%S')}-{seq}"
         direction = "A" if sig.direction == DIR_A else "B"
         m = fsm.PairStateMachine(pid, sig.code, direction, sig.qty, rich_bid=sig.sell_px, cheap_ask=sig.buy_px,
                                  params=pair_params(self.cfg, sig.code))
@@ -334,11 +411,15 @@ class PairManager(EngineActor):
             self._act(pid, m, act, denied)
         if was_terminal and not m.is_terminal:
             self.active.add(pid)     # late evidence reopened the pair
+        while self._deferred:        # held broker events whose ref the machine just asked for
+            self._on_broker_event(self._deferred.pop(0))
 
     def _act(self, pid: str, m: fsm.PairStateMachine, act: Any, denied: bool) -> None:
         if isinstance(act, fsm.SendOrder):
             it = act.intent
             self.by_ref[it.ref] = pid
+            if it.ref in self.held:
+                self._deferred.extend(self.held.pop(it.ref))
             if self.replaying and it.ref in self.replay_sent:
                 return          # placed before the crash: never send an order twice
             ctx = (m.direction, m.qty, m.rich_bid, m.cheap_ask) if it.role == "take" else ()
@@ -347,6 +428,8 @@ class PairManager(EngineActor):
         elif isinstance(act, fsm.SendCancel):
             ci = act.intent
             self.by_ref[ci.ref] = pid
+            if ci.ref in self.held:
+                self._deferred.extend(self.held.pop(ci.ref))
             if self.replaying and ci.ref in self.replay_sent:
                 return
             self.send(self.wiring.throttler, CancelRequest(ref=ci.ref, pair_id=pid, code=ci.symbol, venue=ci.venue,
@@ -458,4 +541,7 @@ class PairManager(EngineActor):
                 ("active_pairs", len(self.active)), ("flat", not self.active and
                                                      all(v == 0 for v in self.position.values())),
                 ("pnl_net_krw", self.pnl_net), ("pairs", len(self.pairs)),
-                ("recovered_pairs", self.recovered_pairs)]
+                ("recovered_pairs", self.recovered_pairs), ("incarnation", self.incarnation),
+                ("held", sum(len(v) for v in self.held.values())),
+                ("awaiting_recovery", self.awaiting_recovery), ("configured", self.cfg is not None),
+                ("pending_recovery", self.pending_recovery is not None)]

@@ -57,6 +57,9 @@ class SpreadEngine(EngineActor):
     def receiveMsg_RecoverPairManager(self, msg: Any, sender: Any) -> None:  # noqa: N802
         """A new PairManager: re-send the last batch (the dead one may not have consumed it; the
         PairManager drops a batch older than the step it is on)."""
+        import dataclasses
+        if msg.pair_manager is not None:
+            self.wiring = dataclasses.replace(self.wiring, pair_manager=msg.pair_manager)
         if self.last_batch is not None and self.wiring.pair_manager is not None:
             self.send(self.wiring.pair_manager, self.last_batch)
 

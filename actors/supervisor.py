@@ -18,6 +18,8 @@ from core.universe import assign_shards
 
 BRIDGE_CLASS = "kiwoom_bridge.bridge.KiwoomBridge"
 SUPERVISOR_NAME = "arb-supervisor"
+#: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.
+MAX_PAIR_MANAGER_RESTARTS = 3
 
 
 @dataclass
@@ -231,6 +233,22 @@ class Supervisor(EngineActor):
                                             slot=dead.slot, restarts=dead.restarts + 1)
             self._broadcast_wiring()
             self._send_assignment(self.children[name])
+        elif dead.kind == "pair_manager" and dead.restarts < MAX_PAIR_MANAGER_RESTARTS:
+            # the bridge holds every order placed and every broker event: a new PairManager
+            # rebuilds the pairs from them (RecoveryLog) and the session goes on
+            self.errors.append(f"{dead.name} exited; restarting it and rebuilding its pairs from the bridge's log")
+            new = self.createActor("actors.pair_manager.PairManager")
+            del self.children[dead.name]
+            name = f"PairManager@r{dead.restarts + 1}"
+            self.children[name] = ChildInfo(name=name, address=new, kind="pair_manager",
+                                            restarts=dead.restarts + 1)
+            self._broadcast_wiring()
+            assert self.start is not None
+            why = RecoverPairManager(f"{dead.name} died", new)
+            self.send(new, why)                  # before Configure: it must not step before recovering
+            self.send(new, Configure(self.start.config, self.start.universe, self.start.options))
+            self.send(self._addr("bridge"), why)
+            self.send(self._addr("spread_engine"), why)
         else:
             self.errors.append(f"{dead.name} exited unexpectedly; the run cannot continue safely")
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))

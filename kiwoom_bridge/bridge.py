@@ -15,6 +15,7 @@ Every Kiwoom call happens inside this actor's message handlers, so calls are ser
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
@@ -70,7 +71,8 @@ class KiwoomBridge(EngineActor):
         self.inflight: tuple | None = None      # (step, shard_ids, rows by shard, address by shard)
         self.order_log: list[PlaceOrder] = []
         self.cancel_log: list[PlaceCancel] = []
-        self.history: list[Any] = []           # broker events of credited steps (PairManager recovery)
+        self.steps_log: list[tuple] = []         # (step, t_ns, events) of credited steps that mattered
+        self.recoveries = 0
         self.last_exec: ExecBatch | None = None
         self.rows_total = 0
         self.error = ""
@@ -162,7 +164,8 @@ class KiwoomBridge(EngineActor):
     # -- orders -------------------------------------------------------------------------------
     def receiveMsg_PlaceOrder(self, msg: PlaceOrder, sender: Any) -> None:  # noqa: N802
         self.order_log.append(msg)
-        self.carry.append(self.core.place(msg.intent, msg.signal_ns))
+        res = self.core.place(msg.intent, msg.signal_ns)
+        self.carry.append(dataclasses.replace(res, order=msg))
 
     def receiveMsg_PlaceCancel(self, msg: PlaceCancel, sender: Any) -> None:  # noqa: N802
         self.cancel_log.append(msg)
@@ -171,10 +174,14 @@ class KiwoomBridge(EngineActor):
     def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: Any) -> None:  # noqa: N802
         """A new PairManager replaced a dead one: give it the session's order log, then the step
         that was in flight (its ExecBatch went to the dead actor)."""
-        pm = self.wiring.pair_manager
+        pm = msg.pair_manager if msg.pair_manager is not None else self.wiring.pair_manager
+        self.wiring = dataclasses.replace(self.wiring, pair_manager=pm)
+        self.recoveries += 1
+        inflight = self.step if (not self.credited and self.last_exec is not None) else -1
         self.send(pm, RecoveryLog(orders=tuple(self.order_log), cancels=tuple(self.cancel_log),
-                                  events=tuple(self.history), t_ns=self.t_ns))
-        if not self.credited and self.last_exec is not None:
+                                  steps=tuple(self.steps_log), t_ns=self.t_ns, inflight_step=inflight,
+                                  incarnation=self.recoveries + 1))
+        if inflight >= 0:
             self.send(pm, self.last_exec)
 
     def receiveMsg_Denied(self, msg: Denied, sender: Any) -> None:  # noqa: N802
@@ -185,8 +192,10 @@ class KiwoomBridge(EngineActor):
         if msg.step != self.step:
             return
         self.credited = True
-        if self.last_exec is not None:
-            self.history.extend(self.last_exec.events)
+        le = self.last_exec
+        if le is not None and (le.events or (self.deadline is not None and le.t_ns >= self.deadline)):
+            # what a replacement PairManager must replay: steps with broker events or a due deadline
+            self.steps_log.append((le.step, le.t_ns, le.events))
         if self.releasing:
             self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
@@ -322,4 +331,5 @@ class KiwoomBridge(EngineActor):
         return [("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
-                ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline)]
+                ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
+                ("recoveries", self.recoveries)]

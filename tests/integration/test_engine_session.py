@@ -190,3 +190,56 @@ def test_killed_shard_is_restarted_and_the_session_ends_flat(tmp_path):
     assert all(q == 0 for q in report["net_position"].values()), dump(report)
     assert any("MarketData" in e["message"] and "restart" in e["message"] for e in report["errors"]), report["errors"]
 
+
+
+def test_killed_pair_manager_is_rebuilt_from_the_bridge_log_and_the_session_ends_flat(tmp_path):
+    """SIGKILL the PairManager, preferably while a pair is open: a new one rebuilds the pairs from
+    the bridge's order log and broker events, no order is sent twice, trading goes on, flat at the end."""
+    import os
+    import signal
+    import time
+
+    cfg = engine_config({"sim": {"date": str(DAY)}, "telemetry": {"heartbeat_interval_ms": 200}})
+    uni = load_universe(ROOT / "config" / "universe_demo.csv")
+    seen: dict = {}
+
+    def kill_the_pair_manager(rt):
+        deadline = time.monotonic() + 40
+        pm = None
+        while time.monotonic() < deadline:
+            h = rt.health()
+            pm = next((a for a in (h.actors if h else ()) if a.name == "PairManager" and a.pid), None)
+            st = rt.status()
+            if pm is not None and st is not None and st.armed and st.pairs_done > 0 and st.active_pairs > 0:
+                break
+            time.sleep(0.02)
+        assert pm is not None, "the PairManager never reported a pid"
+        st = rt.status()
+        seen["active_at_kill"] = st.active_pairs
+        seen["done_before"] = st.pairs_done
+        os.kill(pm.pid, signal.SIGKILL)
+        while time.monotonic() < deadline + 30:
+            h = rt.health()
+            new = [a for a in h.actors if a.name.startswith("PairManager")]
+            if new and all(a.alive for a in new) and any(a.restarts >= 1 and a.pid != pm.pid for a in new):
+                seen["restarted"] = new
+                break
+            time.sleep(0.2)
+        time.sleep(3)
+        seen["status_after"] = rt.status()
+
+    report, _ = run_engine(cfg, uni, tmp_path, speed=3.0, duration_s=60, seed=11, during=kill_the_pair_manager)
+    assert "restarted" in seen, "the killed PairManager was not replaced"
+    assert seen["status_after"].step > 0 and not seen["status_after"].finished
+    messages = [e["message"] for e in report["errors"]]
+    assert any("PairManager" in m and "restarting" in m for m in messages), messages
+    assert any("recovered after a restart" in m for m in messages), messages
+    assert all(q == 0 for q in report["net_position"].values()), dump(report)
+    assert report["extra"]["finished"]["flat"] is True, dump(report)
+    rows = read_audit(tmp_path)
+    sends = [r["rq_name"] for r in rows if r["event_type"] in ("send", "cancel_send", "send_refused")
+             and r["rq_name"]]
+    dup = [r for r in set(sends) if sends.count(r) > 1 and
+           not any(x["event_type"] == "send_refused" and x["rq_name"] == r for x in rows)]
+    assert not dup, f"orders sent twice: {dup[:5]}"
+    assert report["pairs"]["done"] > seen["done_before"], "no pair completed after the restart"
