@@ -253,6 +253,10 @@ class KiwoomBridge(EngineActor):
                     t_next = max(min(cands), self.t_ns + self.quantum_ns)
                     if self.deadline is not None and self.deadline > self.t_ns:
                         t_next = min(t_next, self.deadline)
+                    if self.stop_reason is not None:
+                        # winding down: never leap over quiet time to a far emulator timer (the
+                        # 15:20 session event); hedges finish within their own deadlines
+                        t_next = min(t_next, self.t_ns + self.quantum_ns)
                 if self.end_ns is not None and self.stop_reason is None:
                     t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
             else:

@@ -130,6 +130,9 @@ def test_a_stop_with_a_pair_in_flight_waits_until_the_pair_is_flat(tmp_path):
     assert report["extra"]["finished"]["flat"] is True, dump(report)
     assert report["pairs"]["done"] == 1 and report["pairs"]["escalated"] == 1, dump(report)
     assert all(q == 0 for q in report["net_position"].values()), dump(report)
+    # winding down never leaps to the emulator's 15:20 session timer: the period ends with the pair
+    last = dt.datetime.fromisoformat(report["extra"]["period"]["last_ts"])
+    assert last < dt.datetime.combine(DAY, dt.time(10, 0, 15), tzinfo=last.tzinfo), report["extra"]["period"]
 
 
 def test_replay_is_deterministic_at_max_speed(tmp_path):
