@@ -8,17 +8,25 @@ from typing import Any
 
 from thespian.actors import ActorTypeDispatcher
 
-from actors.messages import Ping, Pong, TelemetryBatch, TelemetryEvent, Wiring
+from actors.messages import FlushTelemetry, Ping, Pong, TelemetryBatch, TelemetryEvent, TelemetryFlushed, Wiring
 
 log = logging.getLogger("arb")
+
+#: Observations that leave at once (the audit log and the operator's view must not lag, and a
+#: crashed actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
+URGENT_TELEMETRY = frozenset({"order", "fill", "pair_done", "pair_failed", "kill_switch", "error", "hedge_timeout",
+                              "session", "auto_pause"})
+TELEMETRY_FLUSH_NS = 50_000_000
 
 
 class EngineActor(ActorTypeDispatcher):
     """Base of the engine's actors.
 
     Counts messages in and out, answers the Supervisor's :class:`Ping` with a :class:`Pong`, keeps
-    the :class:`Wiring` it was given, and buffers :class:`TelemetryEvent` values so each actor sends
-    Telemetry at most one message per step (``flush_telemetry``) instead of one per observation.
+    the :class:`Wiring` it was given, and buffers :class:`TelemetryEvent` values: ``flush_telemetry``
+    (called once per step) sends them at once when one is urgent (orders, fills, errors...) and
+    otherwise at most every 50 ms, so routine counters do not add a message to every step.
+    :class:`FlushTelemetry` sends whatever is held (end of run).
     """
 
     actor_name = "actor"
@@ -29,6 +37,8 @@ class EngineActor(ActorTypeDispatcher):
         self.msgs_out = 0
         self.wiring = Wiring()
         self._telemetry: list[TelemetryEvent] = []
+        self._telemetry_urgent = False
+        self._telemetry_sent_ns = 0
 
     # -- plumbing ---------------------------------------------------------------------------
     def receiveMessage(self, message: Any, sender: Any) -> Any:  # noqa: N802 (Thespian API)
@@ -57,11 +67,22 @@ class EngineActor(ActorTypeDispatcher):
     def emit(self, event_kind: str, t_ns: int, /, **data: Any) -> None:
         """Queue one telemetry observation (sent with the next :meth:`flush_telemetry`)."""
         self._telemetry.append(TelemetryEvent(event_kind, t_ns, data))
+        if event_kind in URGENT_TELEMETRY:
+            self._telemetry_urgent = True
 
-    def flush_telemetry(self) -> None:
-        if self._telemetry and self.wiring.telemetry is not None:
+    def flush_telemetry(self, force: bool = False) -> None:
+        if not self._telemetry or self.wiring.telemetry is None:
+            return
+        now = time.monotonic_ns()
+        if force or self._telemetry_urgent or now - self._telemetry_sent_ns >= TELEMETRY_FLUSH_NS:
             self.send(self.wiring.telemetry, TelemetryBatch(tuple(self._telemetry)))
-        self._telemetry = []
+            self._telemetry = []
+            self._telemetry_urgent = False
+            self._telemetry_sent_ns = now
+
+    def receiveMsg_FlushTelemetry(self, msg: FlushTelemetry, sender: Any) -> None:  # noqa: N802
+        self.flush_telemetry(force=True)
+        self.send(sender, TelemetryFlushed(self.actor_name))
 
 
 def wall_ns() -> int:

@@ -520,6 +520,17 @@ class TelemetryEvent:
     data: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class FlushTelemetry:
+    """Supervisor → every actor at the end of a run: send Telemetry what you hold, then answer
+    :class:`TelemetryFlushed` (the report is requested only after every answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryFlushed:
+    name: str = ""
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class TelemetryBatch:
     events: tuple[TelemetryEvent, ...]

@@ -10,7 +10,7 @@ from typing import Any
 from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
 
 from actors.base import EngineActor
-from actors.messages import (ActorHealth, Configure, EngineStarted, HealthReport, HealthRequest, Ping, Pong,
+from actors.messages import (ActorHealth, Configure, EngineStarted, FlushTelemetry, TelemetryFlushed, HealthReport, HealthRequest, Ping, Pong,
                              RecoverPairManager, ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
                              SessionFinished, ShardAssignment, ShardDown, ShardReleased, StartEngine, StatusReport,
                              StatusRequest, StopEngine, TelemetryBatch, TelemetryEvent, Wiring)
@@ -20,6 +20,8 @@ BRIDGE_CLASS = "kiwoom_bridge.bridge.KiwoomBridge"
 SUPERVISOR_NAME = "arb-supervisor"
 #: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.
 MAX_PAIR_MANAGER_RESTARTS = 3
+#: How long the end-of-run telemetry flush may take before the report is made without the laggards.
+FLUSH_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Supervisor(EngineActor):
         self.retiring: list[str] = []
         self.scale_requester: Any = None
         self.errors: list[str] = []
+        self.flush_waiting: set[str] = set()
+        self.report_requested = False
 
     # -- start-up ---------------------------------------------------------------------------
     def receiveMsg_StartEngine(self, msg: StartEngine, sender: Any) -> None:  # noqa: N802
@@ -148,6 +152,9 @@ class Supervisor(EngineActor):
 
     # -- heartbeats and health --------------------------------------------------------------
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+        if msg.payload == "flush-timeout":
+            self._maybe_request_report(timed_out=True)
+            return
         if msg.payload != "heartbeat" or self.start is None:
             return
         self.nonce += 1
@@ -301,14 +308,38 @@ class Supervisor(EngineActor):
             self.send(self._addr("bridge"), msg)
 
     def receiveMsg_SessionFinished(self, msg: SessionFinished, sender: Any) -> None:  # noqa: N802
+        if self.finished is not None:
+            return
         self.finished = msg
         if msg.error:
             self.errors.append(msg.error)
+        # every actor sends Telemetry what it still holds before the report is made
+        self.flush_waiting = {str(c.address) for c in self.children.values()
+                              if c.alive and c.kind not in ("telemetry", "bridge")}
+        for c in self.children.values():
+            if str(c.address) in self.flush_waiting:
+                self.send(c.address, FlushTelemetry())
+        self.wakeupAfter(dt.timedelta(seconds=FLUSH_TIMEOUT_S), payload="flush-timeout")
+        self._maybe_request_report()
+
+    def receiveMsg_TelemetryFlushed(self, msg: TelemetryFlushed, sender: Any) -> None:  # noqa: N802
+        self.flush_waiting.discard(str(sender))
+        self._maybe_request_report()
+
+    def _maybe_request_report(self, timed_out: bool = False) -> None:
+        if self.report_requested or self.finished is None:
+            return
+        if self.flush_waiting and not timed_out:
+            return
+        if self.flush_waiting:
+            self.errors.append(f"{len(self.flush_waiting)} actor(s) did not flush their telemetry within "
+                               f"{FLUSH_TIMEOUT_S:g} s; the report may miss their last observations")
+        self.report_requested = True
         tel = self._addr("telemetry")
         if self.errors:
             # into the report files too, not only the returned dict
-            self.send(tel, TelemetryBatch(tuple(TelemetryEvent("error", msg.t_ns, {"source": "Supervisor",
-                                                                                  "message": e})
+            self.send(tel, TelemetryBatch(tuple(TelemetryEvent("error", self.finished.t_ns,
+                                                               {"source": "Supervisor", "message": e})
                                                 for e in self.errors)))
         self.send(tel, ReportRequest())
 

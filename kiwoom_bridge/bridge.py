@@ -29,6 +29,8 @@ from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, 
 
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
 NS_PER_MS = 1_000_000
+#: Paced runs: the longest wall time the engine goes without a step when nothing happens.
+IDLE_STEP_WALL_NS = 20 * NS_PER_MS
 log = logging.getLogger("arb.bridge")
 
 
@@ -192,6 +194,10 @@ class KiwoomBridge(EngineActor):
         if msg.step != self.step:
             return
         self.credited = True
+        if msg.step == 1 and self.core.simulated and self.options.speed is not None:
+            # paced: the first step carries the start-up snapshot and the actors' first-use costs;
+            # pin wall time to engine time only now, so the engine does not start out behind
+            self.core.start_clock()
         le = self.last_exec
         if le is not None and (le.events or (self.deadline is not None and le.t_ns >= self.deadline)):
             # what a replacement PairManager must replay: steps with broker events or a due deadline
@@ -263,9 +269,15 @@ class KiwoomBridge(EngineActor):
                 # paced: engine time follows the wall clock; step as soon as credited and at least
                 # 1 ms of wall time has passed since the last step (credit-based coalescing)
                 target = core.paced_target_ns()
-                min_adv = int(NS_PER_MS * (self.options.speed or 1.0))
-                if (target - self.t_ns < min_adv and not self.carry and self.stop_reason is None
-                        and not core.has_pending()):
+                speed = self.options.speed or 1.0
+                core.advance_to(max(target, core.now_ns()))      # collect what has "arrived" by now
+                busy = bool(self.carry) or self.stop_reason is not None or core.has_pending()
+                due = self.deadline is not None and target >= self.deadline
+                idle_for = target - self.t_ns
+                if ((not busy and idle_for < NS_PER_MS * speed)
+                        or (not busy and not due and idle_for < IDLE_STEP_WALL_NS * speed)):
+                    # nothing to hand out: no step (each costs ~7 messages); an idle engine still
+                    # gets a step every IDLE_STEP_WALL_NS so its session clock and timers move on
                     self._sleep(NS_PER_MS)
                     return
                 t_next = max(target, core.now_ns(), self.t_ns + 1)
