@@ -285,6 +285,16 @@ class CancelRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ThrottlerQueue:
+    """Throttler → PairManager: how many urgent requests wait for a token (sent when it changes
+    between empty and not). While any wait, the PairManager's credits go through the Throttler,
+    which releases them and narrows the step deadline to the next free token."""
+
+    queued: int
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class TokenRefund:
     """PairManager → Throttler: Kiwoom refused ``ref`` with -308, the call did not count."""
 

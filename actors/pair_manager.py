@@ -6,7 +6,7 @@ from typing import Any
 
 from actors.base import EngineActor
 from actors.messages import (DIR_A, CancelRequest, Configure, Denied, Disarm, ExecBatch, OrderRequest, SendResult,
-                             SignalBatch, StepDone, TokenRefund)
+                             SignalBatch, StepDone, ThrottlerQueue, TokenRefund)
 from core import pair_fsm as fsm
 from core.clock import kst_date, kst_datetime
 from core.costs import CostModel
@@ -17,6 +17,8 @@ from kiwoom_bridge.types import (ApiMessage, BalanceReport, ConnectionEvent, Exe
                                  SessionEvent)
 
 NS_PER_MS = 1_000_000
+#: Paced runs: the Throttler gets a credit at least this often (engine time) for its auto-pause clock.
+THROTTLER_HOUSEKEEPING_NS = 100 * NS_PER_MS
 
 
 def pair_params(cfg: Any, code: str) -> fsm.PairParams:
@@ -83,11 +85,21 @@ class PairManager(EngineActor):
         self.done_step = -1
         self.skip_signals_step = -1
         self.held: dict[str, list[Any]] = {}      # SendResult/OrderAck for refs not (yet) known
+        self.direct_credit = False                 # paced/live: empty steps credit the bridge directly
+        self.requests_this_step = 0
+        self.throttler_queued = 0
+        self.throttler_seen_ns = 0
         self._deferred: list[Any] = []
 
     # -- configuration ----------------------------------------------------------------------
+    def receiveMsg_ThrottlerQueue(self, msg: ThrottlerQueue, sender: Any) -> None:  # noqa: N802
+        self.throttler_queued = msg.queued
+
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
         self.cfg, self.universe = msg.config, msg.universe
+        # lockstep (--speed max) keeps every credit on the Throttler's channel: message arrival order
+        # across senders is not deterministic, and replays must be
+        self.direct_credit = msg.options.speed is not None or msg.options.backend == "kiwoom"
         self.session = SessionClock(self.cfg.sessions)
         per_sym = {c: o.max_outstanding_pairs for c, o in self.cfg.symbols.per_symbol_overrides.items()
                    if o.max_outstanding_pairs}
@@ -242,8 +254,16 @@ class PairManager(EngineActor):
         deadline = self._next_deadline()
         flat = not self.active and all(v == 0 for v in self.position.values())
         self.flush_telemetry()       # observations of the step leave before its credit
-        self.send(self.wiring.throttler, StepDone(step=eb.step, t_ns=t_end, next_deadline_ns=deadline, flat=flat,
-                                                  armed=self.armed))
+        done = StepDone(step=eb.step, t_ns=t_end, next_deadline_ns=deadline, flat=flat, armed=self.armed)
+        if (self.direct_credit and not self.requests_this_step and not self.throttler_queued
+                and t_end - self.throttler_seen_ns < THROTTLER_HOUSEKEEPING_NS):
+            # paced run, nothing for the Throttler: credit the bridge directly (one hop less on
+            # the tick path); the Throttler still sees a credit every THROTTLER_HOUSEKEEPING_NS
+            self.send(self.wiring.bridge, done)
+        else:
+            self.send(self.wiring.throttler, done)
+            self.throttler_seen_ns = t_end
+        self.requests_this_step = 0
 
     # -- timers -----------------------------------------------------------------------------
     def _fire_timers(self, upto_ns: int) -> None:
@@ -423,6 +443,7 @@ class PairManager(EngineActor):
             if self.replaying and it.ref in self.replay_sent:
                 return          # placed before the crash: never send an order twice
             ctx = (m.direction, m.qty, m.rich_bid, m.cheap_ask) if it.role == "take" else ()
+            self.requests_this_step += 1
             self.send(self.wiring.throttler, OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role == "take",
                                                           signal_ns=self.signal_ns.get(pid, 0), context=ctx))
         elif isinstance(act, fsm.SendCancel):
@@ -432,6 +453,7 @@ class PairManager(EngineActor):
                 self._deferred.extend(self.held.pop(ci.ref))
             if self.replaying and ci.ref in self.replay_sent:
                 return
+            self.requests_this_step += 1
             self.send(self.wiring.throttler, CancelRequest(ref=ci.ref, pair_id=pid, code=ci.symbol, venue=ci.venue,
                                                            side=ci.side, order_no=ci.order_no, qty=ci.qty,
                                                            t_ns=self.now_ns))

@@ -199,6 +199,10 @@ def warm_process_caches() -> None:
                 "kiwoom_bridge.emulator.replay", "core.pair_fsm", "core.risk", "core.throttle", "core.spread",
                 "core.book", "core.telemetry", "core.report", "core.audit"):
         importlib.import_module(mod)
+    import gc
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 50)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

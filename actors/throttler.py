@@ -7,7 +7,7 @@ from typing import Any
 
 from actors.base import EngineActor
 from actors.messages import (CancelRequest, Configure, Denied, OrderRequest, PlaceCancel, PlaceOrder, StepDone,
-                             TokenRefund)
+                             ThrottlerQueue, TokenRefund)
 from core.throttle import OrderThrottle
 
 
@@ -20,7 +20,8 @@ class Throttler(EngineActor):
       wait in FIFO order and are released on the first step at which a token is free again.
     * A -308 refund returns the token spent for that order.
     Everything the Throttler sends to the bridge precedes the step's :class:`StepDone` on the same
-    channel, so the bridge sees a step's orders before its credit.
+    channel, so the bridge sees a step's orders before its credit. A step with no order, no cancel
+    and no queue may skip this hop in paced runs (see :class:`actors.pair_manager.PairManager`).
     """
 
     actor_name = "Throttler"
@@ -57,7 +58,12 @@ class Throttler(EngineActor):
         if not self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
             self._place(msg)
         else:
-            self.queue.append(msg)
+            self._enqueue(msg)
+
+    def _enqueue(self, msg: Any) -> None:
+        self.queue.append(msg)
+        if len(self.queue) == 1 and self.wiring.pair_manager is not None:
+            self.send(self.wiring.pair_manager, ThrottlerQueue(1, self.now_ns))
 
     def receiveMsg_CancelRequest(self, msg: CancelRequest, sender: Any) -> None:  # noqa: N802
         assert self.throttle is not None
@@ -68,7 +74,7 @@ class Throttler(EngineActor):
         if not self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
             self._place(msg)
         else:
-            self.queue.append(msg)
+            self._enqueue(msg)
 
     def receiveMsg_TokenRefund(self, msg: TokenRefund, sender: Any) -> None:  # noqa: N802
         assert self.throttle is not None
@@ -79,8 +85,11 @@ class Throttler(EngineActor):
     def receiveMsg_StepDone(self, msg: StepDone, sender: Any) -> None:  # noqa: N802
         assert self.throttle is not None
         self.now_ns = max(self.now_ns, msg.t_ns)
+        had_queue = bool(self.queue)
         while self.queue and self.throttle.acquire_order(self.now_ns, urgent=True):
             self._place(self.queue.popleft())
+        if had_queue and not self.queue and self.wiring.pair_manager is not None:
+            self.send(self.wiring.pair_manager, ThrottlerQueue(0, self.now_ns))
         for ev in self.throttle.update(self.now_ns):
             self.emit("auto_pause", ev.at_ns, on=ev.on, utilisation=ev.utilisation)
         snap = self.throttle.snapshot(self.now_ns)
