@@ -147,6 +147,21 @@ def parse_signed(s: str) -> int:
     return v if v >= 0 else -v
 
 
+def parse_signed_keep(s: str) -> int:
+    """Signed integer of a Kiwoom string whose sign is the value's (FID 11 전일대비): ``'-150'`` → -150.
+
+    Empty = absent = ``0``. Raises ValueError naming the value if it is not an integer.
+    """
+    v = parse_signed(s)
+    return -v if str(s).strip().startswith("-") else v
+
+
+def parse_float_keep(s: str) -> float:
+    """Signed float of a Kiwoom string whose sign is the value's (FID 12 등락율): ``'-0.21'`` → -0.21."""
+    v = parse_float(s)
+    return -v if str(s).strip().startswith("-") else v
+
+
 def parse_float(s: str) -> float:
     """Absolute float value of a Kiwoom string (``'-1.25'`` → 1.25); empty → ``0.0``.
 

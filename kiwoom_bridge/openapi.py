@@ -62,7 +62,7 @@ from collections import deque
 from typing import Any, Callable
 
 from kiwoom_bridge.errors import KiwoomError, describe
-from kiwoom_bridge.fids import FID_215_MEANINGS, parse_signed, split_code
+from kiwoom_bridge.fids import FID_215_MEANINGS, parse_float_keep, parse_signed, parse_signed_keep, split_code
 from kiwoom_bridge.types import (
     KRX, NXT, REAL_TYPE_QUOTE, REAL_TYPE_SESSION, REAL_TYPE_TRADE, ApiMessage, BalanceReport,
     ConnectionEvent, ExecutionReport, L1Update, OrderAck, SessionEvent,
@@ -367,7 +367,8 @@ class OpenApi:
         cb(L1Update(self._clock(), self._mono(), base, venue, real_type,
                     ask=ps(g(sig, [code, 27])), bid=ps(g(sig, [code, 28])),
                     last=ps(g(sig, [code, 10])), last_qty=ps(g(sig, [code, 15])),
-                    cum_volume=ps(g(sig, [code, 13]))))
+                    cum_volume=ps(g(sig, [code, 13])), change_krw=parse_signed_keep(g(sig, [code, 11])),
+                    change_rate_pct=parse_float_keep(g(sig, [code, 12]))))
 
     def _real_session(self, code: str, real_type: str) -> None:
         cb = self.on_session

@@ -63,6 +63,8 @@ class L1Update:
     last: int = 0
     last_qty: int = 0
     cum_volume: int = 0
+    change_krw: int = 0              # FID 11 전일대비, signed (trades only)
+    change_rate_pct: float = 0.0     # FID 12 등락율, signed (trades only)
 
 
 @dataclass(frozen=True, slots=True)

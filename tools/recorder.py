@@ -18,8 +18,8 @@ One row per event, with exactly the values the facade delivered:
   (41/51 are *prices* in Kiwoom's FID table), ``fid_61``/``fid_71`` best ask/bid sizes.
 * 주식체결 (trade): ``fid_10`` last price, ``fid_13`` cumulative volume, ``fid_27``/``fid_28`` best
   ask/bid when the event carries them.
-* ``fid_11``/``fid_12`` (change from the previous close, change rate) are not carried by the facade's
-  :class:`~kiwoom_bridge.types.L1Update` and are written as 0 (absent), as is any field an event lacks.
+* ``fid_11``/``fid_12`` (change from the previous close in KRW, change rate in %) of trades, signed as
+  Kiwoom sends them. Any field an event lacks is written as 0 (absent).
 
 ``timestamp`` is the engine clock of the event (:func:`~kiwoom_bridge.recording.format_timestamp`): the
 simulated receive time with the emulator, which for a replay is the recorded time (replay sources add
@@ -120,8 +120,8 @@ def row_from_update(u: L1Update) -> dict[str, Any]:
         "venue": u.venue,
         "real_type": u.real_type,
         "fid_10": u.last,
-        "fid_11": 0,
-        "fid_12": 0.0,
+        "fid_11": u.change_krw,
+        "fid_12": u.change_rate_pct,
         "fid_13": u.cum_volume,
         "fid_27": u.ask,
         "fid_28": u.bid,

@@ -508,8 +508,11 @@ class EmulatedControl:
             return {21: hhmmss, 41: _signed(b.ask, ref), 51: _signed(b.bid, ref), 61: str(b.ask_qty),
                     71: str(b.bid_qty), 13: str(b.cum_volume)}
         last = b.last
-        chg = last - ref if last and ref else 0
-        rate = (chg / ref * 100.0) if ref else 0.0
+        if ev.change or ev.change_rate:
+            chg, rate = ev.change, ev.change_rate      # a replayed print: what was recorded
+        else:
+            chg = last - ref if last and ref else 0
+            rate = (chg / ref * 100.0) if ref else 0.0
         if ev.last and b.last_qty:
             q = b.last_qty
             # aggressor side: at/above the ask before the print = buyer, at/below the bid = seller,

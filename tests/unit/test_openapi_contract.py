@@ -279,6 +279,10 @@ def test_values_arrive_sign_prefixed_and_are_parsed_absolute() -> None:
     assert (ups[1].ask, ups[1].bid, ups[1].ask_qty, ups[1].bid_qty) == (84600, 84400, 11, 22)
     assert (ups[2].last, ups[2].last_qty) == (84400, 7)
     assert (ups[3].last, ups[3].last_qty, ups[3].cum_volume) == (84600, 2, 14)
+    # FID 11/12 keep their sign: change from the reference (84,500) and its rate in %
+    assert (ups[2].change_krw, ups[2].change_rate_pct) == (-100, -0.12)
+    assert (ups[3].change_krw, ups[3].change_rate_pct) == (100, 0.12)
+    assert (ups[1].change_krw, ups[1].change_rate_pct) == (0, 0.0)          # a quote carries neither
     assert all(u.t_ns >= T0 for u in ups) and ups[0].arrival_ns < ups[1].arrival_ns
 
 
@@ -551,6 +555,18 @@ def test_parse_signed_names_garbage(raw: str) -> None:
 @given(st.integers(-10**12, 10**12))
 def test_parse_signed_is_the_absolute_value_of_any_signed_integer(n: int) -> None:
     assert fids.parse_signed(f"{n:+d}") == abs(n) == fids.parse_signed(str(n))
+
+
+@pytest.mark.parametrize(("raw", "value"), [("-150", -150), ("+150", 150), ("150", 150), ("", 0), (" -0 ", 0)])
+def test_parse_signed_keep_keeps_the_sign_of_fid_11(raw: str, value: int) -> None:
+    assert fids.parse_signed_keep(raw) == value
+
+
+def test_parse_float_keep_keeps_the_sign_of_fid_12() -> None:
+    assert fids.parse_float_keep("-0.21") == -0.21 and fids.parse_float_keep("+1.50") == 1.5
+    assert fids.parse_float_keep("") == 0.0
+    with pytest.raises(ValueError, match="'x1'"):
+        fids.parse_float_keep("x1")
 
 
 def test_parse_float_and_split_code() -> None:

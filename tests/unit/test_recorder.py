@@ -43,8 +43,11 @@ def source_rows() -> list[dict[str, object]]:
                              "fid_61": 10 + k + j, "fid_71": 500 - k - v, "raw_code": code + ("_NX" if v else "")})
             if k % 7 == 3:
                 cum[code] += 5 + k
+                close = 70_250 + 10_000 * j                  # previous close: prints above and below it
+                chg = base + 100 - close
                 trade = {"timestamp": format_timestamp(t + j * 10 * MS + 50 * MS), "symbol": code,
                          "venue": "NXT" if k % 2 else "KRX", "real_type": TRADE, "fid_10": base + 100,
+                         "fid_11": chg, "fid_12": round(chg / close * 100, 2),
                          "fid_13": cum[code], "raw_code": code + ("_NX" if k % 2 else "")}
                 if k % 3 == 0:
                     trade.update(fid_27=base + 100, fid_28=base)
@@ -77,7 +80,8 @@ def test_row_from_update_quote_and_nxt_trade() -> None:
         (70100, 70000, 70100, 70000, 12, 34)
     assert (q["fid_10"], q["fid_11"], q["fid_12"], q["fid_13"]) == (0, 0, 0.0, 0)
     tr = row_from_update(L1Update(t, 0, "005930", "NXT", TRADE, ask=70100, bid=70000, last=70100, last_qty=3,
-                                  cum_volume=777))
+                                  cum_volume=777, change_krw=-250, change_rate_pct=-0.36))
+    assert (tr["fid_11"], tr["fid_12"]) == (-250, -0.36)
     assert (tr["venue"], tr["raw_code"]) == ("NXT", "005930_NX")
     assert (tr["fid_10"], tr["fid_13"], tr["fid_27"], tr["fid_28"]) == (70100, 777, 70100, 70000)
     assert (tr["fid_41"], tr["fid_51"], tr["fid_61"], tr["fid_71"]) == (0, 0, 0, 0)
@@ -116,6 +120,8 @@ def test_recording_a_replay_reproduces_the_file(tmp_path: Path, cfg) -> None:
             book[key] = (int(s["fid_41"]), int(s["fid_51"]))
         else:
             assert (g["fid_10"], g["fid_13"]) == (s["fid_10"], s["fid_13"])
+            # change from the previous close and change rate, signed as recorded
+            assert (g["fid_11"], g["fid_12"]) == (s["fid_11"], s["fid_12"])
             # a trade reports the venue's best ask/bid: its own when it carried them, else the book's
             expected = (s["fid_27"], s["fid_28"]) if s.get("fid_27") else book[key]
             assert (g["fid_27"], g["fid_28"]) == expected
