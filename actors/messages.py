@@ -502,6 +502,7 @@ class SessionFinished:
     reason: str
     flat: bool
     error: str = ""
+    rows: int = 0                    # market rows the bridge handed to the shards over the run
 
 
 @dataclass(frozen=True, slots=True)

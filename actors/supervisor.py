@@ -353,7 +353,7 @@ class Supervisor(EngineActor):
         rep = dict(msg.report)
         if self.finished is not None:
             rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,
-                                                       "step": self.finished.step}
+                                                       "step": self.finished.step, "rows": self.finished.rows}
         self.report = RunReport(rep, msg.paths)
         for w in self.report_waiters:
             self.send(w, self.report)

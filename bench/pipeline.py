@@ -108,13 +108,14 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
         d = lat.get(name, {})
         return {k: d.get(k) for k in ("p50", "p95", "p99", "n")}
 
-    sent = int(status.get("bridge.rows", 0))
+    fin = (report.get("extra") or {}).get("finished") or {}
+    sent = int(fin.get("rows", status.get("bridge.rows", 0)))     # the bridge's own count at the end
     consumed = int(report.get("ticks", 0))
     result.update({
         "tick_to_signal": pick("tick_to_signal"), "signal_to_send": pick("signal_to_send"),
         "updates_sent": sent, "updates_consumed": consumed, "updates_lost": max(0, sent - consumed),
         "achieved_rate": round(consumed / seconds, 1) if seconds else None,
-        "steps": int(status.get("bridge.step", 0)),
+        "steps": int(fin.get("step", status.get("bridge.step", 0))),
         "cpu_percent": round(100.0 * (cpu1 - cpu0) / wall, 1) if wall > 0 else None,
         "processes": len(procs), "pairs_done": report.get("pairs", {}).get("done"),
         "flat": all(q == 0 for q in report.get("net_position", {}).values()),

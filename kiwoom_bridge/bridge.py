@@ -338,7 +338,8 @@ class KiwoomBridge(EngineActor):
         if self._supervisor is not None:
             self.send(self._supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
                                                               reason=self.stop_reason or "stopped",
-                                                              flat=self.last_flat, error=error))
+                                                              flat=self.last_flat, error=error,
+                                                              rows=self.rows_total))
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: Any) -> None:  # noqa: N802
         self.finished = True

@@ -32,6 +32,24 @@ def host_capabilities(leader: str, admin_port: int) -> dict:
             "Python Bits": struct.calcsize("P") * 8, "Platform": platform.system()}
 
 
+def warm_bridge_caches() -> None:
+    """Import what the bridge uses on first use (and build the XKRX calendar) before the host
+    system starts its actor processes, so the session's first order does not pay for it."""
+    import datetime as dt
+    import gc
+    import importlib
+
+    from core.costs import settlement_date
+    settlement_date(dt.date.today())
+    for mod in ("kiwoom_bridge.bridge", "kiwoom_bridge.bridge_core", "kiwoom_bridge.openapi", "kiwoom_bridge.errors",
+                "kiwoom_bridge.emulator.control", "kiwoom_bridge.emulator.scheduler",
+                "kiwoom_bridge.emulator.exchange", "kiwoom_bridge.emulator.synthetic",
+                "kiwoom_bridge.emulator.replay", "core.pair_fsm", "core.session"):
+        importlib.import_module(mod)
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m kiwoom_bridge.host", description=__doc__.splitlines()[0])
     p.add_argument("--leader", required=True, help="HOST:PORT of the engine's ActorSystem (launch.py)")
@@ -39,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", default="multiprocTCPBase", choices=("multiprocTCPBase", "multiprocUDPBase"))
     args = p.parse_args(argv)
     from thespian.actors import ActorSystem
+    warm_bridge_caches()
     caps = host_capabilities(args.leader, args.admin_port)
     asys = ActorSystem(args.base, caps, logDefs=LOG_DEFS, transientUnique=True)
     print(f"Kiwoom host up: admin port {args.admin_port}, joined {args.leader}, "
