@@ -22,6 +22,9 @@ SUPERVISOR_NAME = "arb-supervisor"
 MAX_PAIR_MANAGER_RESTARTS = 3
 #: How long the end-of-run telemetry flush may take before the report is made without the laggards.
 FLUSH_TIMEOUT_S = 5.0
+#: After a child that cannot be restarted dies, how long the bridge gets to finish before the
+#: Supervisor ends the run itself (the report then says it did not finish cleanly).
+DEAD_CHILD_STOP_S = 30.0
 
 
 @dataclass
@@ -155,6 +158,14 @@ class Supervisor(EngineActor):
         if msg.payload == "flush-timeout":
             self._maybe_request_report(timed_out=True)
             return
+        if isinstance(msg.payload, str) and msg.payload.startswith("stop-timeout:") and self.finished is None:
+            who = msg.payload.split(":", 1)[1]
+            self.receiveMsg_SessionFinished(SessionFinished(
+                t_ns=int(self._detail("bridge").get("t_ns", 0)), step=int(self._detail("bridge").get("step", 0)),
+                reason=f"{who} died", flat=bool(self._detail("pair_manager").get("flat", False)),
+                error=f"the run did not finish cleanly {DEAD_CHILD_STOP_S:g} s after {who} died: open pairs may "
+                      f"remain — check the broker's positions and the audit log"), self.myAddress)
+            return
         if msg.payload != "heartbeat" or self.start is None:
             return
         self.nonce += 1
@@ -259,6 +270,8 @@ class Supervisor(EngineActor):
         else:
             self.errors.append(f"{dead.name} exited unexpectedly; the run cannot continue safely")
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
+            # the bridge finishes only on a credit, which may need the dead actor: bound the wait
+            self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: Any) -> None:  # noqa: N802
         self.errors.append(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")

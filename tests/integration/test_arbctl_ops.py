@@ -200,6 +200,14 @@ def test_health_exits_1_when_an_actor_dies(engine) -> None:
     assert code == 1 and rep["healthy"] is False
     assert [a["name"] for a in rep["actors"] if not a["alive"]] == ["Throttler"]
 
+    # a Throttler is not restarted: the run is stopped, and it ends by itself within a bound
+    final = rt.wait_finished(90)
+    assert final is not None and final.finished, final
+    report = rt.report(60)
+    assert report is not None
+    messages = [e["message"] for e in report.report["errors"]]
+    assert any("Throttler" in m and "cannot continue" in m for m in messages), messages
+
 
 def test_health_and_status_exit_1_when_nothing_runs(tmp_path: Path) -> None:
     port = port_pair()
