@@ -231,7 +231,10 @@ class ExecBatch:
     """Bridge → PairManager: everything the broker said in this step, in order.
 
     ``events`` holds kiwoom_bridge.types values (OrderAck, ExecutionReport, BalanceReport,
-    SessionEvent, ConnectionEvent, ApiMessage) and :class:`SendResult`/:class:`Denied`.
+    SessionEvent, ConnectionEvent, ApiMessage) and :class:`SendResult`/:class:`Denied`, sorted by
+    their ``t_ns`` (stable: a send result precedes the ack of the same instant); every ``t_ns`` is
+    at most the step's ``t_ns``. The PairManager fires its timers up to each event's time before
+    handling it, so an ack must never follow a later event (its ack timer would fire first).
     """
 
     step: int

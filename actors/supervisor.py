@@ -71,7 +71,7 @@ class Supervisor(EngineActor):
         self.retiring: list[str] = []
         self.scale_requester: Any = None
         self.errors: list[str] = []
-        self.flush_waiting: set[str] = set()
+        self.flush_waiting: list[Any] = []
         self.report_requested = False
 
     # -- start-up ---------------------------------------------------------------------------
@@ -327,16 +327,17 @@ class Supervisor(EngineActor):
         if msg.error:
             self.errors.append(msg.error)
         # every actor sends Telemetry what it still holds before the report is made
-        self.flush_waiting = {str(c.address) for c in self.children.values()
-                              if c.alive and c.kind not in ("telemetry", "bridge")}
-        for c in self.children.values():
-            if str(c.address) in self.flush_waiting:
-                self.send(c.address, FlushTelemetry())
+        # by address equality: the address createActor returned may print differently from the
+        # one a reply comes from (Thespian fills in the real address later), but they compare equal
+        self.flush_waiting = [c.address for c in self.children.values()
+                              if c.alive and c.kind not in ("telemetry", "bridge")]
+        for addr in self.flush_waiting:
+            self.send(addr, FlushTelemetry())
         self.wakeupAfter(dt.timedelta(seconds=FLUSH_TIMEOUT_S), payload="flush-timeout")
         self._maybe_request_report()
 
     def receiveMsg_TelemetryFlushed(self, msg: TelemetryFlushed, sender: Any) -> None:  # noqa: N802
-        self.flush_waiting.discard(str(sender))
+        self.flush_waiting = [a for a in self.flush_waiting if a != sender]
         self._maybe_request_report()
 
     def _maybe_request_report(self, timed_out: bool = False) -> None:

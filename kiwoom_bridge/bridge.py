@@ -23,6 +23,7 @@ from typing import Any
 from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
 
 from actors.base import EngineActor
+from kiwoom_bridge.step_events import step_events
 from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
                              RecoverPairManager, RecoveryLog, RegisterScreens, ReleaseScreens, ScreensRegistered,
                              SessionFinished, ShardReleased, StepDone, StopEngine)
@@ -75,6 +76,8 @@ class KiwoomBridge(EngineActor):
         self.cancel_log: list[PlaceCancel] = []
         self.steps_log: list[tuple] = []         # (step, t_ns, events) of credited steps that mattered
         self.recoveries = 0
+        self.sent_refs: set[str] = set()
+        self.duplicates_dropped = 0
         self.last_exec: ExecBatch | None = None
         self.rows_total = 0
         self.error = ""
@@ -164,12 +167,25 @@ class KiwoomBridge(EngineActor):
         self._next_step()
 
     # -- orders -------------------------------------------------------------------------------
+    def _first_time(self, ref: str) -> bool:
+        """Whether ``ref`` was never sent: the last guard against sending an order twice."""
+        if ref in self.sent_refs:
+            self.duplicates_dropped += 1
+            log.warning("KiwoomBridge: %s was already sent; the repeat is dropped", ref)
+            return False
+        self.sent_refs.add(ref)
+        return True
+
     def receiveMsg_PlaceOrder(self, msg: PlaceOrder, sender: Any) -> None:  # noqa: N802
+        if not self._first_time(msg.intent.ref):
+            return
         self.order_log.append(msg)
         res = self.core.place(msg.intent, msg.signal_ns)
         self.carry.append(dataclasses.replace(res, order=msg))
 
     def receiveMsg_PlaceCancel(self, msg: PlaceCancel, sender: Any) -> None:  # noqa: N802
+        if not self._first_time(msg.request.ref):
+            return
         self.cancel_log.append(msg)
         self.carry.append(self.core.cancel(msg.request))
 
@@ -308,7 +324,7 @@ class KiwoomBridge(EngineActor):
         self.credited = False
         shard_ids = tuple(sorted(self.shards))
         out = self.core.take(self.t_ns, shard_ids)
-        events = list(self.carry) + out.events
+        events = step_events(self.carry, out.events, self.t_ns)
         self.carry = []
         if self.stop_reason is not None and not self.disarm_sent:
             events.append(Disarm(self.stop_reason))
@@ -349,4 +365,4 @@ class KiwoomBridge(EngineActor):
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
                 ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
-                ("recoveries", self.recoveries)]
+                ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped)]

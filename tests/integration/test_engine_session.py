@@ -38,6 +38,8 @@ def test_simulated_session_trades_and_ends_flat(sim_session):
     pnl = report["pnl_krw"]
     assert pnl["net"] == pytest.approx(pnl["gross"] - pnl["fees"] - pnl["tax"])
     assert pnl["tax"] > 0          # every pair sells once: the 0.20% tax is paid
+    # a clean run reports no error: no lost order, every actor flushed its telemetry in time
+    assert report["errors"] == [], report["errors"]
 
 
 def test_hedge_timeout_escalates_exactly_at_t_hedge(sim_session):
