@@ -220,12 +220,22 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def port_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a process accepts TCP connections on ``port`` (an actor system's admin does)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
 def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
     """Join the running engine's actor system as a client (arbctl), or raise if nothing runs there.
 
-    Never starts a new system: joining an unused port would start a stray admin daemon.
+    Never starts a new system: joining a port where no admin listens would start a stray admin
+    daemon that outlives the caller. Only a listening socket counts: the port of an engine that
+    has just shut down stays unbindable for a while (TIME_WAIT), yet nothing answers there.
     """
-    if not port_in_use(admin_port):
+    if not port_listening(admin_port):
         raise RuntimeErrorWithHint(f"no engine is running on admin port {admin_port} (start python launch.py, "
                                    f"or pass --config with the right actor_system.admin_port)")
     from thespian.actors import ActorSystem

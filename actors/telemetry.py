@@ -230,7 +230,7 @@ class Telemetry(EngineActor):
             snap = self.book.snapshot()
             out += [(k, snap[k]) for k in ("ticks", "ticks_per_s", "signals", "orders_sent", "pairs_done",
                                            "pairs_failed", "max_in_any_1s", "open_positions") if k in snap]
-            out.append(("pnl_net_krw", float(snap["pnl_krw"]["net"])))
+            out.append(("pnl_net_krw", float(snap["pnl_marked_net_krw"])))
         return out
 
     # -- shutdown ----------------------------------------------------------------------------

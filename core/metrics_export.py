@@ -81,11 +81,16 @@ class SnapshotCollector(Collector):
                 yield GaugeMetricFamily(name, help_text, value=value * scale)
         pnl = snap.get("pnl_krw") or {}
         if pnl:
-            family = GaugeMetricFamily("arb_pnl_krw", "Session PnL in KRW by component.", labels=["component"])
+            family = GaugeMetricFamily("arb_pnl_krw", "Session PnL in KRW by component (cash flows; "
+                                       "marked_net values open positions at their last fill).",
+                                       labels=["component"])
             for component in ("gross", "fees", "tax", "net"):
                 value = _float(pnl.get(component))
                 if value is not None:
                     family.add_metric([component], value)
+            marked = _float(snap.get("pnl_marked_net_krw"))
+            if marked is not None:
+                family.add_metric(["marked_net"], marked)
             yield family
         lat = snap.get("latency_p95_ms") or {}
         if lat:

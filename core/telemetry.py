@@ -486,6 +486,7 @@ class TelemetryBook:
 
         self.cash = _Cash()
         self.net_position: dict[str, int] = {}
+        self.last_fill_px: dict[str, int | float] = {}
         self._pairs: dict[str, _Pair] = {}
         self._pair_bps_sum = 0.0
         self._pair_bps_n = 0
@@ -693,6 +694,7 @@ class TelemetryBook:
             raise ValueError(f"fill qty must be > 0, got {qty}")
         self.cash.add(side, qty, price, fee, tax)
         self.net_position[code] = self.net_position.get(code, 0) + (qty if side == "BUY" else -qty)
+        self.last_fill_px[code] = price
         self._symbol(code).cash.add(side, qty, price, fee, tax)
         pair_id = data.get("pair_id")
         if pair_id not in (None, ""):
@@ -820,6 +822,18 @@ class TelemetryBook:
         """``{"gross", "fees", "tax", "net"}`` in KRW."""
         return {"gross": self.cash.gross, "fees": self.cash.fees, "tax": self.cash.tax, "net": self.cash.net}
 
+    def marked_net_krw(self) -> int | float:
+        """Net PnL with every open position valued at its code's last fill price (KRW).
+
+        While a slice is half done the cash figures alone show the take's proceeds as profit (sold
+        1 share at 80,000, the hedge not bought yet: gross +80,000). The live figure values what is
+        still open at the last price it traded at, so it moves only by what the pairs really made;
+        the hedge's price difference and its fees and tax arrive with the hedge. Equal to
+        ``pnl()["net"]`` when the book is flat.
+        """
+        open_value = sum(q * self.last_fill_px.get(c, 0) for c, q in self.net_position.items() if q)
+        return self.cash.net + open_value
+
     def snapshot(self, now_ns: int | None = None) -> dict[str, Any]:
         """Live figures at ``now_ns`` (default: the newest event time) for the status line, GUI and metrics."""
         now = int(now_ns) if now_ns is not None else (self.last_t_ns or 0)
@@ -849,6 +863,7 @@ class TelemetryBook:
             "pairs_failed": self.pairs_failed,
             "pairs_escalated": self.pairs_escalated,
             "pnl_krw": self.pnl(),
+            "pnl_marked_net_krw": self.marked_net_krw(),
             "open_positions": sum(1 for q in self.net_position.values() if q),
             "latency_p95_ms": {name: st.percentile(95) for name, st in self.latency.items()},
             "kill_switch_events": len(self.kill_switch_events),

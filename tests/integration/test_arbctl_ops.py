@@ -227,6 +227,22 @@ def test_health_and_status_exit_1_when_nothing_runs(tmp_path: Path) -> None:
     assert r.returncode == 1 and json.loads(r.stdout)["reachable"] is False
 
 
+def test_health_after_the_engine_stopped_starts_no_stray_system(tmp_path: Path) -> None:
+    """Just after an engine shut down its admin port cannot be bound (TIME_WAIT) but nobody listens:
+    arbctl must say nothing runs, not start an admin daemon of its own that outlives it."""
+    port = port_pair()
+    conf = write_config(tmp_path, port)
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        held.bind(("", port))           # bound, never listening: like a socket in TIME_WAIT
+        r = arbctl("health", "--config", str(conf))
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert r.stderr.strip().startswith(f"no engine is running on admin port {port}"), r.stderr
+    finally:
+        held.close()
+    assert not listening(port)
+
+
 def replay_rows() -> list[dict[str, object]]:
     """20 s of three symbols on both venues (quotes every 200 ms, a few trades); from 8 s to 9 s the
     NXT bid of 005930 is 5 ticks above the KRX ask, an edge well above fees and tax."""

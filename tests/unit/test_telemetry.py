@@ -203,6 +203,19 @@ class TestTelemetryBook:
         assert rep["net_position"] == {"035420": 3}
         assert rep["pnl_krw"] == {"gross": -600_000, "fees": 90, "tax": 0, "net": -600_090}
         assert rep["extra"]["flat"] is False
+        # the live figure values the open 3 shares at their last fill: only the fee is lost so far
+        assert book.snapshot()["pnl_marked_net_krw"] == -90
+
+    def test_live_pnl_of_a_half_done_slice_is_not_the_takes_proceeds(self) -> None:
+        book = TelemetryBook(None, "sim", 1)
+        book.consume(ev("fill", T0, pair_id="P1", code="005930", venue="NXT", side="SELL", qty=1, price=80_000,
+                        fee_krw=12, tax_krw=160))
+        assert book.snapshot()["pnl_krw"]["gross"] == 80_000          # cash: the proceeds of the take
+        assert book.snapshot()["pnl_marked_net_krw"] == -172           # marked: what it has cost so far
+        book.consume(ev("fill", T0 + 5, pair_id="P1", code="005930", venue="KRX", side="BUY", qty=1, price=79_900,
+                        fee_krw=11, tax_krw=0))
+        snap = book.snapshot()
+        assert snap["pnl_marked_net_krw"] == snap["pnl_krw"]["net"] == 100 - 12 - 160 - 11
 
     def test_orders_counting_and_max_in_any_1s(self) -> None:
         book = TelemetryBook(None, "sim", 1)
