@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'max' if args.speed is None else args.speed}, run dir {run_dir}", flush=True)
         last_line = 0.0
         stopping = False
+        replay_said = args.backend != "replay"
         tty = sys.stdout.isatty()
         every = 1.0 if tty else 5.0
         while True:
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 rt.stop("operator interrupt (Ctrl-C)")
                 stopping = True
             st = rt.status()
+            replay_said = _say_replay_once(st, replay_said)
             if st is not None and headless and time.monotonic() - last_line >= every:
                 # one live line on a terminal; a plain line every few seconds into a pipe or log
                 print(("\r" if tty else "") + status_line(st), end="" if tty else "\n", flush=True)
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
         report = rt.report()
     except RuntimeErrorWithHint as exc:
+        _remove_if_empty(run_dir)        # the run never started: leave no empty run folder behind
         return fail(str(exc), 1)
     finally:
         signal.signal(signal.SIGINT, old)
@@ -155,6 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run files: {run_dir}")
     bad = [c for c, q in report.report.get("net_position", {}).items() if q != 0]
     return 1 if bad else 0
+
+
+def _say_replay_once(st: Any, said: bool) -> bool:
+    """Print once what the replayed recording holds (fid_41 meaning, whether sizes are checked)."""
+    if said or st is None:
+        return said
+    text = dict(st.detail).get("bridge.replay")
+    if not text:
+        return False
+    print(f"\nreplay: {text}", flush=True)
+    return True
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()                    # only succeeds on an empty directory
+    except OSError:
+        pass
 
 
 def _gui_available() -> bool:

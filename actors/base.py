@@ -51,6 +51,9 @@ class EngineActor(ActorTypeDispatcher):
 
     def receiveMsg_Wiring(self, msg: Wiring, sender: Any) -> None:  # noqa: N802
         self.wiring = msg
+        # Thespian does not order a message to a just-created actor behind the ones sent to it
+        # before: Configure can arrive first, and what was observed then waits for Telemetry's address
+        self.flush_telemetry(force=True)
 
     def receiveMsg_Ping(self, msg: Ping, sender: Any) -> None:  # noqa: N802
         self.send(sender, Pong(nonce=msg.nonce, name=self.actor_name, pid=os.getpid(), msgs_in=self.msgs_in,

@@ -531,6 +531,10 @@ def summarise(report: Mapping[str, Any]) -> str:
     if period.get("first_ts"):
         head += f", {period['first_ts']} → {period.get('last_ts')} ({_fmt_num(period.get('duration_s'), 1)} s)"
     lines.append(head)
+    replay = extra.get("replay")
+    if replay:
+        lines.append(f"  Replay: {replay.get('description', '')}")
+        lines.extend(f"    note: {n}" for n in replay.get("notes") or () if n != replay.get("description"))
     lines.append(f"  Ticks {_fmt_num(report.get('ticks', 0))} · signals {_fmt_num(report.get('signals', 0))}")
     hit = (extra.get("pairs") or {}).get("hit_rate")
     avg_bps = (extra.get("pairs") or {}).get("avg_net_bps")

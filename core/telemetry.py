@@ -521,6 +521,7 @@ class TelemetryBook:
         self._last_tokens_ns: int | None = None
         self._hot_ns = 0                       # engine time with utilisation ≥ the auto-pause threshold
         self.reported_positions: dict[str, Any] = {}
+        self.replay_source: dict[str, Any] | None = None
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
 
@@ -755,6 +756,19 @@ class TelemetryBook:
         self._append(self.errors, {"ts": iso_kst(t_ns), "t_ns": t_ns, "source": str(data.get("source", "")),
                                    "message": str(data.get("message", ""))})
 
+    def _on_replay_source(self, event: TelemetryEvent, t_ns: int, data: Mapping[str, Any]) -> None:
+        """What the replay found in its recording: files, the ``fid_41``/``fid_51`` meaning, whether
+        the size check could be applied, notes (SPEC §6: said once, and kept in the report)."""
+        self.replay_source = {
+            "files": [str(f) for f in data.get("files", ())],
+            "fid41_meaning": str(data["fid41_meaning"]),
+            "size_check_applied": bool(data["size_check_applied"]),
+            "assumed_visible_qty": data.get("assumed_visible_qty"),
+            "description": str(data.get("description", "")),
+            "rows_read": data.get("rows_read"), "rows_replayed": data.get("rows_replayed"),
+            "notes": [str(n) for n in data.get("notes", ())],
+        }
+
     def _on_session(self, event: TelemetryEvent, t_ns: int, data: Mapping[str, Any]) -> None:
         self.armed = bool(data.get("armed", False))
         self.session_reason = str(data.get("reason", ""))
@@ -954,6 +968,7 @@ class TelemetryBook:
             "symbols_table": symbols_table,
             "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
             "reported_positions": dict(self.reported_positions),
+            "replay": dict(self.replay_source) if self.replay_source is not None else None,
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "period": {
                 "first_t_ns": self.first_t_ns, "last_t_ns": self.last_t_ns,

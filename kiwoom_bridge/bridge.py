@@ -82,6 +82,7 @@ class KiwoomBridge(EngineActor):
         self.rows_total = 0
         self.error = ""
         self.configured_by: Any = None
+        self.replay_description = ""
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
@@ -101,12 +102,27 @@ class KiwoomBridge(EngineActor):
             self._finish(self.error)
             return
         self.t_ns = self.core.now_ns()
+        self._report_replay_source()
         if msg.options.duration_s is not None:
             self.end_ns = self.t_ns + int(msg.options.duration_s * 1e9)
         self.screens_needed = {s.screen_no for s in msg.universe.screens(
             per_screen=100, base=msg.config.kiwoom.screen_numbers.marketdata_base,
             explicit=msg.config.kiwoom.screen_numbers.marketdata)}
         self._maybe_start()
+
+    def _report_replay_source(self) -> None:
+        """Say once what the recording holds (fid_41 meaning, size check) — into the run report."""
+        src = self.core.source if self.options.backend == "replay" else None
+        if src is None or not hasattr(src, "describe"):
+            return
+        self.replay_description = src.describe()
+        log.info("replay: %s", self.replay_description)
+        self.emit("replay_source", self.t_ns, files=tuple(str(f) for f in src.files),
+                  fid41_meaning=src.fid41_meaning, size_check_applied=bool(src.sizes_known),
+                  assumed_visible_qty=src.assumed_visible_qty, description=self.replay_description,
+                  rows_read=int(src.rows_read), rows_replayed=int(getattr(src, "rows_replayed", 0)),
+                  notes=tuple(src.notes))
+        self.flush_telemetry(force=True)    # or as soon as the Wiring arrives (it may come after Configure)
 
     def receiveMsg_RegisterScreens(self, msg: RegisterScreens, sender: Any) -> None:  # noqa: N802
         if self.core is None:
@@ -365,4 +381,5 @@ class KiwoomBridge(EngineActor):
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
                 ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
-                ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped)]
+                ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
+                ("replay", self.replay_description)]

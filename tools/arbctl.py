@@ -462,6 +462,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
         click.echo(f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
                    f"run dir {rdir}")
         stopping = False
+        said_source = False
         last_answer = time.monotonic()
         while True:
             if interrupts["n"] and not stopping:
@@ -474,6 +475,9 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
                 if st.finished:
                     break
                 detail = dict(st.detail)
+                if not said_source and detail.get("bridge.replay"):
+                    click.echo(f"replay: {detail['bridge.replay']}")      # once: what the file holds
+                    said_source = True
                 if detail.get("bridge.error") and not detail.get("bridge.started"):
                     # the bridge could not start (e.g. an unreadable row): no step will ever run
                     failed = str(detail["bridge.error"])

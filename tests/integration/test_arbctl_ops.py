@@ -291,6 +291,30 @@ def test_arbctl_replay_of_a_small_recording(tmp_path: Path) -> None:
     period = rep["extra"]["period"]
     assert period["last_ts"] < "2025-09-08T10:00:25", period
     assert not listening(port)                              # the replay's actor system was shut down
+    # what the file holds is said once and kept in the report
+    src = rep["extra"]["replay"]
+    assert src["fid41_meaning"] == "price+sizes" and src["size_check_applied"] is True
+    assert src["files"] == [str(rec)] and src["rows_replayed"] == len(replay_rows())
+    assert "Replay: fid_61/fid_71 present" in r.stdout and "size check applied" in r.stdout
+
+
+def test_arbctl_replay_of_a_file_without_sizes_says_the_size_check_was_not_applied(tmp_path: Path) -> None:
+    """A seed 004 file as the user's recorder wrote it: fid_41/fid_51 hold prices, no fid_61/fid_71."""
+    port = port_pair()
+    conf = write_config(tmp_path, port, write_universe(tmp_path))
+    rows = [{k: v for k, v in row.items() if k not in ("fid_61", "fid_71")} for row in replay_rows()]
+    rec = write_recording(tmp_path / "market_data_20250908.parquet", rows, "fastparquet")
+    report_path = tmp_path / "report.json"
+    r = arbctl("replay", str(rec), "--config", str(conf), "--speed", "max", "--report", str(report_path),
+               "--run-dir", str(tmp_path / "run"), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    src = json.loads(report_path.read_text(encoding="utf-8"))["extra"]["replay"]
+    assert src["fid41_meaning"] == "price" and src["size_check_applied"] is False
+    assert src["assumed_visible_qty"] == 100
+    assert "size check NOT applied" in src["description"]
+    said = [line for line in r.stdout.splitlines() if line.startswith("replay: ")]
+    assert len(said) == 1 and "size check NOT applied" in said[0], r.stdout
+    assert "Replay: " in r.stdout and "size check NOT applied" in r.stdout.split("Run report")[1]
 
 
 def test_arbctl_replay_of_a_missing_file_is_invalid(tmp_path: Path) -> None:

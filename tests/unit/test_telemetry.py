@@ -336,3 +336,21 @@ class TestMetricsExport:
         assert 'arb_latency_p95_seconds{stage="send_to_ack"} 0.02' in text
         assert "arb_orders_sent_total 2.0" in served
         assert "python_gc" not in served                 # our own registry, not the process-global one
+
+
+def test_replay_source_is_kept_in_the_report_and_said_in_the_summary() -> None:
+    from core.report import summarise
+    book = TelemetryBook(None, "replay", 3)
+    assert book.report()["extra"]["replay"] is None
+    desc = "fid_41/fid_51 hold best ask/bid PRICES; no sizes in file: assumed 100 shares, size check NOT applied"
+    book.consume(ev("replay_source", T0, files=("/d/market_data_20250908.parquet",), fid41_meaning="price",
+                    size_check_applied=False, assumed_visible_qty=100, description=desc, rows_read=10,
+                    rows_replayed=9, notes=(desc, "1 row of 999999 skipped (not in the universe)")))
+    src = book.report()["extra"]["replay"]
+    assert src == {"files": ["/d/market_data_20250908.parquet"], "fid41_meaning": "price",
+                   "size_check_applied": False, "assumed_visible_qty": 100, "description": desc,
+                   "rows_read": 10, "rows_replayed": 9, "notes": [desc, "1 row of 999999 skipped (not in the universe)"]}
+    text = summarise(book.report())
+    assert f"  Replay: {desc}" in text.splitlines()
+    assert text.count(desc) == 1                               # the description is not repeated as a note
+    assert "    note: 1 row of 999999 skipped (not in the universe)" in text.splitlines()
