@@ -68,6 +68,7 @@ class PairManager(EngineActor):
         self.markets: dict[str, str] = {}
         self.position: dict[str, int] = {}
         self.pnl_net = 0.0
+        self.last_fill_px: dict[str, int] = {}
         self.pair_seq = 0
         self.now_ns = 0
         self.armed = False
@@ -399,9 +400,15 @@ class PairManager(EngineActor):
         gross, fee, tax = self.costs.leg_cash_krw(ev.side, ev.fill_price, ev.fill_qty, ev.venue, market)
         self.position[code] = self.position.get(code, 0) + (ev.fill_qty if ev.side == "BUY" else -ev.fill_qty)
         self.pnl_net += float(gross) - float(fee) - float(tax)
+        self.last_fill_px[code] = ev.fill_price
         self.emit("fill", ev.t_ns, pair_id=pid, code=code, venue=ev.venue, side=ev.side, qty=ev.fill_qty,
                   price=ev.fill_price, fee_krw=float(fee), tax_krw=float(tax))
-        self._kill(self.risk.on_pnl(self.pnl_net, ev.t_ns))
+        self._kill(self.risk.on_pnl(self.marked_pnl_krw(), ev.t_ns))
+
+    def marked_pnl_krw(self) -> float:
+        """Session net PnL with open shares valued at their last fill (KRW): a half-done slice's
+        take proceeds are not profit, so the session-loss switch sees what the pairs really made."""
+        return self.pnl_net + sum(q * self.last_fill_px.get(c, 0) for c, q in self.position.items() if q)
 
     # -- signals ----------------------------------------------------------------------------
     def _on_signal(self, sig: Any, t_ns: int) -> None:
@@ -562,7 +569,7 @@ class PairManager(EngineActor):
         return [("session", self.phase), ("armed", self.armed), ("reason", self.disarm_reason or self.arm_reason),
                 ("active_pairs", len(self.active)), ("flat", not self.active and
                                                      all(v == 0 for v in self.position.values())),
-                ("pnl_net_krw", self.pnl_net), ("pairs", len(self.pairs)),
+                ("pnl_net_krw", self.marked_pnl_krw()), ("pairs", len(self.pairs)),
                 ("recovered_pairs", self.recovered_pairs), ("incarnation", self.incarnation),
                 ("held", sum(len(v) for v in self.held.values())),
                 ("awaiting_recovery", self.awaiting_recovery), ("configured", self.cfg is not None),

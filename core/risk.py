@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+NS_PER_DAY = 86_400 * 10**9
+KST_OFFSET_NS = 9 * 3600 * 10**9      # Asia/Seoul, no daylight saving
+
 
 @dataclass(frozen=True, slots=True)
 class KillSwitchEvent:
@@ -62,7 +65,12 @@ class Decision:
 
 
 class RiskGate:
-    """Admission state of the PairManager (see module docstring)."""
+    """Admission state of the PairManager (see module docstring). Times are engine-clock ns.
+
+    Call :meth:`admit` for a signal, then :meth:`started` when its pair starts and :meth:`finished`
+    when it ends; feed rejects, unhedged timeouts and the session PnL to the kill-switch methods,
+    which return the :class:`KillSwitchEvent` to publish (None when nothing tripped).
+    """
 
     def __init__(self, limits: RiskLimits, per_symbol_max: dict[str, int] | None = None) -> None:
         self.limits = limits
@@ -74,10 +82,20 @@ class RiskGate:
         self.rejects: dict[str, deque[int]] = defaultdict(deque)
         self.disarmed_reason: str | None = None
         self.events: list[KillSwitchEvent] = []
+        self.trips_day: int | None = None       # KST day number the trip counts belong to
+
+    def _roll_day(self, now_ns: int) -> None:
+        """Trip counts are per Asia/Seoul trading day: a replay of several daily files starts
+        each day with none."""
+        day = (now_ns + KST_OFFSET_NS) // NS_PER_DAY
+        if day != self.trips_day:
+            self.trips_day = day
+            self.trips.clear()
 
     # -- admission --------------------------------------------------------------------------
     def admit(self, code: str, now_ns: int, armed: bool, arm_reason: str = "") -> Decision:
         """May a new pair start on ``code`` now? (``armed`` comes from the session clock.)"""
+        self._roll_day(now_ns)
         if self.disarmed_reason is not None:
             return Decision(False, f"disarmed: {self.disarmed_reason}")
         if not armed:
