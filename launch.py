@@ -162,13 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say_replay_once(st: Any, said: bool) -> bool:
     """Print once what the replayed recording holds (fid_41 meaning, whether sizes are checked)."""
-    if said or st is None:
-        return said
-    text = dict(st.detail).get("bridge.replay")
-    if not text:
-        return False
-    print(f"\nreplay: {text}", flush=True)
-    return True
+    from actors.runtime import replay_notice
+    notice = None if said else replay_notice(st)
+    if notice:
+        print(f"\n{notice}", flush=True)
+    return said or notice is not None
 
 
 def _remove_if_empty(path: Path) -> None:

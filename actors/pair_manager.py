@@ -9,7 +9,7 @@ from actors.messages import (DIR_A, CancelRequest, Configure, Denied, Disarm, Ex
                              SignalBatch, StepDone, ThrottlerQueue, TokenRefund)
 from core import pair_fsm as fsm
 from core.clock import kst_date, kst_datetime
-from core.costs import CostModel
+from core.costs import CostModel, marked_net_krw
 from core.risk import KillSwitchEvent, RiskGate, RiskLimits
 from core.session import SessionClock
 from kiwoom_bridge.errors import describe
@@ -408,7 +408,7 @@ class PairManager(EngineActor):
     def marked_pnl_krw(self) -> float:
         """Session net PnL with open shares valued at their last fill (KRW): a half-done slice's
         take proceeds are not profit, so the session-loss switch sees what the pairs really made."""
-        return self.pnl_net + sum(q * self.last_fill_px.get(c, 0) for c, q in self.position.items() if q)
+        return marked_net_krw(self.pnl_net, self.position, self.last_fill_px)
 
     # -- signals ----------------------------------------------------------------------------
     def _on_signal(self, sig: Any, t_ns: int) -> None:

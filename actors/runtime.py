@@ -205,13 +205,17 @@ def warm_process_caches() -> None:
     gc.set_threshold(20_000, 50, 50)
 
 
+def replay_notice(status: Any) -> str | None:
+    """``replay: <what the recording holds>`` once the bridge has said it (from a StatusReport), else None."""
+    text = dict(status.detail).get("bridge.replay") if status is not None else None
+    return f"replay: {text}" if text else None
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something already listens on (or holds) TCP ``port`` on this machine."""
     import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        if s.connect_ex((host, port)) == 0:
-            return True
+    if port_listening(port, host):
+        return True
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("", port))

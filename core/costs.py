@@ -143,6 +143,18 @@ def _xkrx_sessions() -> np.ndarray:
     return _sessions_cache
 
 
+def marked_net_krw(cash_net_krw: float, position: Mapping[str, int],
+                   last_fill_px: Mapping[str, float]) -> float:
+    """Net PnL with every open position valued at its code's last fill price (KRW).
+
+    While a slice is half done the cash flows alone show the take's proceeds as profit (sold 1
+    share at 80,000, the hedge not bought yet: +80,000). Valuing what is still open at the last
+    price it traded at leaves what the pairs really made so far; equal to ``cash_net_krw`` when
+    every position is 0.
+    """
+    return cash_net_krw + sum(q * last_fill_px.get(c, 0) for c, q in position.items() if q)
+
+
 def settlement_date(trade_date: dt.date, extra_holidays: Iterable[dt.date] = ()) -> dt.date:
     """Settlement date of a trade on ``trade_date``: T+2 XKRX trading days.
 

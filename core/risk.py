@@ -14,11 +14,11 @@ Every freeze/disarm returns a :class:`KillSwitchEvent` with a reason, for the au
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-NS_PER_DAY = 86_400 * 10**9
-KST_OFFSET_NS = 9 * 3600 * 10**9      # Asia/Seoul, no daylight saving
+from core.clock import kst_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +82,12 @@ class RiskGate:
         self.rejects: dict[str, deque[int]] = defaultdict(deque)
         self.disarmed_reason: str | None = None
         self.events: list[KillSwitchEvent] = []
-        self.trips_day: int | None = None       # KST day number the trip counts belong to
+        self.trips_day: dt.date | None = None   # the Asia/Seoul day the trip counts belong to
 
     def _roll_day(self, now_ns: int) -> None:
         """Trip counts are per Asia/Seoul trading day: a replay of several daily files starts
         each day with none."""
-        day = (now_ns + KST_OFFSET_NS) // NS_PER_DAY
+        day = kst_date(now_ns)
         if day != self.trips_day:
             self.trips_day = day
             self.trips.clear()

@@ -21,6 +21,7 @@ import numpy as np
 
 from actors.messages import TelemetryEvent
 from core.clock import NS_PER_S, kst_datetime
+from core.costs import marked_net_krw
 
 __all__ = [
     "CORE_LATENCIES",
@@ -837,16 +838,8 @@ class TelemetryBook:
         return {"gross": self.cash.gross, "fees": self.cash.fees, "tax": self.cash.tax, "net": self.cash.net}
 
     def marked_net_krw(self) -> int | float:
-        """Net PnL with every open position valued at its code's last fill price (KRW).
-
-        While a slice is half done the cash figures alone show the take's proceeds as profit (sold
-        1 share at 80,000, the hedge not bought yet: gross +80,000). The live figure values what is
-        still open at the last price it traded at, so it moves only by what the pairs really made;
-        the hedge's price difference and its fees and tax arrive with the hedge. Equal to
-        ``pnl()["net"]`` when the book is flat.
-        """
-        open_value = sum(q * self.last_fill_px.get(c, 0) for c, q in self.net_position.items() if q)
-        return self.cash.net + open_value
+        """The live net PnL: :func:`core.costs.marked_net_krw` of the fills so far (KRW)."""
+        return marked_net_krw(self.cash.net, self.net_position, self.last_fill_px)
 
     def snapshot(self, now_ns: int | None = None) -> dict[str, Any]:
         """Live figures at ``now_ns`` (default: the newest event time) for the status line, GUI and metrics."""

@@ -23,10 +23,10 @@ from typing import Any
 from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
 
 from actors.base import EngineActor
-from kiwoom_bridge.step_events import step_events
 from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
                              RecoverPairManager, RecoveryLog, RegisterScreens, ReleaseScreens, ScreensRegistered,
                              SessionFinished, ShardReleased, StepDone, StopEngine)
+from kiwoom_bridge.step_events import step_events
 
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
 NS_PER_MS = 1_000_000
@@ -112,15 +112,15 @@ class KiwoomBridge(EngineActor):
 
     def _report_replay_source(self) -> None:
         """Say once what the recording holds (fid_41 meaning, size check) — into the run report."""
-        src = self.core.source if self.options.backend == "replay" else None
-        if src is None or not hasattr(src, "describe"):
+        if self.options.backend != "replay":
             return
+        src = self.core.source               # a kiwoom_bridge.emulator.replay.ReplaySource
         self.replay_description = src.describe()
         log.info("replay: %s", self.replay_description)
         self.emit("replay_source", self.t_ns, files=tuple(str(f) for f in src.files),
                   fid41_meaning=src.fid41_meaning, size_check_applied=bool(src.sizes_known),
                   assumed_visible_qty=src.assumed_visible_qty, description=self.replay_description,
-                  rows_read=int(src.rows_read), rows_replayed=int(getattr(src, "rows_replayed", 0)),
+                  rows_read=int(src.rows_read), rows_replayed=int(src.rows_replayed),
                   notes=tuple(src.notes))
         self.flush_telemetry(force=True)    # or as soon as the Wiring arrives (it may come after Configure)
 

@@ -428,7 +428,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     import time
 
     from actors.messages import RunOptions
-    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, port_in_use
+    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, port_in_use, replay_notice
     from config.loader import resolve_path
     from core.report import summarise
 
@@ -475,8 +475,9 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
                 if st.finished:
                     break
                 detail = dict(st.detail)
-                if not said_source and detail.get("bridge.replay"):
-                    click.echo(f"replay: {detail['bridge.replay']}")      # once: what the file holds
+                notice = None if said_source else replay_notice(st)
+                if notice:
+                    click.echo(notice)                                      # once: what the file holds
                     said_source = True
                 if detail.get("bridge.error") and not detail.get("bridge.started"):
                     # the bridge could not start (e.g. an unreadable row): no step will ever run

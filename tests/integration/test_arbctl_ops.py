@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from actors.messages import RunOptions
-from actors.runtime import EngineRuntime, port_in_use
+from actors.runtime import EngineRuntime, port_in_use, port_listening as listening
 from config.loader import load_config, resolve_path
 from core.clock import ns_from_kst
 from core.universe import load_universe
@@ -39,13 +39,6 @@ def port_pair() -> int:
         if not port_in_use(p + 1):
             return p
     raise RuntimeError("no free pair of ports")
-
-
-def listening(port: int) -> bool:
-    """Whether a process accepts TCP connections on ``port`` (a closed socket in TIME_WAIT does not)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_config(tmp_path: Path, port: int, universe_file: Path | None = None) -> Path:
