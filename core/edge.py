@@ -17,24 +17,28 @@ better direction loses nothing. Callers that also enforce ``spread_engine.edge_r
 pass ``slice_qty = max(execution.slice_qty, also_require_min_visible_qty)``.
 
 :func:`evaluate_edges` is numba-compiled (``nogil``, ``cache=True``). **The first call in a fresh environment
-compiles it (about a second) and writes the machine code to numba's on-disk cache (``__pycache__``); later
-processes load it from there.** Call :func:`warm_up` at start-up, never on the hot path. The loop does only scalar
-arithmetic: it allocates nothing, and :class:`EdgeKernel` keeps the output arrays so a caller allocates nothing
-per evaluation either. Without numba (32-bit Windows host) the same function runs as plain Python.
+compiles it (about a second) and writes the machine code to numba's on-disk cache (``core/__pycache__/numba-<key>``,
+keyed on every source the kernels compile in, :mod:`core._jit`); later processes load it from there.** Call
+:func:`warm_up` at start-up, never on the hot path: it ends with :func:`verify_kernels`, which refuses to start
+(:class:`KernelMismatchError`) when a compiled kernel disagrees with its pure-Python rule at a tick-band edge. The
+loop does only scalar arithmetic: it allocates nothing, and :class:`EdgeKernel` keeps the output arrays so a caller
+allocates nothing per evaluation either. Without numba (32-bit Windows host) the same function runs as plain
+Python.
 
 :func:`evaluate_edges_py` is an independent, deliberately simple per-symbol Python implementation of the same
 rule, used as the reference in property tests and as the baseline in ``bench/edge_kernel.py``.
 """
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from core._jit import HAVE_NUMBA, njit
+from core._jit import HAVE_NUMBA, KERNEL_CACHE_DIR, njit
 from core.costs import net_edge_per_share_krw
-from core.ticks import tick_size, tick_size_nb
+from core.ticks import TICK_BANDS, tick_size, tick_size_nb
 
 __all__ = [
     "DIRECTION_A",
@@ -43,8 +47,11 @@ __all__ = [
     "EdgeKernel",
     "EdgeResult",
     "HAVE_NUMBA",
+    "KernelMismatchError",
+    "band_edge_prices",
     "evaluate_edges",
     "evaluate_edges_py",
+    "verify_kernels",
     "warm_up",
 ]
 
@@ -219,10 +226,12 @@ class EdgeKernel:
 
 
 def warm_up() -> float:
-    """Compile (or load from numba's cache) the kernel for the canonical dtypes; return the seconds it took.
+    """Compile (or load from numba's cache) the kernel for the canonical dtypes, then check it; return seconds.
 
     Canonical dtypes: int64 prices/qty/cooldowns, float64 fee scalars and per-symbol arrays, int slice and
-    clock. Call once at start-up. A no-op in effect when numba is unavailable.
+    clock. Call once at start-up. The check is :func:`verify_kernels`: raises :class:`KernelMismatchError`
+    (do not start) when a kernel disagrees with its pure rule. Without numba the kernels are plain Python
+    and the check still runs (it compares two hand-written tables).
     """
     t0 = time.perf_counter()
     one_i = np.ones(1, dtype=np.int64)
@@ -230,4 +239,142 @@ def warm_up() -> float:
     kernel.evaluate(one_i, one_i * 2, one_i, one_i, one_i, one_i * 2, one_i, one_i,
                     1.5, 1.76833, np.full(1, 20.0), np.ones(1), 1, np.zeros(1, dtype=np.int64), 0)
     tick_size_nb(1)
+    verify_kernels()
     return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------------ start-up check
+
+class KernelMismatchError(RuntimeError):
+    """A compiled kernel disagrees with its pure-Python rule: the engine must not start.
+
+    ``kernel`` names it, ``inputs`` describes where, ``got``/``expected`` are the kernel's and the rule's results.
+    The message says which numba cache directory to delete (a stale build) and what else it can be (a kernel and
+    its rule that differ in the source, e.g. ``tick_size_nb`` edited without ``TICK_BANDS``).
+    """
+
+    def __init__(self, kernel: str, reference: str, inputs: str, got: str, expected: str) -> None:
+        self.kernel = kernel
+        self.reference = reference
+        self.inputs = inputs
+        self.got = got
+        self.expected = expected
+        where = (f"delete the numba cache directory {KERNEL_CACHE_DIR} and start again"
+                 if KERNEL_CACHE_DIR else "no numba cache is in use, so the source itself differs")
+        super().__init__(
+            f"{kernel} disagrees with {reference} at {inputs}: the kernel gave {got}, the rule {expected}. "
+            f"Refusing to start: {where}; if it persists, the kernel and the rule differ in the source "
+            f"(core/ticks.py TICK_BANDS vs tick_size_nb?) and the code must be fixed.")
+
+
+#: Ordinary prices in KRW checked besides the band edges, one or more inside every band and far up the last.
+_ORDINARY_PRICES_KRW = (2, 1_000, 3_000, 12_340, 33_350, 75_000, 123_400, 345_500, 1_234_000, 12_345_000,
+                        100_000_000)
+
+
+def band_edge_prices() -> tuple[int, ...]:
+    """Prices in KRW where a wrong tick table shows, ascending: each band boundary of
+    :data:`core.ticks.TICK_BANDS` −1, at and +1, the bottom of the grid (−1, 0, 1) and a few ordinary prices.
+
+    Two non-decreasing tick tables that differ anywhere below 100,000,000 KRW differ at one of these prices when
+    one of them is ``TICK_BANDS`` (a difference starts or ends at one of its edges, or spans a band edge of the
+    other table only, which a non-decreasing table cannot do): a kernel built on an older table is caught.
+    """
+    prices = {-1, 0, 1, *_ORDINARY_PRICES_KRW}
+    for upper, _ in TICK_BANDS:
+        if math.isfinite(upper):
+            prices.update((int(upper) - 1, int(upper), int(upper) + 1))
+    return tuple(sorted(prices))
+
+
+def _gaps_krw() -> tuple[int, ...]:
+    """Spreads in KRW around every tick size of the table (t − 1, t, t + 1): eligibility at 1 tick flips on them."""
+    gaps = set()
+    for _, tick in TICK_BANDS:
+        gaps.update((tick - 1, tick, tick + 1))
+    return tuple(sorted(g for g in gaps if g > 0))
+
+
+def _band_edge_books() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Books that cross a tick-band edge: for each positive band-edge price p and gap g, one book buying at p
+    and selling at p + g in direction A (KRX ask p, NXT bid p + g) and one in direction B; returns the book
+    arrays (int64 KRW / shares) and the buy price of each symbol."""
+    rows = []
+    for p in band_edge_prices():
+        if p < 2:  # the other side of the book needs a price below p
+            continue
+        for g in _gaps_krw():
+            rows.append((p - 1, p, p + g, p + g + 1, p))   # A: buy KRX ask p, sell NXT bid p + g
+            rows.append((p + g, p + g + 1, p - 1, p, p))   # B: buy NXT ask p, sell KRX bid p + g
+    table = np.array(rows, dtype=np.int64)
+    qty = np.full(len(rows), 100, dtype=np.int64)
+    books = {"krx_bid": table[:, 0], "krx_ask": table[:, 1], "nxt_bid": table[:, 2], "nxt_ask": table[:, 3],
+             "krx_bid_qty": qty, "krx_ask_qty": qty.copy(), "nxt_bid_qty": qty.copy(), "nxt_ask_qty": qty.copy()}
+    return {k: np.ascontiguousarray(v) for k, v in books.items()}, table[:, 4]
+
+
+#: (krx_fee_bps, nxt_fee_bps, tax_bps, min_net_ticks) of the checks: no costs (eligible iff the spread ≥ one
+#: tick, so a wrong tick flips it exactly at the edge) and the canonical costs of :func:`warm_up`.
+_CHECK_COSTS = ((0.0, 0.0, 0.0, 1.0), (1.5, 1.76833, 20.0, 1.0))
+
+
+def _same_float(a: float, b: float) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+
+
+def _check_tick_kernel(tick_kernel: Callable[[int], int]) -> int:
+    prices = band_edge_prices()
+    for p in prices:
+        got = int(tick_kernel(p))
+        expected = tick_size(p) if p > 0 else 0
+        if got != expected:
+            raise KernelMismatchError("tick_size_nb", "core.ticks.tick_size", f"price {p:,} KRW",
+                                      f"a tick of {got:,} KRW", f"{expected:,} KRW")
+    return len(prices)
+
+
+def _check_edge_kernel(edge_kernel: Callable[..., int]) -> int:
+    books, buy_px = _band_edge_books()
+    n = len(buy_px)
+    for krx_fee, nxt_fee, tax, min_ticks in _CHECK_COSTS:
+        per_symbol = (np.full(n, tax), np.full(n, min_ticks), np.zeros(n, dtype=np.int64))
+        results = []
+        for fn in (edge_kernel, evaluate_edges_py):
+            out = (np.zeros(n, dtype=np.int8), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.bool_))
+            count = fn(books["krx_bid"], books["krx_ask"], books["krx_bid_qty"], books["krx_ask_qty"],
+                       books["nxt_bid"], books["nxt_ask"], books["nxt_bid_qty"], books["nxt_ask_qty"],
+                       krx_fee, nxt_fee, per_symbol[0], per_symbol[1], 1, per_symbol[2], 0, *out)
+            results.append((int(count), out))
+        (count_k, (dir_k, net_k, bps_k, elig_k)), (count_r, (dir_r, net_r, bps_r, elig_r)) = results
+        for i in range(n):
+            if (dir_k[i] == dir_r[i] and elig_k[i] == elig_r[i] and _same_float(net_k[i], net_r[i])
+                    and _same_float(bps_k[i], bps_r[i])):
+                continue
+            inputs = (f"buy price {int(buy_px[i]):,} KRW (book KRX {books['krx_bid'][i]:,}/{books['krx_ask'][i]:,}, "
+                      f"NXT {books['nxt_bid'][i]:,}/{books['nxt_ask'][i]:,} KRW; fees {krx_fee:g}/{nxt_fee:g} bps, "
+                      f"tax {tax:g} bps, min_net_ticks {min_ticks:g})")
+            show = lambda d, k, b, e: (f"direction {int(d)}, net {float(k)!r} KRW, {float(b)!r} bps, "  # noqa: E731
+                                       f"eligible {bool(e)}")
+            raise KernelMismatchError("evaluate_edges", "evaluate_edges_py", inputs,
+                                      show(dir_k[i], net_k[i], bps_k[i], elig_k[i]),
+                                      show(dir_r[i], net_r[i], bps_r[i], elig_r[i]))
+        if count_k != count_r:
+            raise KernelMismatchError("evaluate_edges", "evaluate_edges_py", "the band-edge books",
+                                      f"{count_k} eligible", f"{count_r} eligible")
+    return n * len(_CHECK_COSTS)
+
+
+def verify_kernels(tick_kernel: Callable[[int], int] | None = None,
+                   edge_kernel: Callable[..., int] | None = None) -> int:
+    """Check the compiled kernels against the pure rules at every tick-band edge; return the cases checked.
+
+    ``tick_kernel`` (default :func:`core.ticks.tick_size_nb`) must equal :func:`core.ticks.tick_size` at every
+    price of :func:`band_edge_prices` (0 for a price ≤ 0); ``edge_kernel`` (default :func:`evaluate_edges`) must
+    give :func:`evaluate_edges_py`'s direction, eligibility and net (KRW, bps) on books buying at each of those
+    prices with spreads around every tick size, with no costs and with the canonical ones. Raises
+    :class:`KernelMismatchError` at the first disagreement. A few milliseconds; compiles the canonical
+    signature if :func:`warm_up` has not.
+    """
+    checked = _check_tick_kernel(tick_size_nb if tick_kernel is None else tick_kernel)
+    checked += _check_edge_kernel(evaluate_edges if edge_kernel is None else edge_kernel)
+    return checked

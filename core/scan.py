@@ -34,7 +34,9 @@ symbol is in it, otherwise KOSPI (counted in :attr:`ScanResult.defaulted_markets
 The work is one numba pass over the rows (:func:`scan_kernel`, O(rows), per-symbol state in arrays of
 ``2 × symbols``), which both rebuilds the books and collects the windows; rows are never re-sorted, so the
 evaluation order inside a symbol is the recording's. :func:`scan_kernel_py` is the same algorithm in plain
-Python (the benchmark's baseline, ``bench/scan.py``).
+Python (the benchmark's baseline, ``bench/scan.py``). :func:`warm_up` checks the compiled kernels against it (and
+the edge kernels against theirs, :func:`core.edge.verify_kernels`) on a recording around every tick-band edge
+before any scan, raising :class:`core.edge.KernelMismatchError` on a disagreement.
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ import pyarrow.parquet as pq
 from core._jit import HAVE_NUMBA, njit
 from core.clock import kst_date
 from core.costs import CostModel, settlement_date
-from core.ticks import tick_size_nb
+from core.edge import KernelMismatchError, band_edge_prices, verify_kernels
+from core.ticks import TICK_BANDS, tick_size_nb
 
 __all__ = [
     "CSV_COLUMNS",
@@ -68,6 +71,7 @@ __all__ = [
     "scan_kernel",
     "scan_kernel_py",
     "scan_recording",
+    "verify_scan_kernel",
     "warm_up",
 ]
 
@@ -312,16 +316,94 @@ def scan_kernel_py(code_idx: Any, venue: Any, ask: Any, bid: Any, ask_qty: Any, 
 
 
 def warm_up() -> float:
-    """Compile (or load from numba's on-disk cache) :func:`scan_kernel` for the replay dtypes; return seconds.
+    """Compile (or load from numba's on-disk cache) :func:`scan_kernel` for the replay dtypes, then check the
+    kernels (:func:`verify_scan_kernel`, :func:`core.edge.verify_kernels`); return seconds.
 
     Canonical dtypes: int32 symbol index, uint8 venue, int64 prices/sizes, bool flags, float64 costs.
+    Raises :class:`core.edge.KernelMismatchError` when a kernel disagrees with its pure rule.
     """
     t0 = time.perf_counter()
     one = np.ones(1, dtype=np.int64)
     flag = np.ones(1, dtype=np.bool_)
     scan_kernel(np.zeros(1, np.int32), np.zeros(1, np.uint8), one * 2, one, one, one, flag, flag, flag, flag,
                 flag, 1, 1.5, 1.76833, np.full(1, 20.0), np.ones(1), 1)
+    verify_kernels()
+    verify_scan_kernel()
     return time.perf_counter() - t0
+
+
+def _band_edge_recording() -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """A small recording (canonical dtypes) that walks spreads across one tick at every band edge.
+
+    One symbol per positive price p of :func:`core.edge.band_edge_prices`: KRX quotes p/p − 1 (ask/bid) while
+    the NXT bid steps through p + g for g around every tick size (t − 1, t, t + 1), then the roles swap (NXT at
+    p/p − 1, the KRX bid stepping). Every fourth step shows 5 shares instead of 100 at the stepping bid; each walk
+    ends with a trade-only row (no quote field) and a quote that closes the open windows; every third row is
+    exempt from the size check. Returns the row columns in :func:`scan_kernel`'s order (up to ``check_size``)
+    and each symbol's price p.
+    """
+    prices = [p for p in band_edge_prices() if p >= 2]
+    gaps = sorted({g for _, t in TICK_BANDS for g in (t - 1, t, t + 1) if g > 0})
+    rows: list[tuple[int, int, int, int, int, int, bool]] = []  # code, venue, ask, bid, ask_qty, bid_qty, quote
+    for s, p in enumerate(prices):
+        for fixed, stepping in ((0, 1), (1, 0)):
+            rows.append((s, fixed, p, p - 1, 100, 100, True))
+            for k, g in enumerate(gaps):
+                rows.append((s, stepping, p + g + 1, p + g, 100, 5 if k % 4 == 3 else 100, True))
+            rows.append((s, stepping, 0, 0, 0, 0, False))
+            rows.append((s, stepping, p + 1, p - 2, 100, 100, True))  # back to no edge: closes open windows
+    table = np.array(rows, dtype=np.int64)
+    quote = table[:, 6].astype(np.bool_)
+    n = len(rows)
+    columns = (table[:, 0].astype(np.int32), table[:, 1].astype(np.uint8),
+               np.ascontiguousarray(table[:, 2]), np.ascontiguousarray(table[:, 3]),
+               np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5]),
+               quote, quote.copy(), quote.copy(), quote.copy(), np.arange(n) % 3 != 0)
+    return columns, np.array(prices, dtype=np.int64)
+
+
+#: (krx_fee_bps, nxt_fee_bps, tax_bps, min_net_ticks, min_qty) of the checks: no costs (eligible iff the
+#: spread ≥ one tick of the buy price) and the canonical costs of :func:`warm_up` with a size threshold.
+_SCAN_CHECK_COSTS = ((0.0, 0.0, 0.0, 1.0, 1), (1.5, 1.76833, 20.0, 1.0, 10))
+
+
+def _windows_text(wi: np.ndarray, wf: np.ndarray) -> str:
+    return "; ".join(f"{DIRECTION_TEXT[int(d)]} rows {int(a)}..{int(b)} max_qty {int(q)} updates {int(u)} "
+                     f"best {k!r} KRW {f!r} bps"
+                     for (_, d, a, b, q, u), (k, f) in zip(wi.tolist(), wf.tolist())) or "no window"
+
+
+def verify_scan_kernel(kernel: Any = None) -> int:
+    """Check ``kernel`` (default :func:`scan_kernel`) against :func:`scan_kernel_py` around every tick-band
+    edge; return the number of rows checked.
+
+    Both run on :func:`_band_edge_recording` with no costs and with the canonical ones; the windows (rows,
+    sizes, updates, best net KRW and bps) and the evaluation count must agree. Raises
+    :class:`core.edge.KernelMismatchError` naming the first symbol's price whose windows differ.
+    """
+    fn = scan_kernel if kernel is None else kernel
+    columns, prices = _band_edge_recording()
+    n_symbols = len(prices)
+    for krx_fee, nxt_fee, tax, min_ticks, min_qty in _SCAN_CHECK_COSTS:
+        args = (*columns, n_symbols, krx_fee, nxt_fee, np.full(n_symbols, tax), np.full(n_symbols, min_ticks),
+                min_qty)
+        wi_k, wf_k, ev_k = fn(*args)
+        wi_r, wf_r, ev_r = scan_kernel_py(*args)
+        costs = f"fees {krx_fee:g}/{nxt_fee:g} bps, tax {tax:g} bps, min_net_ticks {min_ticks:g}, min_qty {min_qty}"
+        for s in range(n_symbols):
+            mk, mr = wi_k[:, _W_SYM] == s, wi_r[:, _W_SYM] == s
+            same = (mk.sum() == mr.sum() and np.array_equal(wi_k[mk], wi_r[mr])
+                    and np.allclose(wf_k[mk], wf_r[mr], rtol=1e-12, atol=0.0))
+            if not same:
+                raise KernelMismatchError(
+                    "scan_kernel", "scan_kernel_py",
+                    f"buy price {int(prices[s]):,} KRW of the band-edge recording (symbol {s}; {costs})",
+                    _windows_text(wi_k[mk], wf_k[mk]), _windows_text(wi_r[mr], wf_r[mr]))
+        if int(ev_k) != int(ev_r) or len(wi_k) != len(wi_r):
+            raise KernelMismatchError("scan_kernel", "scan_kernel_py", f"the band-edge recording ({costs})",
+                                      f"{int(ev_k)} evaluations, {len(wi_k)} windows",
+                                      f"{int(ev_r)} evaluations, {len(wi_r)} windows")
+    return len(columns[0]) * len(_SCAN_CHECK_COSTS)
 
 
 # ------------------------------------------------------------------------------------------ parameters
