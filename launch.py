@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.headless and headless:
         print("no display (or no GUI module) available: running headless", file=sys.stderr)
 
-    from actors.messages import RunOptions
+    from protocol.wiring import RunOptions
     from actors.runtime import EngineRuntime, RuntimeErrorWithHint
 
     opts = RunOptions(backend=args.backend, replay_file=args.replay, speed=args.speed, duration_s=args.duration,
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         rt.shutdown()
     if report is None:
         return fail("the run ended without a report", 1)
-    from core.report import summarise
+    from outputs.report import summarise
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report.report, indent=2, ensure_ascii=False, default=str))

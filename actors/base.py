@@ -6,27 +6,31 @@ import os
 import time
 from typing import Any
 
-from thespian.actors import ActorTypeDispatcher
+from thespian.actors import ActorAddress, ActorTypeDispatcher
 
-from actors.messages import FlushTelemetry, Ping, Pong, TelemetryBatch, TelemetryEvent, TelemetryFlushed, Wiring
+from core.observations import (AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
+                               Observation, OrderAudited, PairClosed, RejectSpike, SessionChanged)
+from protocol.control import Detail, FlushTelemetry, Ping, Pong, TelemetryFlushed
+from protocol.telemetry import TelemetryBatch
+from protocol.wiring import Wiring
 
 log = logging.getLogger("arb")
 
-#: Observations that leave at once (the audit log and the operator's view must not lag, and a
-#: crashed actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
-URGENT_TELEMETRY = frozenset({"order", "fill", "pair_done", "pair_failed", "kill_switch", "error", "hedge_timeout",
-                              "session", "auto_pause"})
+#: Observations that leave at once (the audit log and the operator's view must not lag, and a crashed
+#: actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
+URGENT_OBSERVATIONS: tuple[type, ...] = (OrderAudited, FillBooked, PairClosed, KillSwitchTripped, RejectSpike,
+                                         ErrorRaised, HedgeTimedOut, SessionChanged, AutoPauseChanged)
 TELEMETRY_FLUSH_NS = 50_000_000
 
 
 class EngineActor(ActorTypeDispatcher):
     """Base of the engine's actors.
 
-    Counts messages in and out, answers the Supervisor's :class:`Ping` with a :class:`Pong`, keeps
-    the :class:`Wiring` it was given, and buffers :class:`TelemetryEvent` values: ``flush_telemetry``
-    (called once per step) sends them at once when one is urgent (orders, fills, errors...) and
-    otherwise at most every 50 ms, so routine counters do not add a message to every step.
-    :class:`FlushTelemetry` sends whatever is held (end of run).
+    Counts messages in and out, answers the Supervisor's :class:`Ping` with a :class:`Pong`, keeps the
+    :class:`Wiring` it was given, and buffers observations: :meth:`flush_telemetry` (called once per step)
+    sends them at once when one is urgent (orders, fills, errors...) and otherwise at most every 50 ms, so
+    routine counters do not add a message to every step. :class:`FlushTelemetry` sends whatever is held
+    (end of run).
     """
 
     actor_name = "actor"
@@ -36,26 +40,26 @@ class EngineActor(ActorTypeDispatcher):
         self.msgs_in = 0
         self.msgs_out = 0
         self.wiring = Wiring()
-        self._telemetry: list[TelemetryEvent] = []
+        self._telemetry: list[Observation] = []
         self._telemetry_urgent = False
         self._telemetry_sent_ns = 0
 
     # -- plumbing ---------------------------------------------------------------------------
-    def receiveMessage(self, message: Any, sender: Any) -> Any:  # noqa: N802 (Thespian API)
+    def receiveMessage(self, message: Any, sender: ActorAddress) -> Any:  # noqa: N802 (Thespian API)
         self.msgs_in += 1
         return super().receiveMessage(message, sender)
 
-    def send(self, targetAddr: Any, msg: Any) -> None:  # noqa: N803 (Thespian API)
+    def send(self, targetAddr: ActorAddress, msg: Any) -> None:  # noqa: N803 (Thespian API)
         self.msgs_out += 1
         super().send(targetAddr, msg)
 
-    def receiveMsg_Wiring(self, msg: Wiring, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_Wiring(self, msg: Wiring, sender: ActorAddress) -> None:
         self.wiring = msg
-        # Thespian does not order a message to a just-created actor behind the ones sent to it
-        # before: Configure can arrive first, and what was observed then waits for Telemetry's address
+        # Thespian does not order a message to a just-created actor behind the ones sent to it before:
+        # Configure can arrive first, and what was observed then waits for Telemetry's address
         self.flush_telemetry(force=True)
 
-    def receiveMsg_Ping(self, msg: Ping, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_Ping(self, msg: Ping, sender: ActorAddress) -> None:
         self.send(sender, Pong(nonce=msg.nonce, name=self.actor_name, pid=os.getpid(), msgs_in=self.msgs_in,
                                msgs_out=self.msgs_out, pending=self.pending(), detail=tuple(self.detail())))
 
@@ -63,17 +67,19 @@ class EngineActor(ActorTypeDispatcher):
         """Work this actor holds that is not finished (queued orders, unanswered steps...)."""
         return 0
 
-    def detail(self) -> list[tuple[str, Any]]:
-        return []
+    def detail(self) -> Detail:
+        """This actor's state for the health and status views."""
+        return ()
 
     # -- telemetry --------------------------------------------------------------------------
-    def emit(self, event_kind: str, t_ns: int, /, **data: Any) -> None:
-        """Queue one telemetry observation (sent with the next :meth:`flush_telemetry`)."""
-        self._telemetry.append(TelemetryEvent(event_kind, t_ns, data))
-        if event_kind in URGENT_TELEMETRY:
+    def observe(self, obs: Observation) -> None:
+        """Queue one observation (sent with the next :meth:`flush_telemetry`)."""
+        self._telemetry.append(obs)
+        if isinstance(obs, URGENT_OBSERVATIONS):
             self._telemetry_urgent = True
 
     def flush_telemetry(self, force: bool = False) -> None:
+        """Send the queued observations to Telemetry when one is urgent, 50 ms have passed, or ``force``."""
         if not self._telemetry or self.wiring.telemetry is None:
             return
         now = time.monotonic_ns()
@@ -83,7 +89,7 @@ class EngineActor(ActorTypeDispatcher):
             self._telemetry_urgent = False
             self._telemetry_sent_ns = now
 
-    def receiveMsg_FlushTelemetry(self, msg: FlushTelemetry, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_FlushTelemetry(self, msg: FlushTelemetry, sender: ActorAddress) -> None:
         self.flush_telemetry(force=True)
         self.send(sender, TelemetryFlushed(self.actor_name))
 

@@ -5,9 +5,14 @@ from typing import Any
 
 import numpy as np
 
+from thespian.actors import ActorAddress
+
 from actors.base import EngineActor
-from actors.messages import BookDelta, MarketBatch, RegisterScreens, ShardAssignment
 from core.book import ShardBook
+from core.observations import ErrorRaised
+from protocol.control import Detail
+from protocol.steps import BookDelta, MarketBatch
+from protocol.wiring import RegisterScreens, ShardAssignment, Wiring
 
 
 class MarketData(EngineActor):
@@ -26,7 +31,7 @@ class MarketData(EngineActor):
         self.steps = 0
         self.foreign_rows = 0
 
-    def receiveMsg_ShardAssignment(self, msg: ShardAssignment, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ShardAssignment(self, msg: ShardAssignment, sender: ActorAddress) -> None:
         self.assignment = msg
         self.shard_id = msg.shard_id
         self.actor_name = f"MarketData[{msg.shard_id}]"
@@ -37,18 +42,18 @@ class MarketData(EngineActor):
         if self.wiring.bridge is not None:
             self._register()
 
-    def receiveMsg_Wiring(self, msg: Any, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_Wiring(self, msg: Wiring, sender: ActorAddress) -> None:
         had_bridge = self.wiring.bridge is not None
         super().receiveMsg_Wiring(msg, sender)
         if self.assignment is not None and not had_bridge and msg.bridge is not None:
             self._register()
 
     def _register(self) -> None:
-        assert self.assignment is not None
+        assert self.assignment is not None and self.wiring.bridge is not None
         self.send(self.wiring.bridge, RegisterScreens(self.shard_id, self.assignment.screens,
                                                       self.assignment.generation))
 
-    def receiveMsg_MarketBatch(self, msg: MarketBatch, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_MarketBatch(self, msg: MarketBatch, sender: ActorAddress) -> None:
         if self.book is None:
             return
         rows = msg.rows
@@ -57,8 +62,9 @@ class MarketData(EngineActor):
             # the bridge routes by screen, so this is a routing fault: count it, say it, keep going
             bad = int((~mine).sum())
             self.foreign_rows += bad
-            self.emit("error", msg.t_ns, source=self.actor_name,
-                      message=f"{bad} row(s) for symbols this shard does not own were dropped (step {msg.step})")
+            self.observe(ErrorRaised(msg.t_ns, self.actor_name,
+                                     f"{bad} row(s) for symbols this shard does not own were dropped "
+                                     f"(step {msg.step})"))
             rows = rows[mine]
         changed = self.book.apply(rows)
         d = self.book.delta(changed, msg.t_ns)
@@ -68,7 +74,7 @@ class MarketData(EngineActor):
                                                            shard_ids=msg.shard_ids, updates=len(rows), **d))
         self.flush_telemetry()
 
-    def detail(self) -> list[tuple[str, Any]]:
+    def detail(self) -> Detail:
         n = len(self.book) if self.book is not None else 0
-        return [("shard_id", self.shard_id), ("symbols", n), ("steps", self.steps),
-                ("updates", self.book.updates if self.book is not None else 0), ("foreign_rows", self.foreign_rows)]
+        return (("shard_id", self.shard_id), ("symbols", n), ("steps", self.steps),
+                ("updates", self.book.updates if self.book is not None else 0), ("foreign_rows", self.foreign_rows))

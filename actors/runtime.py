@@ -6,22 +6,19 @@ production layout, bridge over TCP), the Supervisor, and always shuts everything
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from actors.messages import (EngineStarted, HealthReport, HealthRequest, ReportRequest, RunOptions, RunReport,
-                             ScaleResult, ScaleShards, StartEngine, StatusReport, StatusRequest, StopEngine)
+from config.schema import EngineConfig
+from core.universe import Universe
+from protocol.control import (HealthReport, HealthRequest, ReportRequest, RunReport, ScaleResult, ScaleShards,
+                              StatusReport, StatusRequest, StopEngine)
+from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS, SUPERVISOR_NAME
+from protocol.wiring import EngineStarted, RunOptions, StartEngine
 
-BRIDGE_CAPABILITY = "Kiwoom Bridge"
-SUPERVISOR_NAME = "arb-supervisor"
-LOG_DEFS = {"version": 1, "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
-            "root": {"level": "WARNING", "handlers": ["stderr"]}}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,7 +26,8 @@ class RuntimeErrorWithHint(RuntimeError):
     """A start-up failure with what the operator should do about it."""
 
 
-def system_capabilities(cfg: Any, admin_port: int, bridge_here: bool, leader: str | None = None) -> dict:
+def system_capabilities(cfg: EngineConfig, admin_port: int, bridge_here: bool,
+                        leader: str | None = None) -> dict[str, Any]:
     caps: dict[str, Any] = {"Admin Port": admin_port}
     if cfg.actor_system.base != "multiprocQueueBase":
         caps["Process Startup Method"] = cfg.actor_system.process_startup_method
@@ -49,7 +47,7 @@ class EngineRuntime:
     layout, used by benchmarks); the kiwoom backend always expects an external host to join.
     """
 
-    def __init__(self, cfg: Any, universe: Any, options: RunOptions, admin_port: int | None = None,
+    def __init__(self, cfg: EngineConfig, universe: Universe, options: RunOptions, admin_port: int | None = None,
                  bridge_layout: str = "local", host_admin_port: int | None = None) -> None:
         self.cfg = cfg
         self.universe = universe
@@ -120,7 +118,7 @@ class EngineRuntime:
         """Probe: can an actor that needs the bridge capability be created in this convention?"""
         from thespian.actors import ActorExitRequest
         try:
-            probe = self.asys.createActor("kiwoom_bridge.bridge.BridgeProbe")
+            probe = self.asys.createActor("actors.bridge.BridgeProbe")
         except Exception:  # noqa: BLE001 - NoCompatibleSystemForActor (or not yet registered)
             return False
         self.asys.tell(probe, ActorExitRequest())
@@ -193,11 +191,12 @@ def warm_process_caches() -> None:
     # every module an actor imports on first use (the first order would otherwise pay for it:
     # measured 40-90 ms on the first SendOrder of a session)
     for mod in ("actors.pair_manager", "actors.throttler", "actors.spread_engine", "actors.market_data",
-                "actors.telemetry", "kiwoom_bridge.bridge", "kiwoom_bridge.bridge_core", "kiwoom_bridge.openapi",
-                "kiwoom_bridge.errors", "kiwoom_bridge.emulator.control", "kiwoom_bridge.emulator.scheduler",
-                "kiwoom_bridge.emulator.exchange", "kiwoom_bridge.emulator.synthetic",
-                "kiwoom_bridge.emulator.replay", "core.pair_fsm", "core.risk", "core.throttle", "core.spread",
-                "core.book", "core.telemetry", "core.report", "core.audit"):
+                "actors.telemetry", "actors.bridge", "kiwoom_bridge.bridge_core", "kiwoom_bridge.openapi",
+                "kiwoom_bridge.translate", "kiwoom_bridge.errors", "kiwoom_bridge.emulator.control",
+                "kiwoom_bridge.emulator.scheduler", "kiwoom_bridge.emulator.exchange",
+                "kiwoom_bridge.emulator.synthetic", "kiwoom_bridge.emulator.replay", "core.pair_desk",
+                "core.pair_fsm", "core.risk", "core.throttle", "core.spread", "core.book",
+                "outputs.telemetry_book", "outputs.report", "outputs.audit", "outputs.alerts"):
         importlib.import_module(mod)
     import gc
     gc.collect()
@@ -249,11 +248,3 @@ def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
 def find_supervisor(asys: Any) -> Any:
     """The running engine's Supervisor (a global name in the engine's actor system)."""
     return asys.createActor("actors.supervisor.Supervisor", globalName=SUPERVISOR_NAME)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

@@ -5,11 +5,16 @@ from typing import Any
 
 import numpy as np
 
+from thespian.actors import ActorAddress
+
 from actors.base import EngineActor, wall_ns
-from actors.messages import DIRECTION_TEXT, BookDelta, Configure, ShardDown, SignalBatch
 from core.clock import kst_date
 from core.costs import CostModel
+from core.observations import LatencyObserved, LatencyStage, SignalObserved, TicksCounted
 from core.spread import SpreadParams, SpreadState
+from protocol.control import Detail, RecoverPairManager
+from protocol.steps import BookDelta, SignalBatch
+from protocol.wiring import Configure, ShardDown
 
 
 class SpreadEngine(EngineActor):
@@ -35,11 +40,12 @@ class SpreadEngine(EngineActor):
         self.signals = 0
         self.last_batch: SignalBatch | None = None
 
-    def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.configure = msg
 
     def _build(self, t_ns: int) -> None:
         """Build the arrays on the first step: the tax year follows the session's settlement date."""
+        assert self.configure is not None
         cfg, uni = self.configure.config, self.configure.universe
         costs = CostModel.for_date(cfg.fees, kst_date(t_ns), extra_holidays=cfg.sessions.extra_holidays)
         base = cfg.spread_engine.edge_rule.min_net_ticks_after_fees
@@ -54,7 +60,7 @@ class SpreadEngine(EngineActor):
         self.state = SpreadState(tuple(s.code for s in uni.symbols), tuple(str(s.market) for s in uni.symbols),
                                  costs, mnt, params)
 
-    def receiveMsg_RecoverPairManager(self, msg: Any, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: ActorAddress) -> None:
         """A new PairManager: re-send the last batch (the dead one may not have consumed it; the
         PairManager drops a batch older than the step it is on)."""
         import dataclasses
@@ -63,11 +69,11 @@ class SpreadEngine(EngineActor):
         if self.last_batch is not None and self.wiring.pair_manager is not None:
             self.send(self.wiring.pair_manager, self.last_batch)
 
-    def receiveMsg_ShardDown(self, msg: ShardDown, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ShardDown(self, msg: ShardDown, sender: ActorAddress) -> None:
         self.down.add(msg.shard_id)
         self._maybe_evaluate()
 
-    def receiveMsg_BookDelta(self, msg: BookDelta, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_BookDelta(self, msg: BookDelta, sender: ActorAddress) -> None:
         if self.state is None:
             if self.configure is None:
                 return
@@ -92,13 +98,12 @@ class SpreadEngine(EngineActor):
         now_wall = wall_ns()
         signals, eligible = self.state.evaluate(self._t_ns, now_wall)
         if self.updates:
-            self.emit("ticks", self._t_ns, n=self.updates)
+            self.observe(TicksCounted(self._t_ns, self.updates))
         for s in signals:
-            self.emit("signal", self._t_ns, code=s.code, direction=DIRECTION_TEXT[s.direction],
-                      net_krw=s.net_krw, net_bps=s.net_bps, qty=s.qty)
+            self.observe(SignalObserved(self._t_ns, s.code, s.direction, s.net_krw, s.net_bps, s.qty))
             if s.tick_arrival_ns:
-                self.emit("latency", self._t_ns, name="tick_to_signal",
-                          ms=(s.signal_ns - s.tick_arrival_ns) / 1e6)
+                self.observe(LatencyObserved(self._t_ns, LatencyStage.TICK_TO_SIGNAL,
+                                             (s.signal_ns - s.tick_arrival_ns) / 1e6))
         self.signals += len(signals)
         self.last_batch = SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
                                       evaluated=self.state.n, eligible=eligible, updates=self.updates)
@@ -109,6 +114,6 @@ class SpreadEngine(EngineActor):
         self.expected = set()
         self.step = -1
 
-    def detail(self) -> list[tuple[str, Any]]:
+    def detail(self) -> Detail:
         ev = self.state.evaluations if self.state else 0
-        return [("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down))]
+        return (("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down)))

@@ -7,17 +7,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
 
 from actors.base import EngineActor
-from actors.messages import (ActorHealth, Configure, EngineStarted, FlushTelemetry, TelemetryFlushed, HealthReport, HealthRequest, Ping, Pong,
-                             RecoverPairManager, ReportRequest, RunReport, ScaleResult, ScaleShards, ScreensRegistered,
-                             SessionFinished, ShardAssignment, ShardDown, ShardReleased, StartEngine, StatusReport,
-                             StatusRequest, StopEngine, TelemetryBatch, TelemetryEvent, Wiring)
+from core.observations import ErrorRaised
 from core.universe import assign_shards
+from protocol.control import (ActorHealth, FlushTelemetry, HealthReport, HealthRequest, Ping, Pong, RecoverPairManager,
+                              ReportRequest, RunReport, ScaleResult, ScaleShards, SessionFinished, StatusReport,
+                              StatusRequest, StopEngine, TelemetryFlushed)
+from protocol.telemetry import TelemetryBatch, TelemetryConfigure
+from protocol.wiring import (Configure, EngineStarted, ScreensRegistered, ShardAssignment, ShardDown, ShardReleased,
+                             StartEngine, Wiring)
 
-BRIDGE_CLASS = "kiwoom_bridge.bridge.KiwoomBridge"
-SUPERVISOR_NAME = "arb-supervisor"
+BRIDGE_CLASS = "actors.bridge.KiwoomBridge"
 #: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.
 MAX_PAIR_MANAGER_RESTARTS = 3
 #: How long the end-of-run telemetry flush may take before the report is made without the laggards.
@@ -75,14 +77,13 @@ class Supervisor(EngineActor):
         self.report_requested = False
 
     # -- start-up ---------------------------------------------------------------------------
-    def receiveMsg_StartEngine(self, msg: StartEngine, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_StartEngine(self, msg: StartEngine, sender: ActorAddress) -> None:
         if self.start is not None:
             self.send(sender, EngineStarted(False, "engine already started"))
             return
         self.start = msg
         self.launcher = sender
         cfg, uni, opts = msg.config, msg.universe, msg.options
-        from actors.telemetry import TelemetryConfigure
         tel = self._spawn("Telemetry", "actors.telemetry.Telemetry", "telemetry")
         self.send(tel, TelemetryConfigure(cfg, opts.backend, len(uni), opts.run_dir))
         try:
@@ -154,7 +155,7 @@ class Supervisor(EngineActor):
             self.send(c.address, w)
 
     # -- heartbeats and health --------------------------------------------------------------
-    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
         if msg.payload == "flush-timeout":
             self._maybe_request_report(timed_out=True)
             return
@@ -175,7 +176,7 @@ class Supervisor(EngineActor):
         self.wakeupAfter(dt.timedelta(milliseconds=self.start.config.telemetry.heartbeat_interval_ms),
                          payload="heartbeat")
 
-    def receiveMsg_Pong(self, msg: Pong, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_Pong(self, msg: Pong, sender: ActorAddress) -> None:
         for c in self.children.values():
             if c.address == sender:
                 c.pid, c.msgs_in, c.msgs_out, c.pending = msg.pid, msg.msgs_in, msg.msgs_out, msg.pending
@@ -197,13 +198,13 @@ class Supervisor(EngineActor):
                                     pending=c.pending, restarts=c.restarts))
         return HealthReport(tuple(rows), time.time_ns())
 
-    def receiveMsg_HealthRequest(self, msg: HealthRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_HealthRequest(self, msg: HealthRequest, sender: ActorAddress) -> None:
         if self.start is None:
             self.send(sender, HealthReport(()))
             return
         self.send(sender, self._health())
 
-    def receiveMsg_StatusRequest(self, msg: StatusRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_StatusRequest(self, msg: StatusRequest, sender: ActorAddress) -> None:
         self.send(sender, self._status())
 
     def _status(self) -> StatusReport:
@@ -228,7 +229,7 @@ class Supervisor(EngineActor):
         return {}
 
     # -- failures ---------------------------------------------------------------------------
-    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender: ActorAddress) -> None:
         dead = next((c for c in self.children.values() if c.address == msg.childAddress), None)
         if dead is None:
             return
@@ -273,11 +274,11 @@ class Supervisor(EngineActor):
             # the bridge finishes only on a credit, which may need the dead actor: bound the wait
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
 
-    def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: ActorAddress) -> None:
         self.errors.append(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
 
     # -- live re-sharding -------------------------------------------------------------------
-    def receiveMsg_ScaleShards(self, msg: ScaleShards, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ScaleShards(self, msg: ScaleShards, sender: ActorAddress) -> None:
         if self.start is None or msg.shards < 1:
             self.send(sender, ScaleResult(False, msg.shards, "engine not started" if self.start is None
                                           else "shards must be ≥ 1"))
@@ -292,7 +293,7 @@ class Supervisor(EngineActor):
         for c in self._shard_children():
             self._send_assignment(c)
 
-    def receiveMsg_ScreensRegistered(self, msg: ScreensRegistered, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ScreensRegistered(self, msg: ScreensRegistered, sender: ActorAddress) -> None:
         if msg.error:
             self.errors.append(f"shard {msg.shard_id}: {msg.error}")
         if not self.scale_pending or msg.generation != self.generation:
@@ -309,18 +310,18 @@ class Supervisor(EngineActor):
                                                             f"generation {self.generation}"))
                 self.scale_requester = None
 
-    def receiveMsg_ShardReleased(self, msg: ShardReleased, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ShardReleased(self, msg: ShardReleased, sender: ActorAddress) -> None:
         for name in list(self.retiring):
             c = self.children.get(name)
             if c is not None and c.shard_id == msg.shard_id:
                 self.send(c.address, ActorExitRequest())
 
     # -- stopping and reporting -------------------------------------------------------------
-    def receiveMsg_StopEngine(self, msg: StopEngine, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_StopEngine(self, msg: StopEngine, sender: ActorAddress) -> None:
         if self._addr("bridge") is not None:
             self.send(self._addr("bridge"), msg)
 
-    def receiveMsg_SessionFinished(self, msg: SessionFinished, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_SessionFinished(self, msg: SessionFinished, sender: ActorAddress) -> None:
         if self.finished is not None:
             return
         self.finished = msg
@@ -336,7 +337,7 @@ class Supervisor(EngineActor):
         self.wakeupAfter(dt.timedelta(seconds=FLUSH_TIMEOUT_S), payload="flush-timeout")
         self._maybe_request_report()
 
-    def receiveMsg_TelemetryFlushed(self, msg: TelemetryFlushed, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_TelemetryFlushed(self, msg: TelemetryFlushed, sender: ActorAddress) -> None:
         self.flush_waiting = [a for a in self.flush_waiting if a != sender]
         self._maybe_request_report()
 
@@ -352,18 +353,17 @@ class Supervisor(EngineActor):
         tel = self._addr("telemetry")
         if self.errors:
             # into the report files too, not only the returned dict
-            self.send(tel, TelemetryBatch(tuple(TelemetryEvent("error", self.finished.t_ns,
-                                                               {"source": "Supervisor", "message": e})
+            self.send(tel, TelemetryBatch(tuple(ErrorRaised(self.finished.t_ns, "Supervisor", e)
                                                 for e in self.errors)))
         self.send(tel, ReportRequest())
 
-    def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
         if self.report is not None:
             self.send(sender, self.report)
         else:
             self.report_waiters.append(sender)
 
-    def receiveMsg_RunReport(self, msg: RunReport, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_RunReport(self, msg: RunReport, sender: ActorAddress) -> None:
         rep = dict(msg.report)
         if self.finished is not None:
             rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,

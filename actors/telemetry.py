@@ -1,76 +1,48 @@
-"""Telemetry actor: a thin shell around :class:`core.telemetry.TelemetryBook`, the audit log, Slack and Prometheus.
+"""Telemetry actor: a thin shell around :class:`outputs.telemetry_book.TelemetryBook`, the audit log, Slack and Prometheus.
 
-Every actor sends it :class:`~actors.messages.TelemetryEvent` values (batched per step in a
-:class:`~actors.messages.TelemetryBatch`). For each event the actor
+Every actor sends it :mod:`core.observations` values (batched per step in a
+:class:`~protocol.telemetry.TelemetryBatch`). For each observation the actor
 
-1. feeds the book (counters, latencies, PnL, rates),
-2. appends ``order`` events to the audit log (``run_dir/audit.csv`` or ``.parquet``, per
-   ``persistence.exec_log_format``),
-3. hands the alert-worthy ones (fills, pair done, auto-pause, hedge timeout, reject spike) to the Slack
-   alerter, whose delivery runs on its own thread and can never block this actor.
+1. feeds the book (counters, latencies, the ledger's totals, rates),
+2. appends :class:`~core.observations.OrderAudited` rows to the audit log (``run_dir/audit.csv`` or
+   ``.parquet``, per ``persistence.exec_log_format``),
+3. hands it to the Slack alerter, which posts the alert-worthy ones (fills, pair done, auto-pause,
+   hedge timeout, reject spike) on its own thread and can never block this actor.
 
-A :class:`~actors.messages.ReportRequest` writes the run report files into the run directory and
-answers :class:`~actors.messages.RunReport`. Events that arrive before the configuration are kept (up to
-:data:`MAX_PENDING_EVENTS`) and replayed once it comes.
+A :class:`~protocol.control.ReportRequest` writes the run report files into the run directory and
+answers :class:`~protocol.control.RunReport`. Observations that arrive before the configuration are kept
+(up to :data:`MAX_PENDING_EVENTS`) and replayed once it comes.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thespian.actors import ActorExitRequest, WakeupMessage
+from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage
 
 from actors.base import EngineActor
-from actors.messages import Configure, ReportRequest, RunReport, TelemetryBatch, TelemetryEvent
-from core.alerts import AlertContext, SlackAlerter
-from core.audit import AuditLog, audit_path
-from core.metrics_export import MetricsExporter
-from core.report import write_run_report
-from core.telemetry import TelemetryBook
+from config.schema import EngineConfig
+from core.observations import Observation, OrderAudited
+from outputs.alerts import AlertContext, SlackAlerter
+from outputs.audit import AuditLog, audit_path, audit_row
+from outputs.metrics import MetricsExporter
+from outputs.report import write_run_report
+from outputs.telemetry_book import TelemetryBook
+from protocol.control import Detail, ReportRequest, RunReport
+from protocol.telemetry import TelemetryBatch, TelemetryConfigure, TelemetrySnapshot, TelemetrySnapshotRequest
+from protocol.wiring import Configure
 
-__all__ = ["MAX_PENDING_EVENTS", "Telemetry", "TelemetryConfigure", "TelemetrySnapshot", "TelemetrySnapshotRequest"]
+__all__ = ["MAX_PENDING_EVENTS", "Telemetry"]
 
 log = logging.getLogger("arb.telemetry")
 
-#: Events kept while the actor waits for its configuration; later ones are counted and dropped.
+#: Observations kept while the actor waits for its configuration; later ones are counted and dropped.
 MAX_PENDING_EVENTS = 100_000
 #: Audit write failures described in the report's ``errors``; later ones are only counted.
 MAX_AUDIT_ERRORS = 10
 _METRICS_TICK = "metrics"
-
-
-@dataclass(frozen=True, slots=True)
-class TelemetryConfigure:
-    """Supervisor/launcher → Telemetry: start the run's telemetry.
-
-    Args:
-      config: The :class:`~config.schema.EngineConfig` (None = defaults, no Slack, no Prometheus).
-      backend: ``"sim"``, ``"replay"`` or ``"kiwoom"`` (reported as is).
-      symbols: Universe size, or its codes.
-      run_dir: Directory of the run's audit log and report files (created if missing).
-    """
-
-    config: Any
-    backend: str
-    symbols: Any
-    run_dir: str
-
-
-@dataclass(frozen=True, slots=True)
-class TelemetrySnapshotRequest:
-    """Anyone → Telemetry: answer a :class:`TelemetrySnapshot` of the live figures."""
-
-    now_ns: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TelemetrySnapshot:
-    """Telemetry → asker: :meth:`core.telemetry.TelemetryBook.snapshot` as a plain dict."""
-
-    data: dict
 
 
 class Telemetry(EngineActor):
@@ -90,39 +62,33 @@ class Telemetry(EngineActor):
         self.metrics: MetricsExporter | None = None
         self.metrics_interval = dt.timedelta(seconds=1)
         self.run_dir: Path | None = None
-        self._pending: list[TelemetryEvent] = []
+        self._pending: list[Observation] = []
         self._pending_dropped = 0
 
     # -- configuration -----------------------------------------------------------------------
-    def receiveMsg_TelemetryConfigure(self, msg: TelemetryConfigure, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_TelemetryConfigure(self, msg: TelemetryConfigure, sender: ActorAddress) -> None:
         self._configure(msg.config, msg.backend, msg.symbols, msg.run_dir)
 
-    def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
-        universe = msg.universe
-        try:
-            symbols: Any = len(universe)
-        except TypeError:
-            symbols = 0
-        self._configure(msg.config, msg.options.backend, symbols, msg.options.run_dir)
+    def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
+        self._configure(msg.config, msg.options.backend, len(msg.universe), msg.options.run_dir)
 
-    def _configure(self, config: Any, backend: str, symbols: Any, run_dir: str) -> None:
+    def _configure(self, config: EngineConfig | None, backend: str, symbols: int, run_dir: str) -> None:
         if self.book is not None:
             log.warning("Telemetry reconfigured: the previous run's counters are replaced")
             self._close_resources()
         self.run_dir = Path(run_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.book = TelemetryBook(config, backend, symbols)
-        persistence = getattr(config, "persistence", None)
-        self.audit_fmt = str(getattr(persistence, "exec_log_format", "csv") or "csv")
+        self.audit_fmt = config.persistence.exec_log_format if config is not None else "csv"
         self.audit_file = audit_path(self.run_dir, self.audit_fmt)
         self.audit_rows = 0
         self.audit_errors = 0
-        slack_cfg = getattr(getattr(config, "alerts", None), "slack", None)
-        self.alerter = SlackAlerter(slack_cfg, context=AlertContext.from_config(config))
-        hb_ms = int(getattr(getattr(config, "telemetry", None), "heartbeat_interval_ms", 1000) or 1000)
+        self.alerter = SlackAlerter(config.alerts.slack if config is not None else None,
+                                    context=AlertContext.from_config(config))
+        hb_ms = config.telemetry.heartbeat_interval_ms if config is not None else 1000
         self.metrics_interval = dt.timedelta(milliseconds=hb_ms)
         self.metrics = None
-        exporter = MetricsExporter.from_config(getattr(config, "telemetry", None))
+        exporter = MetricsExporter.from_config(config.telemetry if config is not None else None)
         if exporter is not None:
             try:
                 exporter.start()
@@ -135,34 +101,29 @@ class Telemetry(EngineActor):
         for ev in pending:
             self._handle(ev)
         if self._pending_dropped:
-            self._record_error(f"{self._pending_dropped} telemetry event(s) dropped before configuration")
+            self._record_error(f"{self._pending_dropped} observation(s) dropped before configuration")
             self._pending_dropped = 0
 
     # -- events ------------------------------------------------------------------------------
-    def receiveMsg_TelemetryEvent(self, msg: TelemetryEvent, sender: Any) -> None:  # noqa: N802
-        self._handle(msg)
+    def receiveMsg_TelemetryBatch(self, msg: TelemetryBatch, sender: ActorAddress) -> None:
+        for obs in msg.observations:
+            self._handle(obs)
 
-    def receiveMsg_TelemetryBatch(self, msg: TelemetryBatch, sender: Any) -> None:  # noqa: N802
-        for ev in msg.events:
-            self._handle(ev)
-
-    def _handle(self, ev: TelemetryEvent) -> None:
+    def _handle(self, obs: Observation) -> None:
         if self.book is None:
             if len(self._pending) < MAX_PENDING_EVENTS:
-                self._pending.append(ev)
+                self._pending.append(obs)
             else:
                 self._pending_dropped += 1
             return
-        alerts = self.book.consume(ev)
-        if ev.kind == "order" and isinstance(ev.data, dict):
-            self._audit(ev)
+        self.book.consume(obs)
+        if isinstance(obs, OrderAudited):
+            self._audit(obs)
         if self.alerter is not None:
-            for a in alerts:
-                self.alerter.alert(a)
+            self.alerter.alert(obs)
 
-    def _audit(self, ev: TelemetryEvent) -> None:
-        row = dict(ev.data)
-        row.setdefault("t_ns", ev.t_ns)
+    def _audit(self, obs: OrderAudited) -> None:
+        row = audit_row(obs)
         try:
             if self.audit is None:
                 assert self.audit_file is not None
@@ -177,11 +138,10 @@ class Telemetry(EngineActor):
     def _record_error(self, message: str) -> None:
         log.warning("Telemetry: %s", message)
         if self.book is not None:
-            t_ns = self.book.last_t_ns or 0
-            self.book.consume(TelemetryEvent("error", t_ns, {"source": "telemetry", "message": message}))
+            self.book.record_error("telemetry", message)
 
     # -- queries -----------------------------------------------------------------------------
-    def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
         book = self.book
         if book is None:                       # not configured: report what arrived, write nothing
             book = TelemetryBook(None, "unknown", 0)
@@ -214,27 +174,27 @@ class Telemetry(EngineActor):
             report["errors"].append({"ts": "", "t_ns": book.last_t_ns, "source": "telemetry", "message": message})
         self.send(sender, RunReport(report=report, paths=paths))
 
-    def receiveMsg_TelemetrySnapshotRequest(self, msg: TelemetrySnapshotRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_TelemetrySnapshotRequest(self, msg: TelemetrySnapshotRequest, sender: ActorAddress) -> None:
         book = self.book or TelemetryBook(None, "unknown", 0)
         self.send(sender, TelemetrySnapshot(book.snapshot(msg.now_ns)))
 
-    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
         if msg.payload != _METRICS_TICK or self.metrics is None or self.book is None:
             return
         self.metrics.update(self.book.snapshot())
         self.wakeupAfter(self.metrics_interval, payload=_METRICS_TICK)
 
-    def detail(self) -> list[tuple[str, Any]]:
+    def detail(self) -> Detail:
         out: list[tuple[str, Any]] = [("audit_rows", self.audit_rows)]
         if self.book is not None:
             snap = self.book.snapshot()
             out += [(k, snap[k]) for k in ("ticks", "ticks_per_s", "signals", "orders_sent", "pairs_done",
                                            "pairs_failed", "max_in_any_1s", "open_positions") if k in snap]
             out.append(("pnl_net_krw", float(snap["pnl_marked_net_krw"])))
-        return out
+        return tuple(out)
 
     # -- shutdown ----------------------------------------------------------------------------
-    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: ActorAddress) -> None:
         self._close_resources()
 
     def _close_audit(self) -> None:

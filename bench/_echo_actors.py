@@ -16,7 +16,7 @@ actor-to-actor costs, not the external ``ask`` path:
 
 Probe payloads: ``small`` (none), ``numpy200`` (a :class:`Batch` holding 200 rows, with a cheap
 ``__repr__``) and ``numpy200_default_repr`` (the bare array, so ``repr(probe)`` formats every row, as
-the default dataclass repr of a message such as ``actors.messages.MarketBatch`` does). The difference
+the default dataclass repr of a message such as ``protocol.steps.MarketBatch`` does). The difference
 matters: Thespian 4.0.1 formats ``str(message)`` eagerly for its debug log on every send and receive
 (``thesplog('ACTOR got %s', envelope.identify(), level=DEBUG)`` and ``intent.identify()`` in
 systemCommon/asyncTransportBase), whatever the log level, so an expensive repr is paid several
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from thespian.actors import ActorTypeDispatcher
 
-# A market batch row: like actors.messages.MARKET_DTYPE (int32 symbol, int8 venue, 7 x int64 columns).
+# A market batch row: like core.l1.L1_ROW_DTYPE (int32 symbol, int8 venue, 7 x int64 columns).
 BATCH_DTYPE = np.dtype([
     ("sym", "<i4"), ("venue", "i1"),
     ("ask", "<i8"), ("bid", "<i8"), ("ask_qty", "<i8"), ("bid_qty", "<i8"),

@@ -12,7 +12,7 @@ and always shuts the system down before the next base starts:
    batch: int32, int8, 7 × int64) in both directions. Reported as one hop = RTT / 2, p50/p95/p99 in µs.
    The numpy probe wraps the array in a message with an O(1) ``__repr__``; a smaller sample,
    ``hop_numpy200_default_repr_us``, sends the same array in a message with the default dataclass repr
-   (as ``actors.messages.MarketBatch`` has today) — Thespian 4.0.1 calls ``str(message)`` on every send
+   (as ``protocol.steps.MarketBatch`` has today) — Thespian 4.0.1 calls ``str(message)`` on every send
    and receive for its debug log, whatever the log level, and formatting 200 rows costs milliseconds.
 2. **one-way throughput**: a sender actor streams ``m`` small messages to a sink with windowed flow
    control (≤ 50 un-acknowledged, the sink acknowledges every 10); messages/s from first send to last ack.

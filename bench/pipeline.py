@@ -72,7 +72,7 @@ def _cpu_seconds(procs: list) -> float:
 
 
 def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
-    from actors.messages import RunOptions
+    from protocol.wiring import RunOptions
     from actors.runtime import EngineRuntime
     from config.loader import load_config
     from core.universe import Universe

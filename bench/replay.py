@@ -81,7 +81,7 @@ def build_recording(path: Path, codes: list[str], rate: float, seconds: float, s
 
 
 def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
-    from actors.messages import RunOptions
+    from protocol.wiring import RunOptions
     from actors.runtime import EngineRuntime
     from bench.pipeline import _free_port
     from config.loader import load_config

@@ -22,11 +22,11 @@ import types
 import warnings
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from enum import StrEnum, unique
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 import numpy as np
 
+from core.enums import Market, Side, Venue
 from core.ticks import tick_size
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,10 +36,7 @@ __all__ = [
     "BPS_PER_UNIT",
     "SETTLEMENT_LAG_SESSIONS",
     "CostModel",
-    "Market",
     "Rounding",
-    "Side",
-    "Venue",
     "fee_per_share_krw",
     "net_edge_per_share_krw",
     "settlement_date",
@@ -53,50 +50,6 @@ SETTLEMENT_LAG_SESSIONS = 2
 
 Rounding = Literal["truncate", "round", "none"]
 _ROUNDINGS = ("truncate", "round", "none")
-
-
-class _ParsableEnum(StrEnum):
-    """A ``str`` enum whose values are the venue's literal strings, with a forgiving ``parse``."""
-
-    @classmethod
-    def parse(cls, text: Any) -> Any:
-        """The member for ``text`` (a member, or its literal string in any case, surrounding spaces ignored).
-
-        Raises ``ValueError`` naming the bad text and the accepted values.
-        """
-        if isinstance(text, cls):
-            return text
-        if isinstance(text, str):
-            key = text.strip().upper()
-            for member in cls:
-                if member.value == key:
-                    return member
-        accepted = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown {cls.__name__.lower()} {text!r}: expected one of {accepted}")
-
-
-@unique
-class Venue(_ParsableEnum):
-    """Trading venue."""
-
-    KRX = "KRX"
-    NXT = "NXT"
-
-
-@unique
-class Market(_ParsableEnum):
-    """Listing market of a stock; selects the sell tax rate."""
-
-    KOSPI = "KOSPI"
-    KOSDAQ = "KOSDAQ"
-
-
-@unique
-class Side(_ParsableEnum):
-    """Order side."""
-
-    BUY = "BUY"
-    SELL = "SELL"
 
 
 # --------------------------------------------------------------------------------------------------------------

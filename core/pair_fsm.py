@@ -9,37 +9,37 @@ live, and can be tested exhaustively.
 
 Flow (states in capitals)::
 
-    IDLE --Start--> CANDIDATE --> ENTRY_TAKE_SENT        take = sell the rich bid, IOC "10" or market IOC "13"
+    IDLE --Start--> CANDIDATE --> ENTRY_TAKE_SENT        take = sell the rich bid, limit IOC or market IOC
       take done, 0 filled ........................ COOLDOWN  (outcome 'missed')
       take rejected / lost ...... ENTRY_REJECTED -> COOLDOWN  (outcome 'rejected')
-      take refused by -308 ....................... COOLDOWN  (outcome 'backoff', retry_after_308_ms)
-      take done, F > 0 filled --> HEDGE_POST_SENT         post = buy F at the cheap ask "00" (or NXT mid "29")
+      take refused by the rate limit ............. COOLDOWN  (outcome 'backoff', retry_after_308_ms)
+      take done, F > 0 filled --> HEDGE_POST_SENT         post = buy F at the cheap ask, limit (or NXT mid)
         post filled before first_take_fill + t_hedge ... PAIRED_DONE (outcome 'done')
         deadline / hedge rejected / post lost ------> CANCEL_POST_SENT (cancel the post, urgent)
           post complete (cancel confirmed + every fill in) --> HEDGE_IOC_SENT  buy filled_take - filled_hedge,
-                                                               market IOC "13" first, then market "03"
-          over-hedged (a late post fill) -----------------> UNWIND_SENT     sell the excess, "13" then "03"
+                                                               market IOC first, then market
+          over-hedged (a late post fill) -----------------> UNWIND_SENT     sell the excess, market IOC then market
           flat and every order resolved ..................  PAIRED_DONE ('done') or ERROR ('error')
 
 Principles and the edge cases they settle:
 
-* **Chejan is authoritative.** Quantities come only from fills (체결) and cancel confirmations (확인).
+* **The broker's notices are authoritative.** Quantities come only from fills and cancel confirmations.
   The hedge quantity is always ``filled_take - filled_hedge + filled_unwind`` (= ``-net_position``) at
   the moment the hedge is sent, never an estimate. An order is *complete* only when
   ``filled + cancelled == qty``; a cancel confirmation that leaves a gap means a fill is still in
   flight (the cancel/fill race), and the machine waits for it (bounded by ``cancel_timeout_ms``) before
   hedging the rest. A fill that arrives later still (after the IOC was sent) is counted, and if the
   slice is then over-hedged the excess is sold (``unwind``) so the net position returns to 0.
-* **A silent order may still exist.** No TR ack within ``tr_ack_timeout_ms`` makes an order
-  ``UNCONFIRMED``, not rejected: a late ack or Chejan still binds and is reconciled. After a further
+* **A silent order may still exist.** No broker ack within ``tr_ack_timeout_ms`` makes an order
+  ``UNCONFIRMED``, not rejected: a late ack or notice still binds and is reconciled. After a further
   ``ack_grace_ms`` of silence it is ``LOST``; a lost entry counts as a reject (SPEC: "TR ack ≤200 ms else
   reject"), a lost hedge-side order makes the outcome ``'error'`` and is listed in
   ``Finished.unresolved_refs`` so the PairManager reconciles it against the broker. While a hedge-side
   order is unconfirmed no further hedge or unwind is sent (it may still fill): a stalled bridge therefore
   produces at most one order per ``tr_ack_timeout_ms + ack_grace_ms`` instead of a pile of orders that all
-  fill later. Chejan events whose order number is not yet known (Chejan overtook the TR ack) are buffered
+  fill later. Notices whose order number is not yet known (a notice overtook the ack) are buffered
   while any of this pair's orders is unbound and replayed when the number binds; the bridge may also
-  correlate a Chejan to our request and pass ``order_ref`` directly.
+  correlate a notice to our request and pass ``order_ref`` directly.
 * **Every leg ends filled, cancelled or rejected.** IOC/market orders that are not complete
   ``ioc_settle_ms`` after their ack are cancelled explicitly; cancels are re-sent up to
   ``max_cancel_attempts`` times (one ``cancel_timeout_ms`` apart) and then the order is *given up*:
@@ -54,7 +54,7 @@ Principles and the edge cases they settle:
   that arrives before its deadline (``now_ns < deadline_ns``) is answered with the same
   :class:`StartTimer` again, so the hedge escalation happens exactly at
   ``first_take_fill_ns + t_hedge_ms`` on the engine clock, never one nanosecond early.
-* **-308 (order-rate overflow).** The caller returns the throttle token. For the entry the slice ends with
+* **Rate-limit refusals** (the broker's order-rate overflow). The caller returns the throttle token. For the entry the slice ends with
   ``'backoff'`` and a ``retry_after_308_ms`` cooldown (the caller may re-admit the signal if still
   valid). For a hedge, cancel or unwind every further send of this pair is held until a ``'retry'``
   timer fires, then whatever is still needed is re-requested (urgent) with the quantity recomputed.
@@ -64,522 +64,39 @@ Principles and the edge cases they settle:
 
 Audit: every state change is an ``EmitEvent('state', ...)`` with ``from``/``to`` and a reason; facts are
 ``EmitEvent`` kinds ``ack``, ``late_ack``, ``ack_timeout``, ``order_lost``, ``fill``, ``cancel_confirmed``,
-``inflight_fill_wait``, ``reject``, ``cancel_rejected``, ``cancel_timeout``, ``refused_308``,
+``inflight_fill_wait``, ``reject``, ``cancel_rejected``, ``cancel_timeout``, ``rate_limited``,
 ``retry_due``, ``hedge_timeout``, ``order_overdue``, ``order_given_up``, ``reopened``,
 ``flatten_exhausted``, ``force_flatten``, ``overfill_clamped``, ``cancel_qty_corrected``,
 ``unknown_order``, ``unknown_ref``, ``protocol_violation``.
 
-Venue, side and role values are plain strings ("KRX"/"NXT", "BUY"/"SELL") so this module depends on
-nothing else in the engine.
+Its vocabulary (parameters, intents, events, actions, views) is :mod:`core.pair_events`; venues, sides,
+styles and roles are the enums of :mod:`core.enums`.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum, unique
 from types import MappingProxyType
-from typing import Final, Literal, Union
+from typing import Final, Union
 
-# --------------------------------------------------------------------------------------------------
-# Literals
-# --------------------------------------------------------------------------------------------------
+from core.enums import Direction, OrderRole, OrderStyle, Side, Venue
+from core.pair_events import (
+    OPEN_STATUSES, TERMINAL_STATES, Accepted, CancelConfirmed, CancelIntent, CancelStatus, CancelView, EmitEvent,
+    Filled, Finished, ForceFlatten, OrderIntent, OrderStatus, OrderView, PairAction, PairEvent, PairParams,
+    PairState, Rejected, SendCancel, SendOrder, SendRateLimited, Sent, Start, StartTimer, TimerFired, TimerKind,
+    TrAck,
+)
 
-KRX: Final = "KRX"
-NXT: Final = "NXT"
-BUY: Final = "BUY"
-SELL: Final = "SELL"
-
-Venue = Literal["KRX", "NXT"]
-Side = Literal["BUY", "SELL"]
-Direction = Literal["A", "B"]
-Role = Literal["take", "hedge_post", "hedge_ioc", "unwind"]
-Outcome = Literal["done", "missed", "rejected", "backoff", "error"]
-
-ROLE_TAKE: Final = "take"
-ROLE_HEDGE_POST: Final = "hedge_post"
-ROLE_HEDGE_IOC: Final = "hedge_ioc"
-ROLE_UNWIND: Final = "unwind"
-
-#: Kiwoom ``sHogaGb`` codes used here (SPEC §2). Market-type codes and NXT mid are sent with price 0.
-HOGA_LIMIT: Final = "00"
-HOGA_MARKET: Final = "03"
-HOGA_LIMIT_IOC: Final = "10"
-HOGA_MARKET_IOC: Final = "13"
-HOGA_MID: Final = "29"
-ZERO_PRICE_HOGAS: Final = frozenset({HOGA_MARKET, HOGA_MARKET_IOC, HOGA_MID})
+__all__ = ["PairStateMachine"]
 
 _NS_PER_MS: Final = 1_000_000
-
-
-def kiwoom_order_type(venue: str, side: str, cancel: bool = False, modify: bool = False) -> int:
-    """Kiwoom ``SendOrder`` ``nOrderType`` for a venue, side and action.
-
-    KRX: 1 buy, 2 sell, 3 buy-cancel, 4 sell-cancel, 5 buy-modify, 6 sell-modify. NXT (the user's
-    guideline, seed 003): 21 buy, 22 sell, 23 cancel, 25 modify, whatever the side of the original.
-
-    Raises:
-        ValueError: unknown venue or side, or both ``cancel`` and ``modify``.
-    """
-    if venue not in (KRX, NXT):
-        raise ValueError(f"unknown venue {venue!r}")
-    if side not in (BUY, SELL):
-        raise ValueError(f"unknown side {side!r}")
-    if cancel and modify:
-        raise ValueError("an order is either a cancel or a modify, not both")
-    if venue == NXT:
-        if cancel:
-            return 23
-        if modify:
-            return 25
-        return 21 if side == BUY else 22
-    base = 1 if side == BUY else 2
-    if cancel:
-        return base + 2
-    if modify:
-        return base + 4
-    return base
-
-
-def venues_for(direction: str) -> tuple[str, str]:
-    """``(cheap_venue, rich_venue)`` of a direction: A buys KRX / sells NXT, B buys NXT / sells KRX."""
-    if direction == "A":
-        return KRX, NXT
-    if direction == "B":
-        return NXT, KRX
-    raise ValueError(f"direction must be 'A' or 'B', got {direction!r}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Enums
-# --------------------------------------------------------------------------------------------------
-
-
-@unique
-class PairState(StrEnum):
-    """States of one slice. Terminal: ``PAIRED_DONE``, ``COOLDOWN``, ``ERROR`` (see :attr:`is_terminal`)."""
-
-    IDLE = "IDLE"
-    CANDIDATE = "CANDIDATE"
-    ENTRY_TAKE_SENT = "ENTRY_TAKE_SENT"
-    HEDGE_POST_SENT = "HEDGE_POST_SENT"
-    CANCEL_POST_SENT = "CANCEL_POST_SENT"
-    HEDGE_IOC_SENT = "HEDGE_IOC_SENT"
-    UNWIND_SENT = "UNWIND_SENT"
-    PAIRED_DONE = "PAIRED_DONE"
-    ENTRY_REJECTED = "ENTRY_REJECTED"
-    COOLDOWN = "COOLDOWN"
-    ERROR = "ERROR"
-
-
-TERMINAL_STATES: Final = frozenset({PairState.PAIRED_DONE, PairState.COOLDOWN, PairState.ERROR})
-
-
-@unique
-class OrderStatus(StrEnum):
-    """Life of one order of the pair, as far as the machine knows.
-
-    ``PENDING_SEND``: action emitted, the caller has not reported the ``SendOrder`` result yet (it may sit
-    in the Throttler queue). ``PENDING_ACK``: sent, waiting for the TR ack. ``UNCONFIRMED``: no ack in
-    time, may exist. ``WORKING``: acknowledged, not complete. Terminal: ``FILLED`` (fully),
-    ``CANCELLED`` (complete with a cancelled part; ``filled`` may be > 0), ``REJECTED`` (empty order
-    number, 거부 or a failed send), ``REFUSED`` (-308: never reached Kiwoom), ``LOST`` (no trace after the
-    grace period; may still surface and is then revived).
-    """
-
-    PENDING_SEND = "PENDING_SEND"
-    PENDING_ACK = "PENDING_ACK"
-    UNCONFIRMED = "UNCONFIRMED"
-    WORKING = "WORKING"
-    FILLED = "FILLED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
-    REFUSED = "REFUSED"
-    LOST = "LOST"
-
-
-OPEN_STATUSES: Final = frozenset(
-    {OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.WORKING}
-)
 _UNBOUND_STATUSES: Final = frozenset(
     {OrderStatus.PENDING_SEND, OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.LOST}
 )
 #: Statuses that evidence of life (an ack number, a fill, a confirmation) turns back into WORKING:
-#: Chejan is authoritative even over our own earlier conclusions (refused, rejected, lost).
+#: the broker's notices are authoritative even over our own earlier conclusions (refused, rejected, lost).
 _REVIVABLE: Final = _UNBOUND_STATUSES | {OrderStatus.REFUSED, OrderStatus.REJECTED}
-
-
-@unique
-class CancelStatus(StrEnum):
-    """Life of one cancel request (a cancel is an order of its own at Kiwoom, with its own number)."""
-
-    PENDING_SEND = "PENDING_SEND"
-    PENDING_ACK = "PENDING_ACK"
-    ACKED = "ACKED"
-    CONFIRMED = "CONFIRMED"
-    REJECTED = "REJECTED"
-    REFUSED = "REFUSED"
-    TIMED_OUT = "TIMED_OUT"
-
-
 _CANCEL_ACTIVE: Final = frozenset({CancelStatus.PENDING_SEND, CancelStatus.PENDING_ACK, CancelStatus.ACKED})
-
-
-@unique
-class TimerKind(StrEnum):
-    """Timer kinds. ``ack``: TR-ack timeout; ``grace``: how long an unconfirmed order may stay silent;
-    ``hedge``: the t_hedge deadline; ``cancel``: cancel timeout / wait for an in-flight fill;
-    ``settle``: an acked IOC/market order that is still not complete; ``retry``: -308 back-off."""
-
-    ACK = "ack"
-    GRACE = "grace"
-    HEDGE = "hedge"
-    CANCEL = "cancel"
-    SETTLE = "settle"
-    RETRY = "retry"
-
-
-# --------------------------------------------------------------------------------------------------
-# Parameters and intents
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PairParams:
-    """Timing and routing parameters of a slice (config ``execution.*``, ``router.*``).
-
-    Attributes:
-        t_hedge_ms: the post must complete the hedge within this long after the first take fill.
-        tr_ack_timeout_ms: a sent order without a TR ack after this long becomes ``UNCONFIRMED``.
-        cancel_timeout_ms: wait for a cancel confirmation (and for a fill in flight) this long.
-        cooldown_ms: cooldown after a miss, reject or error.
-        retry_after_308_ms: cooldown after -308 on the entry; retry delay after -308 on anything else.
-        entry_style: ``'ioc'`` = limit IOC "10" at the rich bid; ``'market'`` = market IOC "13", price 0.
-        hedge_style: ``'limit'`` = limit "00" at the cheap ask; ``'mid'`` = NXT mid "29", price 0, when the
-            cheap venue is NXT (a KRX hedge falls back to the limit).
-        max_cancel_attempts: cancels sent for one order before it is given up.
-        ack_grace_ms: after an ack timeout, how long a silent order may still surface before it is ``LOST``.
-        ioc_settle_ms: an acked IOC/market order not complete after this long is cancelled explicitly.
-        max_flatten_orders: cap on IOC/market hedge + unwind orders of one slice.
-    """
-
-    t_hedge_ms: int = 1000
-    tr_ack_timeout_ms: int = 200
-    cancel_timeout_ms: int = 300
-    cooldown_ms: int = 100
-    retry_after_308_ms: int = 250
-    entry_style: Literal["ioc", "market"] = "ioc"
-    hedge_style: Literal["limit", "mid"] = "limit"
-    max_cancel_attempts: int = 3
-    ack_grace_ms: int = 1000
-    ioc_settle_ms: int = 1000
-    max_flatten_orders: int = 8
-
-    def __post_init__(self) -> None:
-        for name in ("t_hedge_ms", "tr_ack_timeout_ms", "cancel_timeout_ms", "retry_after_308_ms",
-                     "ack_grace_ms", "ioc_settle_ms"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        cooldown = self.cooldown_ms
-        if not isinstance(cooldown, int) or isinstance(cooldown, bool) or cooldown < 0:
-            raise ValueError(f"cooldown_ms must be a non-negative integer, got {self.cooldown_ms!r}")
-        for name in ("max_cancel_attempts", "max_flatten_orders"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.entry_style not in ("ioc", "market"):
-            raise ValueError(f"entry_style must be 'ioc' or 'market', got {self.entry_style!r}")
-        if self.hedge_style not in ("limit", "mid"):
-            raise ValueError(f"hedge_style must be 'limit' or 'mid', got {self.hedge_style!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """One new order the caller must send (through the Throttler, then ``SendOrder``).
-
-    ``ref`` is unique per pair (``"{pair_id}:{role}:{n}"``) and is how the caller reports the send
-    result and the TR ack. ``urgent`` orders may use the Throttler's reserved tokens (hedges and
-    unwinds; the entry never). ``price`` is 0 for market, market-IOC and NXT mid.
-    """
-
-    ref: str
-    pair_id: str
-    symbol: str
-    venue: str
-    side: str
-    qty: int
-    hoga: str
-    price: int
-    role: str
-    urgent: bool
-
-    @property
-    def kiwoom_order_type(self) -> int:
-        """``nOrderType`` of this new order (1/2 on KRX, 21/22 on NXT)."""
-        return kiwoom_order_type(self.venue, self.side)
-
-
-@dataclass(frozen=True, slots=True)
-class CancelIntent:
-    """A cancel request for one of the pair's orders (always urgent: it uses a reserved token).
-
-    At Kiwoom a cancel is itself an order: ``nOrderType`` 3/4 (KRX) or 23 (NXT), price 0,
-    ``sOrgOrderNo`` = ``order_no``; ``qty`` is the remaining quantity the machine knows of.
-    """
-
-    ref: str
-    pair_id: str
-    symbol: str
-    target_ref: str
-    order_no: str
-    venue: str
-    side: str
-    qty: int
-    urgent: bool = True
-
-    @property
-    def kiwoom_order_type(self) -> int:
-        """``nOrderType`` of this cancel (3/4 on KRX, 23 on NXT)."""
-        return kiwoom_order_type(self.venue, self.side, cancel=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Events (caller -> machine)
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Risk and Throttler admitted the signal: send the take now."""
-
-    now_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """``SendOrder`` for ``order_ref`` (an order or a cancel) returned 0. Starts the ack / cancel timer.
-
-    Reported separately from :class:`TrAck` because an urgent order may wait in the Throttler queue: the
-    ack timeout counts from the real send, not from the decision.
-    """
-
-    order_ref: str
-    now_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class SendRefused308:
-    """``SendOrder`` for ``order_ref`` returned -308; the caller has already returned the token."""
-
-    order_ref: str
-    now_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrAck:
-    """``OnReceiveTrData`` for ``order_ref``: a non-empty ``order_no`` accepts, an empty one rejects."""
-
-    order_ref: str
-    order_no: str
-    now_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """Chejan 접수 for ``order_no``. ``order_ref`` may be set if the bridge correlated it to our request."""
-
-    order_no: str
-    now_ns: int
-    order_ref: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Filled:
-    """Chejan 체결: ``qty`` shares at ``price`` (FID 915/914); ``leaves_qty`` = FID 902 (informational).
-
-    ``exec_id`` (FID 909) makes replays idempotent: a repeated exec id for the same order is ignored.
-    """
-
-    order_no: str
-    qty: int
-    price: float
-    leaves_qty: int
-    now_ns: int
-    exec_id: str | None = None
-    order_ref: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelConfirmed:
-    """Chejan 확인: ``cancelled_qty`` shares of an order were cancelled.
-
-    Used for our cancels and for the unfilled remainder of an IOC. ``order_no`` may be the original
-    order's number or the cancel order's own number (FID 9203 of the 확인); both are understood.
-    """
-
-    order_no: str
-    cancelled_qty: int
-    now_ns: int
-    order_ref: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A reject (Chejan 거부, or a ``SendOrder`` error other than -308) of an order or of a cancel.
-
-    Identify it by ``order_no`` when known, else by ``order_ref`` (a failed send has no number).
-    """
-
-    reason: str
-    now_ns: int
-    order_no: str | None = None
-    order_ref: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    """A timer armed by :class:`StartTimer` has fired (possibly stale or early; both are handled)."""
-
-    kind: str
-    token: int
-    now_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class ForceFlatten:
-    """Kill switch (e.g. exposure older than ``t_hedge_ms + 1000``): stop posting, flatten now."""
-
-    reason: str
-    now_ns: int
-
-
-PairEvent = Union[Start, Sent, SendRefused308, TrAck, Accepted, Filled, CancelConfirmed, Rejected,
-                  TimerFired, ForceFlatten]
-
-
-# --------------------------------------------------------------------------------------------------
-# Actions (machine -> caller)
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendOrder:
-    """Send a new order; report :class:`Sent`, :class:`SendRefused308` or :class:`Rejected` back."""
-
-    intent: OrderIntent
-
-
-@dataclass(frozen=True, slots=True)
-class SendCancel:
-    """Send a cancel (urgent); report :class:`Sent`/:class:`SendRefused308` with ``intent.ref``."""
-
-    intent: CancelIntent
-
-
-@dataclass(frozen=True, slots=True)
-class StartTimer:
-    """Arm a timer to fire :class:`TimerFired(kind, token)` at ``deadline_ns`` on the engine clock.
-
-    Tokens are unique per machine; re-arming with the same token (after an early fire) is allowed.
-    A deadline already in the past (only the hedge timer, when the first take fill was replayed from the
-    buffer) must fire at once.
-    """
-
-    kind: str
-    deadline_ns: int
-    token: int
-    pair_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EmitEvent:
-    """An audit/telemetry event. ``state`` is the state after the event; ``detail`` is sorted pairs."""
-
-    kind: str
-    pair_id: str
-    symbol: str
-    now_ns: int
-    state: str
-    reason: str
-    detail: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def detail_dict(self) -> dict[str, object]:
-        """``detail`` as a new dict."""
-        return dict(self.detail)
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """The slice is over (see the module docstring for a possible second, superseding ``Finished``).
-
-    ``cooldown_until_ns`` is when the symbol may be admitted again (None after ``'done'``).
-    ``unresolved_refs`` lists orders whose fate is unknown (lost, or given up while still open): the
-    PairManager must reconcile them against the broker. ``net_position`` is non-zero only after
-    ``'error'`` with exhausted flatten orders.
-    """
-
-    outcome: str
-    pair_id: str
-    symbol: str
-    now_ns: int
-    reason: str
-    net_position: int
-    filled_take: int
-    filled_hedge: int
-    filled_unwind: int
-    cooldown_until_ns: int | None
-    unresolved_refs: tuple[str, ...] = ()
-
-
-PairAction = Union[SendOrder, SendCancel, StartTimer, EmitEvent, Finished]
-
-
-# --------------------------------------------------------------------------------------------------
-# Read-only views
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OrderView:
-    """Snapshot of one order of the pair (see :class:`OrderStatus`)."""
-
-    intent: OrderIntent
-    order_no: str | None
-    status: OrderStatus
-    filled: int
-    cancelled: int
-    avg_fill_price: float | None
-    given_up: bool
-    cancel_attempts: int
-    cancel_refs: tuple[str, ...]
-    reject_reason: str
-
-    @property
-    def ref(self) -> str:
-        return self.intent.ref
-
-    @property
-    def role(self) -> str:
-        return self.intent.role
-
-    @property
-    def qty(self) -> int:
-        return self.intent.qty
-
-    @property
-    def remaining(self) -> int:
-        """Quantity neither filled nor cancelled yet (still working, or a fill in flight)."""
-        return self.intent.qty - self.filled - self.cancelled
-
-
-@dataclass(frozen=True, slots=True)
-class CancelView:
-    """Snapshot of one cancel request."""
-
-    intent: CancelIntent
-    status: CancelStatus
-    order_no: str | None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -646,7 +163,7 @@ class _Timer:
     ref: str | None
 
 
-_ChejanEvent = Union[Accepted, Filled, CancelConfirmed, Rejected]
+_BrokerNotice = Union[Accepted, Filled, CancelConfirmed, Rejected]
 _MAX_BUFFERED: Final = 256
 _MAX_DRIVE_STEPS: Final = 32
 
@@ -662,7 +179,8 @@ class PairStateMachine:
     Args:
         pair_id: unique id of the slice (prefix of every order ref).
         symbol: 6-digit code.
-        direction: ``'A'`` (buy KRX, sell NXT) or ``'B'`` (buy NXT, sell KRX).
+        direction: :class:`~core.enums.Direction` A (buy KRX, sell NXT) or B (buy NXT, sell KRX); its
+            literal is accepted too.
         qty: slice quantity (shares, >= 1).
         rich_bid: the rich venue's best bid used by the signal (the take's limit-IOC price).
         cheap_ask: the cheap venue's best ask used by the signal (the hedge post's limit price).
@@ -672,22 +190,22 @@ class PairStateMachine:
         ValueError: invalid direction, quantity, or a zero price that the chosen styles need.
     """
 
-    def __init__(self, pair_id: str, symbol: str, direction: str, qty: int, rich_bid: int,
+    def __init__(self, pair_id: str, symbol: str, direction: Direction | str, qty: int, rich_bid: int,
                  cheap_ask: int, params: PairParams | None = None) -> None:
         self._params = params if params is not None else PairParams()
         if not pair_id:
             raise ValueError("pair_id must be non-empty")
         if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
             raise ValueError(f"qty must be an integer >= 1, got {qty!r}")
-        self._cheap, self._rich = venues_for(direction)
-        self._use_mid = self._params.hedge_style == "mid" and self._cheap == NXT
+        self.direction = Direction.parse(direction)
+        self._cheap, self._rich = self.direction.buy_venue, self.direction.sell_venue
+        self._use_mid = self._params.hedge_style == "mid" and self._cheap is Venue.NXT
         if self._params.entry_style == "ioc" and not rich_bid > 0:
             raise ValueError(f"rich_bid must be > 0 for a limit-IOC entry, got {rich_bid!r}")
         if not self._use_mid and not cheap_ask > 0:
             raise ValueError(f"cheap_ask must be > 0 for a limit hedge post, got {cheap_ask!r}")
         self.pair_id = pair_id
         self.symbol = symbol
-        self.direction = direction
         self.qty = qty
         self.rich_bid = rich_bid
         self.cheap_ask = cheap_ask
@@ -702,7 +220,7 @@ class PairStateMachine:
         self._next_token = 1
         self._hedge_timer: int | None = None
         self._retry_timer: int | None = None
-        self._buffer: list[_ChejanEvent] = []
+        self._buffer: list[_BrokerNotice] = []
         self._escalated = False
         self._first_take_fill_ns: int | None = None
         self._exposure_since_ns: int | None = None
@@ -733,26 +251,26 @@ class PairStateMachine:
         return self._outcome
 
     @property
-    def cheap_venue(self) -> str:
+    def cheap_venue(self) -> Venue:
         return self._cheap
 
     @property
-    def rich_venue(self) -> str:
+    def rich_venue(self) -> Venue:
         return self._rich
 
     @property
     def filled_take(self) -> int:
-        return sum(o.filled for o in self._orders.values() if o.intent.role == ROLE_TAKE)
+        return sum(o.filled for o in self._orders.values() if o.intent.role == OrderRole.TAKE)
 
     @property
     def filled_hedge(self) -> int:
         """Shares bought by all hedge orders (post and IOC/market), from Chejan fills only."""
         return sum(o.filled for o in self._orders.values()
-                   if o.intent.role in (ROLE_HEDGE_POST, ROLE_HEDGE_IOC))
+                   if o.intent.role in (OrderRole.HEDGE_POST, OrderRole.HEDGE_IOC))
 
     @property
     def filled_unwind(self) -> int:
-        return sum(o.filled for o in self._orders.values() if o.intent.role == ROLE_UNWIND)
+        return sum(o.filled for o in self._orders.values() if o.intent.role == OrderRole.UNWIND)
 
     @property
     def net_position(self) -> int:
@@ -811,7 +329,7 @@ class PairStateMachine:
             self._on_start()
         elif isinstance(event, Sent):
             self._on_sent(event.order_ref)
-        elif isinstance(event, SendRefused308):
+        elif isinstance(event, SendRateLimited):
             self._on_refused(event.order_ref)
         elif isinstance(event, TrAck):
             self._on_tr_ack(event.order_ref, event.order_no.strip())
@@ -861,16 +379,16 @@ class PairStateMachine:
 
     # ---------------------------------------------------------------- sending
 
-    def _new_ref(self, role: str) -> str:
+    def _new_ref(self, role: OrderRole) -> str:
         n = self._role_counts.get(role, 0) + 1
         self._role_counts[role] = n
         return f"{self.pair_id}:{role}:{n}"
 
-    def _send_order(self, role: str, venue: str, side: str, qty: int, hoga: str, price: int,
+    def _send_order(self, role: OrderRole, venue: Venue, side: Side, qty: int, style: OrderStyle, price: int,
                     urgent: bool) -> _Order:
         intent = OrderIntent(ref=self._new_ref(role), pair_id=self.pair_id, symbol=self.symbol,
-                             venue=venue, side=side, qty=qty, hoga=hoga,
-                             price=0 if hoga in ZERO_PRICE_HOGAS else price, role=role, urgent=urgent)
+                             venue=venue, side=side, qty=qty, style=style,
+                             price=price if style.priced else 0, role=role, urgent=urgent)
         o = _Order(intent)
         self._orders[intent.ref] = o
         self._out.append(SendOrder(intent))
@@ -878,11 +396,11 @@ class PairStateMachine:
 
     def _send_post(self, qty: int) -> None:
         if self._use_mid:
-            self._send_order(ROLE_HEDGE_POST, self._cheap, BUY, qty, HOGA_MID, 0, True)
+            self._send_order(OrderRole.HEDGE_POST, self._cheap, Side.BUY, qty, OrderStyle.MID, 0, True)
         else:
-            self._send_order(ROLE_HEDGE_POST, self._cheap, BUY, qty, HOGA_LIMIT, self.cheap_ask, True)
+            self._send_order(OrderRole.HEDGE_POST, self._cheap, Side.BUY, qty, OrderStyle.LIMIT, self.cheap_ask, True)
 
-    def _sent_count(self, role: str) -> int:
+    def _sent_count(self, role: OrderRole) -> int:
         return sum(1 for o in self._orders.values()
                    if o.intent.role == role and o.status is not OrderStatus.REFUSED)
 
@@ -904,9 +422,9 @@ class PairStateMachine:
             return
         self._set_state(PairState.CANDIDATE, "admitted")
         if self._params.entry_style == "ioc":
-            self._send_order(ROLE_TAKE, self._rich, SELL, self.qty, HOGA_LIMIT_IOC, self.rich_bid, False)
+            self._send_order(OrderRole.TAKE, self._rich, Side.SELL, self.qty, OrderStyle.LIMIT_IOC, self.rich_bid, False)
         else:
-            self._send_order(ROLE_TAKE, self._rich, SELL, self.qty, HOGA_MARKET_IOC, 0, False)
+            self._send_order(OrderRole.TAKE, self._rich, Side.SELL, self.qty, OrderStyle.MARKET_IOC, 0, False)
         self._set_state(PairState.ENTRY_TAKE_SENT, "take_sent")
 
     def _on_sent(self, ref: str) -> None:
@@ -935,15 +453,15 @@ class PairStateMachine:
         c = self._cancels.get(ref)
         if o is not None and o.status is OrderStatus.PENDING_SEND:
             o.status = OrderStatus.REFUSED
-            self._emit("refused_308", "order_rate_overflow", order_ref=ref, role=o.intent.role)
-            if o.intent.role != ROLE_TAKE:
+            self._emit("rate_limited", "order_rate_overflow", order_ref=ref, role=o.intent.role)
+            if o.intent.role != OrderRole.TAKE:
                 self._arm_retry()
         elif c is not None and c.status is CancelStatus.PENDING_SEND:
             c.status = CancelStatus.REFUSED
-            self._emit("refused_308", "order_rate_overflow", order_ref=ref, role="cancel")
+            self._emit("rate_limited", "order_rate_overflow", order_ref=ref, role="cancel")
             self._arm_retry()
         elif o is None and c is None:
-            self._emit("unknown_ref", "refused_308", order_ref=ref)
+            self._emit("unknown_ref", "rate_limited", order_ref=ref)
         else:
             self._emit("protocol_violation", "refused_after_send", order_ref=ref)
 
@@ -1016,7 +534,7 @@ class PairStateMachine:
     def _revive(self, o: _Order) -> None:
         """The order is alive at the exchange (ack, 접수, a fill or a confirmation arrived)."""
         o.status = OrderStatus.WORKING
-        if o.intent.role != ROLE_HEDGE_POST and o.settle_timer is None and not o.given_up:
+        if o.intent.role != OrderRole.HEDGE_POST and o.settle_timer is None and not o.given_up:
             o.settle_timer = self._start_timer(
                 TimerKind.SETTLE, self._now + self._params.ioc_settle_ms * _NS_PER_MS, o.intent.ref)
         self._complete_if_done(o)
@@ -1040,7 +558,7 @@ class PairStateMachine:
         for ev in matching:
             self._apply_chejan(ev)
 
-    def _on_chejan(self, ev: _ChejanEvent) -> None:
+    def _on_chejan(self, ev: _BrokerNotice) -> None:
         order_no = ev.order_no
         if order_no is not None and order_no in self._by_no:
             self._apply_chejan(ev)
@@ -1068,7 +586,7 @@ class PairStateMachine:
             self._buffer.append(ev)
         self._emit("unknown_order", type(ev).__name__, order_no=order_no, buffered=buffered)
 
-    def _lookup(self, ev: _ChejanEvent) -> tuple[_Order | None, _Cancel | None]:
+    def _lookup(self, ev: _BrokerNotice) -> tuple[_Order | None, _Cancel | None]:
         if ev.order_no is not None and ev.order_no in self._by_no:
             kind, ref = self._by_no[ev.order_no]
             if kind == "order":
@@ -1078,7 +596,7 @@ class PairStateMachine:
             return self._orders.get(ev.order_ref), self._cancels.get(ev.order_ref)
         return None, None
 
-    def _apply_chejan(self, ev: _ChejanEvent) -> None:
+    def _apply_chejan(self, ev: _BrokerNotice) -> None:
         o, c = self._lookup(ev)
         if isinstance(ev, Accepted):
             if o is not None and o.status in _UNBOUND_STATUSES:
@@ -1133,7 +651,7 @@ class PairStateMachine:
         o.filled += qty
         o.notional += qty * ev.price
         o.last_leaves = ev.leaves_qty
-        if o.intent.role == ROLE_TAKE and self._first_take_fill_ns is None:
+        if o.intent.role == OrderRole.TAKE and self._first_take_fill_ns is None:
             # The fill's own arrival time, even when it is replayed from the buffer later: exposure began
             # then, so the deadline (and this timer) may already lie in the past; it then fires at once.
             self._first_take_fill_ns = ev.now_ns
@@ -1281,7 +799,7 @@ class PairStateMachine:
         return self._drive_flatten()
 
     def _take(self) -> _Order:
-        return self._orders[f"{self.pair_id}:{ROLE_TAKE}:1"]
+        return next(o for o in self._orders.values() if o.intent.role is OrderRole.TAKE)
 
     def _drive_entry(self) -> bool:
         take = self._take()
@@ -1302,7 +820,7 @@ class PairStateMachine:
 
     def _drive_post(self) -> bool:
         net = self.net_position
-        posts = [o for o in self._orders.values() if o.intent.role == ROLE_HEDGE_POST]
+        posts = [o for o in self._orders.values() if o.intent.role == OrderRole.HEDGE_POST]
         last = posts[-1] if posts else None
         if net > 0:
             self._escalated = True
@@ -1326,15 +844,15 @@ class PairStateMachine:
     def _flatten_blockers(self) -> list[_Order]:
         """Hedge-side orders whose outcome must be known before another hedge or unwind is sent."""
         return [o for o in self._orders.values()
-                if o.intent.role != ROLE_TAKE and not o.given_up and o.is_open]
+                if o.intent.role != OrderRole.TAKE and not o.given_up and o.is_open]
 
     def _flatten_label(self) -> PairState:
         live = self._flatten_blockers()
-        if any(o.intent.role == ROLE_HEDGE_POST for o in live):
+        if any(o.intent.role == OrderRole.HEDGE_POST for o in live):
             return PairState.CANCEL_POST_SENT
-        if any(o.intent.role == ROLE_UNWIND for o in live):
+        if any(o.intent.role == OrderRole.UNWIND for o in live):
             return PairState.UNWIND_SENT
-        if any(o.intent.role == ROLE_HEDGE_IOC for o in live):
+        if any(o.intent.role == OrderRole.HEDGE_IOC for o in live):
             return PairState.HEDGE_IOC_SENT
         net = self.net_position
         if net > 0:
@@ -1345,12 +863,12 @@ class PairStateMachine:
 
     def _drive_flatten(self) -> bool:
         for o in self._orders.values():
-            if o.intent.role == ROLE_HEDGE_POST and o.is_open and not o.given_up:
+            if o.intent.role == OrderRole.HEDGE_POST and o.is_open and not o.given_up:
                 o.cancel_wanted = True
         self._ensure_cancels()
         blockers = self._flatten_blockers()
         if blockers:
-            if any(o.intent.role == ROLE_HEDGE_POST for o in blockers):
+            if any(o.intent.role == OrderRole.HEDGE_POST for o in blockers):
                 return self._set_state(PairState.CANCEL_POST_SENT, "cancelling_post")
             label = self._flatten_label()
             return self._set_state(label, "waiting_for_ioc")
@@ -1358,17 +876,17 @@ class PairStateMachine:
         if net != 0:
             if self._retry_timer is not None:
                 return False
-            sent = self._sent_count(ROLE_HEDGE_IOC) + self._sent_count(ROLE_UNWIND)
+            sent = self._sent_count(OrderRole.HEDGE_IOC) + self._sent_count(OrderRole.UNWIND)
             if sent >= self._params.max_flatten_orders:
                 self._exhausted = True
                 self._emit("flatten_exhausted", "max_flatten_orders", net_position=net, sent=sent)
                 return self._finish(force_error="flatten_exhausted")
             if net < 0:
-                hoga = HOGA_MARKET_IOC if self._sent_count(ROLE_HEDGE_IOC) == 0 else HOGA_MARKET
-                self._send_order(ROLE_HEDGE_IOC, self._cheap, BUY, -net, hoga, 0, True)
+                style = OrderStyle.MARKET_IOC if self._sent_count(OrderRole.HEDGE_IOC) == 0 else OrderStyle.MARKET
+                self._send_order(OrderRole.HEDGE_IOC, self._cheap, Side.BUY, -net, style, 0, True)
                 return self._set_state(PairState.HEDGE_IOC_SENT, "hedge_remaining")
-            hoga = HOGA_MARKET_IOC if self._sent_count(ROLE_UNWIND) == 0 else HOGA_MARKET
-            self._send_order(ROLE_UNWIND, self._cheap, SELL, net, hoga, 0, True)
+            style = OrderStyle.MARKET_IOC if self._sent_count(OrderRole.UNWIND) == 0 else OrderStyle.MARKET
+            self._send_order(OrderRole.UNWIND, self._cheap, Side.SELL, net, style, 0, True)
             return self._set_state(PairState.UNWIND_SENT, "over_hedged")
         if not self._all_settled():
             return False
@@ -1431,7 +949,7 @@ class PairStateMachine:
         else:
             take = self._take()
             if take.status is OrderStatus.REFUSED:
-                outcome, reason = "backoff", "take_refused_308"
+                outcome, reason = "backoff", "take_rate_limited"
             elif take.status in (OrderStatus.REJECTED, OrderStatus.LOST):
                 outcome, reason = "rejected", ("take_lost" if take.status is OrderStatus.LOST
                                                else take.reject_reason or "take_rejected")
@@ -1461,3 +979,4 @@ class PairStateMachine:
             net_position=self.net_position, filled_take=self.filled_take, filled_hedge=self.filled_hedge,
             filled_unwind=self.filled_unwind, cooldown_until_ns=cooldown_until, unresolved_refs=unresolved))
         return changed
+

@@ -18,7 +18,12 @@ import datetime as dt
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from core.clock import kst_date
+
+if TYPE_CHECKING:
+    from config.schema import EngineConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,20 @@ class KillSwitchEvent:
     reason: str
     t_ns: int
     until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectSpikeEvent:
+    """``rejects`` entry rejects on ``code`` within ``window_s``; ``freeze`` is the freeze it caused
+    (None with kill switches off), ``freeze_s`` how long a freeze lasts."""
+
+    code: str
+    rejects: int
+    window_s: int
+    frozen: bool
+    freeze_s: int
+    t_ns: int
+    freeze: KillSwitchEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +67,7 @@ class RiskLimits:
     enabled: bool = True
 
     @classmethod
-    def from_config(cls, cfg) -> "RiskLimits":  # noqa: ANN001 - EngineConfig
+    def from_config(cls, cfg: EngineConfig) -> RiskLimits:
         r, e = cfg.risk, cfg.execution
         return cls(max_concurrent_symbols=e.max_concurrent_symbols,
                    max_outstanding_per_symbol=e.max_outstanding_pairs_per_symbol,
@@ -131,17 +150,27 @@ class RiskGate:
         self.cooldown_until[code] = max(self.cooldown_until.get(code, 0), until_ns)
 
     # -- kill switches ----------------------------------------------------------------------
-    def on_reject(self, code: str, now_ns: int) -> KillSwitchEvent | None:
+    def on_reject(self, code: str, now_ns: int) -> RejectSpikeEvent | None:
+        """A rejected entry on ``code``: the engine's one reject-spike rule.
+
+        ``reject_count`` rejects within ``reject_window_ns`` make a spike (counting starts afresh after
+        it); with kill switches on, the spike also freezes the code (``freeze`` is that event).
+        """
         q = self.rejects[code]
         q.append(now_ns)
         while q and q[0] <= now_ns - self.limits.reject_window_ns:
             q.popleft()
-        if self.limits.enabled and len(q) >= self.limits.reject_count:
-            q.clear()
-            return self._freeze("reject_freeze", code, now_ns, self.limits.reject_freeze_ns,
-                                f"{self.limits.reject_count} rejects in "
-                                f"{self.limits.reject_window_ns // 10**9} s")
-        return None
+        if len(q) < self.limits.reject_count:
+            return None
+        n = len(q)
+        q.clear()
+        window_s = self.limits.reject_window_ns // 10**9
+        freeze = None
+        if self.limits.enabled:
+            freeze = self._freeze("reject_freeze", code, now_ns, self.limits.reject_freeze_ns,
+                                  f"{self.limits.reject_count} rejects in {window_s} s")
+        return RejectSpikeEvent(code, n, window_s, freeze is not None, self.limits.reject_freeze_ns // 10**9,
+                                now_ns, freeze)
 
     def on_unhedged_timeout(self, code: str, now_ns: int, age_ms: float) -> KillSwitchEvent | None:
         if not self.limits.enabled:

@@ -1,4 +1,4 @@
-"""When the engine may trade: KRX trading days, the guard window and NXT main state from FID 215.
+"""When the engine may trade: KRX trading days, the guard window and NXT main state from the broker.
 
 The engine is armed only when all of these hold (SPEC §3), evaluated in Asia/Seoul whatever the
 machine's time zone:
@@ -7,10 +7,11 @@ machine's time zone:
    ``sessions.extra_holidays`` (4.13.2 misses e.g. 2026-06-03);
 2. if ``sessions.arm_only_in_overlap``: the time is in the guard window ``overlap_window``
    (start inclusive, end exclusive; 09:00:32 ≤ t < 15:19:50 by default);
-3. if ``sessions.use_fid_215_signals``: FID 215 (장운영구분) says NXT main is open — the last of
-   ``'R'`` (NXT main start) / ``'S'`` (NXT main end) received *today*. With no such code today,
-   ``sessions.fid_215_unknown`` decides: ``closed`` waits for ``'R'``, ``clock`` trusts the
-   ``nxt_main`` window until a code arrives. With FID 215 signals off, the ``nxt_main`` window is used.
+3. if ``sessions.use_fid_215_signals``: the broker's market-operation notices (Kiwoom's FID 215,
+   translated by the bridge into :class:`~core.enums.MarketOperation`) say NXT main is open — the last
+   of ``NXT_MAIN_OPEN`` / ``NXT_MAIN_CLOSE`` received *today*. With no such notice today,
+   ``sessions.fid_215_unknown`` decides: ``closed`` waits for the open notice, ``clock`` trusts the
+   ``nxt_main`` window until one arrives. With the notices off, the ``nxt_main`` window is used.
 
 On days the calendar marks as a late open (the first trading day of a year opens at 10:00), the guard
 start moves later by the same amount; it is never moved earlier and the guard end never moves.
@@ -26,12 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.clock import NS_PER_S, kst_datetime, ns_from_kst
+from core.enums import MarketOperation
 
 if TYPE_CHECKING:
     from config.schema import SessionsConfig
 
 __all__ = [
-    "FID_215_CODES",
     "PHASES",
     "ArmStatus",
     "CalendarRangeError",
@@ -40,33 +41,6 @@ __all__ = [
     "SessionClock",
     "UnsupportedCalendarError",
 ]
-
-# FID 215 (장운영구분) values. REST-era NXT codes (dongbin300/KiwoomRestApi.Net) and the OCX-era codes
-# koapy lists (the lower-case group is marked "estimated" there). Case matters: 'S' ≠ 's'.
-FID_215_CODES: dict[str, str] = {
-    "0": "KRX pre-open (장시작전)",
-    "2": "KRX closing call start (장종료전 동시호가)",
-    "3": "KRX open (장시작)",
-    "4": "KRX closing call end (장종료)",
-    "8": "KRX close (장종료, no time)",
-    "9": "KRX market close (장마감)",
-    "P": "NXT pre-market start",
-    "Q": "NXT pre-market end",
-    "R": "NXT main market start",
-    "S": "NXT main market end",
-    "T": "NXT after-market single-price start",
-    "U": "NXT after-market start",
-    "V": "NXT closing-price trading end",
-    "W": "NXT after-market end",
-    "a": "after-hours closing-price start (koapy, estimated)",
-    "b": "after-hours closing-price end (koapy, estimated; another source: market-wide holiday)",
-    "c": "after-hours single-price start (koapy, estimated)",
-    "d": "after-hours single-price end (koapy, estimated)",
-    "e": "futures/options close (koapy, estimated)",
-    "s": "futures/options pre-close (koapy, estimated)",
-}
-_NXT_MAIN_OPEN = "R"
-_NXT_MAIN_CLOSED = "S"
 
 PHASES = ("closed-day", "pre-open", "armed", "post-close", "nxt-closed")
 """Every value :attr:`ArmStatus.phase` can take."""
@@ -97,23 +71,26 @@ class DayStatus:
 
 @dataclass(frozen=True, slots=True)
 class SessionChange:
-    """One FID 215 value as received and what it did to the NXT main state.
+    """One market-operation notice as received and what it did to the NXT main state.
 
     Attributes:
-      code: The raw value (surrounding whitespace removed); log it when ``known`` is False.
+      operation: What the notice means (``UNKNOWN`` when the bridge had no meaning for it).
+      raw: The broker's own code, for the log.
       at_ns: When it was received.
-      known: Whether the code is in :data:`FID_215_CODES`.
-      meaning: A short description (``'unknown'`` for unknown codes).
-      nxt_main_open: NXT main state after this code today (True/False), or None if still unknown.
-      changed: Whether this code changed today's NXT main state.
+      nxt_main_open: NXT main state after this notice today (True/False), or None if still unknown.
+      changed: Whether this notice changed today's NXT main state.
     """
 
-    code: str
+    operation: MarketOperation
+    raw: str
     at_ns: int
-    known: bool
-    meaning: str
     nxt_main_open: bool | None
     changed: bool
+
+    @property
+    def known(self) -> bool:
+        """Whether the bridge knew the broker's code."""
+        return self.operation is not MarketOperation.UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +159,12 @@ def _add(t: dt.time, delta: dt.timedelta) -> dt.time:
 
 
 class SessionClock:
-    """Decides from ``now_ns`` and FID 215 whether the engine is armed (see the module docstring).
+    """Decides from ``now_ns`` and the market-operation notices whether the engine is armed (module docstring).
 
     Args:
       sessions_cfg: The ``sessions`` section of the configuration (:class:`config.schema.SessionsConfig`).
-      mismatch_grace_ns: How long FID 215 may lag the clock before :meth:`mismatch` reports an ``'R'``
-        still standing after ``nxt_main`` ended (or received before it began). Default 5 s.
+      mismatch_grace_ns: How long the notices may lag the clock before :meth:`mismatch` reports an open
+        notice still standing after ``nxt_main`` ended (or received before it began). Default 5 s.
     """
 
     def __init__(self, sessions_cfg: SessionsConfig, *, mismatch_grace_ns: int = 5 * NS_PER_S) -> None:
@@ -195,8 +172,8 @@ class SessionClock:
         self._extra = frozenset(sessions_cfg.extra_holidays)
         self._grace_ns = mismatch_grace_ns
         self._days: dict[dt.date, DayStatus] = {}
-        self._last_code: SessionChange | None = None       # the last FID 215 value of any kind
-        self._main: SessionChange | None = None            # the last 'R' / 'S'
+        self._last_notice: SessionChange | None = None     # the last notice of any kind
+        self._main: SessionChange | None = None            # the last NXT main open / close
         self._main_date: dt.date | None = None             # its KST date
 
     # -- calendar ----------------------------------------------------------------------------------
@@ -274,41 +251,37 @@ class SessionClock:
         """``now_ns`` of the guard-window end on ``date``: no new pairs from then on."""
         return ns_from_kst(date, self.guard_window(date)[1])
 
-    # -- FID 215 -----------------------------------------------------------------------------------
+    # -- market-operation notices -----------------------------------------------------------------
 
-    def on_fid_215(self, code: str, now_ns: int) -> SessionChange:
-        """Record one FID 215 (장운영구분) value received at ``now_ns``.
+    def on_market_operation(self, operation: MarketOperation, raw: str, now_ns: int) -> SessionChange:
+        """Record one market-operation notice received at ``now_ns``.
 
-        ``'R'`` opens NXT main and ``'S'`` closes it for the KST day it arrives on; every other value is
-        recorded without changing that state. Unknown values come back with ``known=False`` so the
-        caller logs them raw.
+        ``NXT_MAIN_OPEN`` opens NXT main and ``NXT_MAIN_CLOSE`` closes it for the KST day it arrives on;
+        every other notice is recorded without changing that state.
         """
-        raw = str(code).strip()
-        known = raw in FID_215_CODES
+        op = MarketOperation.parse(operation)
         today = kst_datetime(now_ns).date()
         before = self._main_open_on(today)
-        if raw in (_NXT_MAIN_OPEN, _NXT_MAIN_CLOSED):
-            after: bool | None = raw == _NXT_MAIN_OPEN
-        else:
-            after = before
-        change = SessionChange(raw, now_ns, known, FID_215_CODES.get(raw, "unknown"), after, after != before)
-        self._last_code = change
-        if raw in (_NXT_MAIN_OPEN, _NXT_MAIN_CLOSED):
+        main = op in (MarketOperation.NXT_MAIN_OPEN, MarketOperation.NXT_MAIN_CLOSE)
+        after: bool | None = (op is MarketOperation.NXT_MAIN_OPEN) if main else before
+        change = SessionChange(op, str(raw).strip(), now_ns, after, after != before)
+        self._last_notice = change
+        if main:
             self._main = change
             self._main_date = today
         return change
 
     @property
-    def last_fid_215(self) -> SessionChange | None:
-        """The last FID 215 value received (any code), or None."""
-        return self._last_code
+    def last_notice(self) -> SessionChange | None:
+        """The last market-operation notice received (any kind), or None."""
+        return self._last_notice
 
     def _main_today(self, today: dt.date) -> SessionChange | None:
         return self._main if self._main is not None and self._main_date == today else None
 
     def _main_open_on(self, today: dt.date) -> bool | None:
         main = self._main_today(today)
-        return None if main is None else main.code == _NXT_MAIN_OPEN
+        return None if main is None else main.operation is MarketOperation.NXT_MAIN_OPEN
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -343,32 +316,34 @@ class SessionClock:
             main = self._main_today(today)
             if main is not None:
                 at = _fmt_time(kst_datetime(main.at_ns).time())
-                if main.code == _NXT_MAIN_CLOSED:
-                    return ArmStatus(False, f"NXT main closed by FID 215 'S' at {at}", "nxt-closed")
-                nxt_note = f"NXT main open by FID 215 'R' at {at}"
+                if main.operation is MarketOperation.NXT_MAIN_CLOSE:
+                    return ArmStatus(False, f"NXT main closed by the broker's notice {main.raw!r} at {at}",
+                                     "nxt-closed")
+                nxt_note = f"NXT main open by the broker's notice {main.raw!r} at {at}"
             elif cfg.fid_215_unknown == "closed":
-                return ArmStatus(False, "waiting for FID 215 'R' (NXT main start)", "nxt-closed")
+                return ArmStatus(False, "waiting for the broker's NXT main start notice", "nxt-closed")
             elif in_nxt_clock:
-                nxt_note = f"no FID 215 code yet; NXT main assumed open by clock {nxt_window}"
+                nxt_note = f"no market-operation notice yet; NXT main assumed open by clock {nxt_window}"
             else:
-                return ArmStatus(False, f"no FID 215 code yet; NXT main closed by clock {nxt_window}",
+                return ArmStatus(False, f"no market-operation notice yet; NXT main closed by clock {nxt_window}",
                                  "nxt-closed")
         elif in_nxt_clock:
-            nxt_note = f"NXT main open by clock {nxt_window} (FID 215 signals off)"
+            nxt_note = f"NXT main open by clock {nxt_window} (market-operation notices off)"
         else:
-            return ArmStatus(False, f"NXT main closed by clock {nxt_window} (FID 215 signals off)",
+            return ArmStatus(False, f"NXT main closed by clock {nxt_window} (market-operation notices off)",
                              "nxt-closed")
         notes = ", ".join(n for n in (clock_note, nxt_note) if n)
         return ArmStatus(True, f"armed: {today} {_fmt_time(t)} {notes}", "armed")
 
     def mismatch(self, now_ns: int) -> str | None:
-        """A contradiction between today's FID 215 state and the clock, or None (SPEC §4 kill switch).
+        """A contradiction between today's NXT main notices and the clock, or None (SPEC §4 kill switch).
 
-        Reported when FID 215 signals are in use and either
-        * NXT main is closed by ``'S'`` while the clock is inside the guard window of a trading day, or
-        * NXT main is open by ``'R'`` on a day that is not a trading day, or more than
+        Reported when the notices are in use and either
+        * NXT main is closed by a close notice while the clock is inside the guard window of a trading
+          day, or
+        * NXT main is open by an open notice on a day that is not a trading day, or more than
           ``mismatch_grace_ns`` outside the ``nxt_main`` window (before its start, or after its end
-          with no ``'S'`` yet).
+          with no close notice yet).
         """
         if not self._cfg.use_fid_215_signals:
             return None
@@ -382,31 +357,31 @@ class SessionClock:
             day = self.day_status(today)
         except CalendarRangeError:
             return None
-        if main.code == _NXT_MAIN_CLOSED:
+        if main.operation is MarketOperation.NXT_MAIN_CLOSE:
             if not day.trading:
                 return None
             start, end = self.guard_window(today)
             if start <= now.time() < end:
-                return (f"FID 215 'S' (NXT main end) at {at} while the clock is inside the guard window "
+                return (f"NXT main end notice {main.raw!r} at {at} while the clock is inside the guard window "
                         f"{_fmt_time(start)}–{_fmt_time(end)}")
             return None
         if not day.trading:
-            return f"FID 215 'R' (NXT main start) at {at} but {day.reason}"
+            return f"NXT main start notice {main.raw!r} at {at} but {day.reason}"
         nxt = self._cfg.nxt_main
         open_ns = ns_from_kst(today, nxt.start)
         close_ns = ns_from_kst(today, nxt.end)
         window = f"{_fmt_time(nxt.start)}–{_fmt_time(nxt.end)}"
         if main.at_ns < open_ns - self._grace_ns:
-            return f"FID 215 'R' (NXT main start) at {at}, before nxt_main {window}"
+            return f"NXT main start notice {main.raw!r} at {at}, before nxt_main {window}"
         if now_ns >= close_ns + self._grace_ns:
-            return (f"FID 215 still says NXT main open ('R' at {at}) at {_fmt_time(now.time())}, "
-                    f"after nxt_main {window} with no 'S'")
+            return (f"the broker still says NXT main open ({main.raw!r} at {at}) at {_fmt_time(now.time())}, "
+                    f"after nxt_main {window} with no close notice")
         return None
 
     def next_arm_ns(self, now_ns: int) -> int | None:
         """The earliest time ≥ ``now_ns`` at which the calendar and the guard window allow arming.
 
-        FID 215 is not predicted: under ``fid_215_unknown: closed`` arming also waits for ``'R'``.
+        Notices are not predicted: under ``fid_215_unknown: closed`` arming also waits for the open notice.
         Returns ``now_ns`` when the clock allows arming now, None if no trading day is left in the
         calendar's range.
         """

@@ -2,7 +2,7 @@
 
 :class:`SpreadState` keeps both venues' L1 for every symbol in flat int64 arrays (universe order),
 applies shard deltas in place, runs the numba kernel of :mod:`core.edge` over the whole universe
-and turns eligible rows into :class:`~actors.messages.Signal` values.
+and turns eligible rows into :class:`~core.signal.Signal` values.
 
 Signal rule: a symbol is signalled when it is eligible now AND (its book changed in this step OR
 it was not eligible at the previous evaluation). A symbol that stops being eligible enters the
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actors.messages import DIR_A, DIR_B, Signal
-from core.costs import CostModel, Venue
+from core.costs import CostModel
 from core.edge import EdgeKernel
+from core.enums import Direction, Venue
+from core.signal import Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ class SpreadState:
         fire = np.flatnonzero(ok & (self.dirty | ~self.was_eligible))
         self.was_eligible = ok.copy()
         self.dirty[:] = False
-        signals = [self._signal(int(i), int(direction[i]), float(net_krw[i]), float(net_bps[i]), now_ns, wall_ns)
+        signals = [self._signal(int(i), Direction.from_kernel_code(int(direction[i])), float(net_krw[i]),
+                                float(net_bps[i]), now_ns, wall_ns)
                    for i in fire]
         return signals, int(ok.sum())
 
@@ -93,15 +95,13 @@ class SpreadState:
         """Hold ``sym`` ineligible until ``until_ns`` (engine clock)."""
         self.cooldown_until_ns[sym] = max(int(self.cooldown_until_ns[sym]), int(until_ns))
 
-    def _signal(self, i: int, d: int, net_krw: float, net_bps: float, now_ns: int, wall_ns: int) -> Signal:
-        if d == DIR_A:       # buy KRX ask, sell NXT bid
+    def _signal(self, i: int, d: Direction, net_krw: float, net_bps: float, now_ns: int, wall_ns: int) -> Signal:
+        if d is Direction.A:       # buy KRX ask, sell NXT bid
             buy_px, sell_px = int(self.krx_ask[i]), int(self.nxt_bid[i])
             buy_q, sell_q = int(self.krx_ask_qty[i]), int(self.nxt_bid_qty[i])
-        elif d == DIR_B:     # buy NXT ask, sell KRX bid
+        else:                      # B: buy NXT ask, sell KRX bid
             buy_px, sell_px = int(self.nxt_ask[i]), int(self.krx_bid[i])
             buy_q, sell_q = int(self.nxt_ask_qty[i]), int(self.krx_bid_qty[i])
-        else:  # pragma: no cover - the kernel never marks direction 0 eligible
-            raise ValueError(f"eligible row {i} without a direction")
         return Signal(code=self.codes[i], sym=i, direction=d, qty=self.params.slice_qty,
                       buy_px=buy_px, sell_px=sell_px, buy_qty_visible=buy_q, sell_qty_visible=sell_q,
                       net_krw=net_krw, net_bps=net_bps, t_tick_ns=int(self.tick_t_ns[i]) or now_ns,

@@ -11,14 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from actors.messages import MARKET_DTYPE, SendResult
+from config.schema import EngineConfig
 from core.clock import KST, ns_from_kst
-from kiwoom_bridge.types import (KRX, REAL_TYPE_TRADE, ApiMessage, BalanceReport, ConnectionEvent, ExecutionReport,
-                                 L1Update, OrderAck, SessionEvent)
+from core.desk_events import BrokerNotice, ConnectionChanged, OrderSendResult, StepEvent
+from core.enums import Venue
+from core.l1 import KIND_QUOTE, KIND_TRADE, L1_ROW_DTYPE, empty_rows
+from core.order_flow import PlacedOrder
+from core.pair_events import CancelIntent
+from core.universe import Universe
+from kiwoom_bridge.orders import HogaCode, cancel_order_type, hoga_for, new_order_type
+from kiwoom_bridge.translate import send_result, to_domain
+from kiwoom_bridge.types import REAL_TYPE_TRADE, ConnectionEvent, L1Update
+
+if TYPE_CHECKING:
+    from protocol.wiring import RunOptions
 
 QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71"
 SESSION_FIDS = "215;20;214"
@@ -49,11 +59,11 @@ class StepOutput:
 
     t_ns: int
     rows: dict[int, np.ndarray]
-    events: list[Any] = field(default_factory=list)
+    events: list[StepEvent] = field(default_factory=list)
     updates: int = 0
 
 
-def session_start_ns(cfg: Any, today: dt.date | None = None) -> tuple[dt.date, int]:
+def session_start_ns(cfg: EngineConfig, today: dt.date | None = None) -> tuple[dt.date, int]:
     """The simulated session: ``sim.date`` (or the next XKRX trading day on/after today) at
     ``sim.start_time`` Asia/Seoul, as (date, ns)."""
     from core.session import SessionClock
@@ -65,9 +75,9 @@ def session_start_ns(cfg: Any, today: dt.date | None = None) -> tuple[dt.date, i
 
 
 class BridgeCore:
-    """See the module docstring. ``options`` is an :class:`actors.messages.RunOptions`."""
+    """See the module docstring. ``options`` is a :class:`protocol.wiring.RunOptions`."""
 
-    def __init__(self, cfg: Any, universe: Any, options: Any, control: Any = None,
+    def __init__(self, cfg: EngineConfig, universe: Universe, options: RunOptions, control: Any = None,
                  wall_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.cfg = cfg
         self.universe = universe
@@ -81,7 +91,7 @@ class BridgeCore:
         self.routes: dict[str, Route] = {}
         self.code_shard: dict[str, int] = {}
         self._rows: dict[int, list[tuple]] = {}
-        self._events: list[Any] = []
+        self._events: list[StepEvent] = []
         self.scheduler = None
         self.source = None
         self.sim_start_ns = 0
@@ -175,10 +185,10 @@ class BridgeCore:
                 self.pump(0.05)
                 if self.now_ns() > deadline:
                     raise BridgeError("login timed out waiting for OnEventConnect")
-            bad = [e for e in self._events if isinstance(e, ConnectionEvent) and not e.connected]
+            bad = [e for e in self._events if isinstance(e, ConnectionChanged) and not e.connected]
             if bad:
-                raise BridgeError(f"login failed: {bad[-1].code} {bad[-1].message}")
-        self._events[:] = [e for e in self._events if not isinstance(e, ConnectionEvent)]
+                raise BridgeError(f"login failed: {bad[-1].reason}")
+        self._events[:] = [e for e in self._events if not isinstance(e, ConnectionChanged)]
         self.api.show_account_window()
         import os
         acc = os.environ.get("KIWOOM_ACCOUNT") or ""
@@ -239,22 +249,22 @@ class BridgeCore:
                 if self.last_t[v, i] == 0:
                     continue
                 b = self.last[v, i]
-                out.append((i, v, 0, b[1], b[0], b[3], b[2], b[4], self.last_t[v, i], self.wall_ns()))
-        return np.array(out, dtype=MARKET_DTYPE) if out else np.zeros(0, dtype=MARKET_DTYPE)
+                out.append((i, v, KIND_QUOTE, b[1], b[0], b[3], b[2], b[4], self.last_t[v, i], self.wall_ns()))
+        return np.array(out, dtype=L1_ROW_DTYPE) if out else empty_rows()
 
     # -- events from the facade --------------------------------------------------------------
-    def _push(self, ev: Any) -> None:
-        self._events.append(ev)
+    def _push(self, ev: object) -> None:
+        self._events.append(to_domain(ev))
 
     def _on_connection(self, ev: ConnectionEvent) -> None:
         self.connected = ev.connected
-        self._events.append(ev)
+        self._events.append(to_domain(ev))
 
     def _on_l1(self, u: L1Update) -> None:
         i = self.index.get(u.code)
         if i is None:
             return
-        v = 0 if u.venue == KRX else 1
+        v = 0 if u.venue == Venue.KRX else 1          # Venue.index, without a parse per tick
         b = self.last[v, i]
         if u.bid:
             b[0] = u.bid
@@ -275,7 +285,7 @@ class BridgeCore:
             # the moment this tick would have reached us in real time (queueing in the bridge counts)
             arrival = self.wall_start_ns + int((u.t_ns - self.sim_start_ns) / self.speed)
         self._rows.setdefault(shard, []).append(
-            (i, v, 1 if u.real_type == REAL_TYPE_TRADE else 0, u.ask, u.bid, u.ask_qty, u.bid_qty, u.last,
+            (i, v, KIND_TRADE if u.real_type == REAL_TYPE_TRADE else KIND_QUOTE, u.ask, u.bid, u.ask_qty, u.bid_qty, u.last,
              u.t_ns, arrival))
         self.updates_total += 1
 
@@ -327,33 +337,35 @@ class BridgeCore:
         rows = {}
         for s in shard_ids:
             lst = self._rows.pop(s, None)
-            rows[s] = np.array(lst, dtype=MARKET_DTYPE) if lst else np.zeros(0, dtype=MARKET_DTYPE)
+            rows[s] = np.array(lst, dtype=L1_ROW_DTYPE) if lst else empty_rows()
         dropped = sum(len(v) for v in self._rows.values())
         self._rows.clear()
         events, self._events = self._events, []
         out = StepOutput(t_ns, rows, events, sum(len(r) for r in rows.values()))
         if dropped:
-            out.events.append(ApiMessage(t_ns, "", "", "", f"{dropped} real-data rows for shards without a "
-                                                           f"subscriber this step"))
+            out.events.append(BrokerNotice(f"{dropped} real-data rows for shards without a subscriber this step",
+                                           t_ns))
         return out
 
     # -- orders ------------------------------------------------------------------------------
-    def place(self, intent: Any, signal_ns: int = 0) -> SendResult:
-        """SendOrder for an :class:`core.pair_fsm.OrderIntent`; rq_name = the intent's ref."""
+    def place(self, placed: PlacedOrder) -> OrderSendResult:
+        """SendOrder for a placed order (rq_name = the intent's ref); the result as a domain event."""
+        intent = placed.intent
+        hoga = hoga_for(intent.style)
+        screen = self.cfg.kiwoom.screen_numbers.orders
         send_ns = self.wall_ns()
-        rc = self.api.send_order(intent.ref, self.cfg.kiwoom.screen_numbers.orders, self.account,
-                                 intent.kiwoom_order_type, intent.symbol, intent.qty, intent.price, intent.hoga, "")
-        return SendResult(ref=intent.ref, rc=rc, t_ns=self.now_ns(), send_ns=send_ns, signal_ns=signal_ns)
+        rc = self.api.send_order(intent.ref, screen, self.account, new_order_type(intent.venue, intent.side),
+                                 intent.symbol, intent.qty, intent.price, hoga.value, "")
+        return send_result(rc, intent.ref, self.now_ns(), send_ns, signal_ns=placed.signal_ns, wire_style=hoga.value,
+                           screen_no=screen, order=placed)
 
-    def cancel(self, req: Any) -> SendResult:
+    def cancel(self, intent: CancelIntent) -> OrderSendResult:
         """SendOrder with the cancel order type (3/4 KRX, 23 NXT), price 0, the original order number."""
-        from core.pair_fsm import kiwoom_order_type
+        screen = self.cfg.kiwoom.screen_numbers.orders
         send_ns = self.wall_ns()
-        otype = kiwoom_order_type(req.venue, req.side, cancel=True)
-        rc = self.api.send_order(req.ref, self.cfg.kiwoom.screen_numbers.orders, self.account, otype, req.code,
-                                 req.qty, 0, "00", req.order_no)
-        return SendResult(ref=req.ref, rc=rc, t_ns=self.now_ns(), send_ns=send_ns)
+        rc = self.api.send_order(intent.ref, screen, self.account, cancel_order_type(intent.venue, intent.side),
+                                 intent.symbol, intent.qty, 0, HogaCode.LIMIT.value, intent.order_no)
+        return send_result(rc, intent.ref, self.now_ns(), send_ns, screen_no=screen)
 
 
-__all__ = ["BridgeCore", "BridgeError", "StepOutput", "session_start_ns", "OrderAck", "ExecutionReport",
-           "BalanceReport", "SessionEvent"]
+__all__ = ["BridgeCore", "BridgeError", "StepOutput", "session_start_ns"]

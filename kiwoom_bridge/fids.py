@@ -8,6 +8,8 @@ take the absolute value and map empty to ``0`` (= absent). Sources: koapy ``fid.
 """
 from __future__ import annotations
 
+from core.enums import MarketOperation
+
 __all__ = [
     "FID_LAST", "FID_CHANGE", "FID_CHANGE_RATE", "FID_CUM_VOLUME", "FID_TRADE_QTY", "FID_TIME",
     "FID_BEST_ASK", "FID_BEST_BID", "FID_ASK1", "FID_BID1", "FID_ASK1_QTY", "FID_BID1_QTY",
@@ -18,7 +20,7 @@ __all__ = [
     "CJ_UNIT_FILL_PRICE", "CJ_UNIT_FILL_QTY", "CJ_FEE", "CJ_TAX", "CJ_REJECT_REASON", "CJ_SCREEN",
     "CJ_VENUE", "BAL_HOLDING_QTY", "BAL_AVG_PRICE", "BAL_TOTAL_COST", "BAL_ORDERABLE_QTY",
     "CHEJAN_ORDER_FIDS", "CHEJAN_BALANCE_FIDS", "TRADE_REAL_FIDS", "QUOTE_REAL_FIDS", "SESSION_REAL_FIDS",
-    "REAL_FIDS_L1", "REAL_FIDS_SESSION", "FID_215_MEANINGS", "FID_215_NXT_MAIN_START", "FID_215_NXT_MAIN_END",
+    "REAL_FIDS_L1", "REAL_FIDS_SESSION", "FID_215_MEANINGS", "FID_215_OPERATIONS", "FID_215_NXT_MAIN_START", "FID_215_NXT_MAIN_END",
     "parse_signed", "parse_float", "split_code", "fid_list",
 ]
 
@@ -123,6 +125,20 @@ FID_215_MEANINGS: dict[str, str] = {
     "d": "after-hours single-price end (koapy, estimated)",
     "e": "futures/options close (koapy, estimated)",
     "s": "futures/options pre-close (koapy, estimated)",
+}
+
+
+#: FID 215 code → what it means to the engine (:class:`core.enums.MarketOperation`); the lower-case
+#: (koapy "estimated") codes mean nothing to it.
+FID_215_OPERATIONS: dict[str, MarketOperation] = {
+    "0": MarketOperation.KRX_PRE_OPEN, "3": MarketOperation.KRX_OPEN,
+    "2": MarketOperation.KRX_CLOSING_CALL, "4": MarketOperation.KRX_CLOSE, "8": MarketOperation.KRX_CLOSE,
+    "9": MarketOperation.KRX_CLOSE,
+    "P": MarketOperation.NXT_PRE_MARKET_OPEN, "Q": MarketOperation.NXT_PRE_MARKET_CLOSE,
+    "R": MarketOperation.NXT_MAIN_OPEN, "S": MarketOperation.NXT_MAIN_CLOSE,
+    "T": MarketOperation.NXT_AFTER_CALL_OPEN, "U": MarketOperation.NXT_AFTER_MARKET_OPEN,
+    "V": MarketOperation.NXT_CLOSING_PRICE_END, "W": MarketOperation.NXT_AFTER_MARKET_CLOSE,
+    **{c: MarketOperation.OTHER for c in ("a", "b", "c", "d", "e", "s")},
 }
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from actors.runtime import BRIDGE_CAPABILITY, LOG_DEFS  # noqa: E402
+from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS  # noqa: E402
 
 
 def host_capabilities(leader: str, admin_port: int) -> dict:
@@ -41,7 +41,7 @@ def warm_bridge_caches() -> None:
 
     from core.costs import settlement_date
     settlement_date(dt.date.today())
-    for mod in ("kiwoom_bridge.bridge", "kiwoom_bridge.bridge_core", "kiwoom_bridge.openapi", "kiwoom_bridge.errors",
+    for mod in ("kiwoom_bridge.bridge_core", "kiwoom_bridge.translate", "kiwoom_bridge.openapi", "kiwoom_bridge.errors",
                 "kiwoom_bridge.emulator.control", "kiwoom_bridge.emulator.scheduler",
                 "kiwoom_bridge.emulator.exchange", "kiwoom_bridge.emulator.synthetic",
                 "kiwoom_bridge.emulator.replay", "core.pair_fsm", "core.session"):

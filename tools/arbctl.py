@@ -214,7 +214,7 @@ def _ask(asys, supervisor, message, timeout_s: float, port: int, as_json: bool =
 
 def _require_started(asys, supervisor, port: int, as_json: bool):
     """The engine's HealthReport; exits 1 when no engine was started in that actor system."""
-    from actors.messages import HealthReport, HealthRequest
+    from protocol.control import HealthReport, HealthRequest
     health = _ask(asys, supervisor, HealthRequest(), HEALTH_TIMEOUT_S, port, as_json)
     if not isinstance(health, HealthReport):
         _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {health!r}", as_json)
@@ -241,7 +241,7 @@ def health(config_path: str | None, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from actors.messages import HealthReport, HealthRequest
+    from protocol.control import HealthReport, HealthRequest
 
     cfg, asys, supervisor = _join_engine(config_path, as_json)
     port = cfg.actor_system.admin_port
@@ -286,7 +286,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from actors.messages import StatusReport, StatusRequest
+    from protocol.control import StatusReport, StatusRequest
     from core.clock import kst_datetime
 
     cfg, asys, supervisor = _join_engine(config_path, as_json)
@@ -325,7 +325,7 @@ def scale(n_shards: int, config_path: str | None) -> None:
     Exit codes: 0 = re-sharded; 1 = refused, no answer, no engine started or not reachable; 2 = bad
     arguments or config.
     """
-    from actors.messages import ScaleResult, ScaleShards
+    from protocol.control import ScaleResult, ScaleShards
 
     cfg, asys, supervisor = _join_engine(config_path)
     port = cfg.actor_system.admin_port
@@ -427,10 +427,10 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     import signal
     import time
 
-    from actors.messages import RunOptions
+    from protocol.wiring import RunOptions
     from actors.runtime import EngineRuntime, RuntimeErrorWithHint, port_in_use, replay_notice
     from config.loader import resolve_path
-    from core.report import summarise
+    from outputs.report import summarise
 
     cfg = _load_cfg(config_path)
     universe = _load_universe(cfg, config_path)
@@ -565,7 +565,7 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
     """
     import signal
 
-    from actors.messages import RunOptions
+    from protocol.wiring import RunOptions
     from config.loader import ConfigError, load_config
     from kiwoom_bridge.recording import RecordingError
     from tools.recorder import RecorderError, record
@@ -614,8 +614,13 @@ def report_cmd(run_dir: str) -> None:
 
     Exit codes: 0 = printed; 2 = RUN_DIR holds no readable report.
     """
-    from core.report import report_command
-    sys.exit(report_command(run_dir))
+    from outputs.report import load_run, summarise
+    try:
+        report = load_run(run_dir)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        _fail(f"arbctl report: {exc}")
+        return
+    click.echo(summarise(report))
 
 
 @cli.command("scan")

@@ -184,7 +184,7 @@ def record(cfg: Any, universe: Any, options: Any, out_dir: str | Path, duration_
     Args:
       cfg: The :class:`config.schema.EngineConfig`.
       universe: The :class:`core.universe.Universe` to register.
-      options: An :class:`actors.messages.RunOptions` (backend, replay_file, speed (None = max), seed).
+      options: A :class:`protocol.wiring.RunOptions` (backend, replay_file, speed (None = max), seed).
       out_dir: Directory of the ``market_data_YYYYMMDD.parquet`` files (created if missing; an existing
         day file is never modified, see :class:`~kiwoom_bridge.recording.RecordingWriter`).
       duration_s: Stop after this much engine-clock time (simulated; wall time with the real OCX), or

@@ -31,14 +31,12 @@ from core.pair_fsm import (
     Rejected,
     SendCancel,
     SendOrder,
-    SendRefused308,
+    SendRateLimited,
     Sent,
     Start,
     StartTimer,
     TimerFired,
     TrAck,
-    kiwoom_order_type,
-    venues_for,
 )
 
 MS = 1_000_000
@@ -153,22 +151,9 @@ def post_acked(d: Driver, filled: int) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_kiwoom_order_types() -> None:
-    assert [kiwoom_order_type("KRX", s) for s in ("BUY", "SELL")] == [1, 2]
-    assert [kiwoom_order_type("KRX", s, cancel=True) for s in ("BUY", "SELL")] == [3, 4]
-    assert [kiwoom_order_type("KRX", s, modify=True) for s in ("BUY", "SELL")] == [5, 6]
-    assert [kiwoom_order_type("NXT", s) for s in ("BUY", "SELL")] == [21, 22]
-    assert [kiwoom_order_type("NXT", s, cancel=True) for s in ("BUY", "SELL")] == [23, 23]
-    assert kiwoom_order_type("NXT", "SELL", modify=True) == 25
-    with pytest.raises(ValueError):
-        kiwoom_order_type("SOR", "BUY")
-    with pytest.raises(ValueError):
-        kiwoom_order_type("KRX", "HOLD")
-    with pytest.raises(ValueError):
-        kiwoom_order_type("KRX", "BUY", cancel=True, modify=True)
-    assert venues_for("A") == ("KRX", "NXT") and venues_for("B") == ("NXT", "KRX")
-    with pytest.raises(ValueError):
-        venues_for("C")
+def test_direction_names_its_venues() -> None:
+    assert PairStateMachine("p", "005930", "A", 1, RICH_BID, CHEAP_ASK).cheap_venue == "KRX"
+    assert PairStateMachine("p", "005930", "B", 1, RICH_BID, CHEAP_ASK).rich_venue == "KRX"
 
 
 @pytest.mark.parametrize("bad", [
@@ -205,18 +190,17 @@ def test_happy_path_take_then_post_fills_paired_done() -> None:
     assert d.m.state is PairState.ENTRY_TAKE_SENT
     assert [e.detail_dict["to"] for e in d.events_in(acts, "state")] == ["CANDIDATE", "ENTRY_TAKE_SENT"]
     (take,) = d.orders_in(acts)
-    assert (take.venue, take.side, take.qty, take.hoga, take.price, take.role, take.urgent) == \
-        ("NXT", "SELL", 5, "10", RICH_BID, "take", False)
-    assert take.kiwoom_order_type == 22 and take.ref == "p1:take:1"
+    assert (take.venue, take.side, take.qty, take.style, take.price, take.role, take.urgent) == \
+        ("NXT", "SELL", 5, "limit_ioc", RICH_BID, "take", False)
+    assert take.ref == "p1:take:1"
 
     d.advance(1)
     d.send_and_ack("p1:take:1", "0001")
     d.advance(2)
     acts = d.fill("0001", 5, RICH_BID, 0)
     (post,) = d.orders_in(acts)
-    assert (post.venue, post.side, post.qty, post.hoga, post.price, post.role, post.urgent) == \
-        ("KRX", "BUY", 5, "00", CHEAP_ASK, "hedge_post", True)
-    assert post.kiwoom_order_type == 1
+    assert (post.venue, post.side, post.qty, post.style, post.price, post.role, post.urgent) == \
+        ("KRX", "BUY", 5, "limit", CHEAP_ASK, "hedge_post", True)
     assert d.m.state is PairState.HEDGE_POST_SENT
     assert d.m.net_position == -5 and d.m.exposure_since_ns == d.now
     assert d.m.hedge_deadline_ns == d.now + 1000 * MS
@@ -243,19 +227,17 @@ def test_happy_path_take_then_post_fills_paired_done() -> None:
 def test_direction_b_market_entry_and_nxt_mid_post() -> None:
     d = Driver(qty=2, direction="B", params=PairParams(entry_style="market", hedge_style="mid"))
     (take,) = d.orders_in(d.start())
-    assert (take.venue, take.side, take.hoga, take.price, take.kiwoom_order_type) == \
-        ("KRX", "SELL", "13", 0, 2)
+    assert (take.venue, take.side, take.style, take.price) == ("KRX", "SELL", "market_ioc", 0)
     d.send_and_ack(take.ref, "0001")
     (post,) = d.orders_in(d.fill("0001", 2, RICH_BID, 0))
-    assert (post.venue, post.side, post.hoga, post.price, post.kiwoom_order_type) == \
-        ("NXT", "BUY", "29", 0, 21)
+    assert (post.venue, post.side, post.style, post.price) == ("NXT", "BUY", "mid", 0)
 
 
 def test_mid_style_falls_back_to_limit_on_krx() -> None:
     d = Driver(qty=1, direction="A", params=PairParams(hedge_style="mid"))
     take_filled(d, 1)
     (post,) = [o.intent for o in d.m.orders.values() if o.role == "hedge_post"]
-    assert (post.venue, post.hoga, post.price) == ("KRX", "00", CHEAP_ASK)
+    assert (post.venue, post.style, post.price) == ("KRX", "limit", CHEAP_ASK)
 
 
 def test_take_ioc_fully_cancelled_is_a_miss_with_cooldown_and_no_hedge() -> None:
@@ -301,7 +283,6 @@ def test_hedge_escalation_happens_exactly_at_first_fill_plus_t_hedge() -> None:
     (cancel,) = d.cancels_in(acts)
     assert (cancel.target_ref, cancel.order_no, cancel.qty, cancel.urgent, cancel.venue, cancel.side) == \
         (d.post_ref(), "0002", 3, True, "KRX", "BUY")
-    assert cancel.kiwoom_order_type == 3
     (timeout,) = d.events_in(acts, "hedge_timeout")
     assert timeout.now_ns == deadline
     assert d.m.state is PairState.CANCEL_POST_SENT
@@ -314,14 +295,14 @@ def test_hedge_escalation_happens_exactly_at_first_fill_plus_t_hedge() -> None:
     d.advance(10)
     acts = d.confirm("0002", 3)
     (ioc,) = d.orders_in(acts)
-    assert (ioc.role, ioc.venue, ioc.side, ioc.qty, ioc.hoga, ioc.price, ioc.urgent) == \
-        ("hedge_ioc", "KRX", "BUY", 3, "13", 0, True)
+    assert (ioc.role, ioc.venue, ioc.side, ioc.qty, ioc.style, ioc.price, ioc.urgent) == \
+        ("hedge_ioc", "KRX", "BUY", 3, "market_ioc", 0, True)
     assert d.m.state is PairState.HEDGE_IOC_SENT
     d.send_and_ack(ioc.ref, "0004")
     d.fill("0004", 2, CHEAP_ASK + 100, 1)
     acts = d.confirm("0004", 1)                            # IOC remainder cancelled
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.hoga) == (1, "03"), "a second hedge is a plain market order"
+    assert (ioc2.qty, ioc2.style) == (1, "market"), "a second hedge is a plain market order"
     d.send_and_ack(ioc2.ref, "0005")
     acts = d.fill("0005", 1, CHEAP_ASK + 100, 0)
     (fin,) = d.finished_in(acts)
@@ -381,8 +362,8 @@ def test_late_post_fill_after_the_ioc_is_unwound() -> None:
     acts = d.fill("0002", 1, CHEAP_ASK, 0)                 # the late fill of the cancelled post
     assert d.events_in(acts, "reopened")
     (unwind,) = d.orders_in(acts)
-    assert (unwind.role, unwind.venue, unwind.side, unwind.qty, unwind.hoga, unwind.urgent) == \
-        ("unwind", "KRX", "SELL", 1, "13", True)
+    assert (unwind.role, unwind.venue, unwind.side, unwind.qty, unwind.style, unwind.urgent) == \
+        ("unwind", "KRX", "SELL", 1, "market_ioc", True)
     assert d.m.state is PairState.UNWIND_SENT and d.m.net_position == 1
     d.send_and_ack(unwind.ref, "0005")
     acts = d.fill("0005", 1, CHEAP_ASK, 0)
@@ -435,13 +416,13 @@ def test_hedge_reject_is_retried_as_market_ioc() -> None:
     d.sent(d.post_ref())
     acts = d.ack(d.post_ref(), "")
     (ioc,) = d.orders_in(acts)
-    assert (ioc.role, ioc.qty, ioc.hoga, ioc.urgent) == ("hedge_ioc", 4, "13", True)
+    assert (ioc.role, ioc.qty, ioc.style, ioc.urgent) == ("hedge_ioc", 4, "market_ioc", True)
     assert d.m.state is PairState.HEDGE_IOC_SENT and d.m.escalated
     assert not d.all(SendCancel), "nothing to cancel: the post never existed"
     d.send_and_ack(ioc.ref, "0003")
     acts = d.do(Rejected("거부", d.now, order_no="0003"))
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.hoga) == (4, "03")
+    assert (ioc2.qty, ioc2.style) == (4, "market")
 
 
 def test_send_error_other_than_308_is_a_reject() -> None:
@@ -455,7 +436,7 @@ def test_send_error_other_than_308_is_a_reject() -> None:
 def test_308_on_entry_is_a_backoff() -> None:
     d = Driver()
     d.start()
-    acts = d.do(SendRefused308("p1:take:1", d.now))
+    acts = d.do(SendRateLimited("p1:take:1", d.now))
     (fin,) = d.finished_in(acts)
     assert fin.outcome == "backoff" and fin.cooldown_until_ns == d.now + 250 * MS
     assert d.m.state is PairState.COOLDOWN
@@ -466,15 +447,15 @@ def test_308_on_entry_is_a_backoff() -> None:
 def test_308_on_hedge_post_retries_after_the_delay() -> None:
     d = Driver(qty=2)
     take_filled(d, 2)
-    acts = d.do(SendRefused308(d.post_ref(), d.now))
+    acts = d.do(SendRateLimited(d.post_ref(), d.now))
     assert not d.orders_in(acts)
     token, deadline = d.timer("retry")
     assert deadline == d.now + 250 * MS and d.m.retry_pending
     assert d.fire("retry", early_ns=1) == [StartTimer("retry", deadline, token, "p1")]
     acts = d.fire("retry")
     (post2,) = d.orders_in(acts)
-    assert (post2.ref, post2.role, post2.qty, post2.hoga, post2.price, post2.urgent) == \
-        (d.post_ref(2), "hedge_post", 2, "00", CHEAP_ASK, True)
+    assert (post2.ref, post2.role, post2.qty, post2.style, post2.price, post2.urgent) == \
+        (d.post_ref(2), "hedge_post", 2, "limit", CHEAP_ASK, True)
     assert d.m.state is PairState.HEDGE_POST_SENT and not d.m.retry_pending
 
 
@@ -482,7 +463,7 @@ def test_308_on_cancel_resends_the_cancel_after_the_delay() -> None:
     d = Driver(qty=2)
     post_acked(d, 2)
     (c1,) = d.cancels_in(d.fire("hedge"))
-    acts = d.do(SendRefused308(c1.ref, d.now))
+    acts = d.do(SendRateLimited(c1.ref, d.now))
     assert not d.cancels_in(acts)
     assert d.m.cancels[c1.ref].status is CancelStatus.REFUSED
     acts = d.fire("retry")
@@ -494,7 +475,7 @@ def test_308_on_cancel_resends_the_cancel_after_the_delay() -> None:
 def test_308_on_hedge_after_deadline_becomes_an_ioc() -> None:
     d = Driver(qty=2)
     take_filled(d, 2)
-    d.do(SendRefused308(d.post_ref(), d.now))
+    d.do(SendRateLimited(d.post_ref(), d.now))
     d.advance(100)
     acts = d.fire("hedge")                               # deadline while the retry is pending
     assert not d.orders_in(acts) and not d.cancels_in(acts)
@@ -534,7 +515,7 @@ def test_unconfirmed_hedge_blocks_the_next_one_until_lost() -> None:
     acts = d.fire("grace")
     assert d.events_in(acts, "order_lost")
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.hoga) == (2, "03")
+    assert (ioc2.qty, ioc2.style) == (2, "market")
     d.send_and_ack(ioc2.ref, "0004")
     (fin,) = d.finished_in(d.fill("0004", 2, CHEAP_ASK, 0))
     assert fin.outcome == "error" and fin.unresolved_refs == (ioc.ref,)
@@ -668,7 +649,7 @@ def test_overdue_ioc_is_cancelled_explicitly() -> None:
     acts = d.fire("settle")
     assert d.events_in(acts, "order_overdue")
     (cancel,) = d.cancels_in(acts)
-    assert (cancel.target_ref, cancel.venue, cancel.kiwoom_order_type) == ("p1:take:1", "NXT", 23)
+    assert (cancel.target_ref, cancel.venue, cancel.side) == ("p1:take:1", "NXT", "SELL")
     d.sent(cancel.ref)
     (fin,) = d.finished_in(d.confirm("0001", 3))
     assert fin.outcome == "missed"
@@ -717,7 +698,7 @@ RESERVED_URGENT = 2
 SETTLED = {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REFUSED}
 TROUBLE = {"order_given_up", "order_lost", "flatten_exhausted"}
 COVERAGE_KINDS = {"hedge_timeout", "reopened", "ack_timeout", "late_ack", "order_lost", "order_given_up",
-                  "inflight_fill_wait", "cancel_qty_corrected", "refused_308", "reject", "cancel_rejected",
+                  "inflight_fill_wait", "cancel_qty_corrected", "rate_limited", "reject", "cancel_rejected",
                   "cancel_timeout", "order_overdue", "unknown_order", "resolved_late"}
 
 
@@ -728,7 +709,7 @@ class XOrder:
     ref: str
     qty: int
     side: str
-    hoga: str
+    style: str
     price: float
     order_no: str | None = None
     filled: int = 0
@@ -772,7 +753,7 @@ class PairExchange(RuleBasedStateMachine):
 
     def deliver(self, event) -> list:
         """Hand an event to the machine, execute what it asks, then hand over the immediate replies
-        (``Sent``/``SendRefused308`` of the sends it caused). Returns the actions of ``event`` itself."""
+        (``Sent``/``SendRateLimited`` of the sends it caused). Returns the actions of ``event`` itself."""
         assert not self.inbox and not self.busy
         self.inbox.append(event)
         return self._flush()
@@ -811,7 +792,7 @@ class PairExchange(RuleBasedStateMachine):
                     assert i.qty == -m.net_position, "hedge size = filled_take - filled_hedge"
                 if i.role == "unwind":
                     assert i.qty == m.net_position
-                if i.hoga in ("03", "13", "29"):
+                if i.style in ("market", "market_ioc", "mid"):
                     assert i.price == 0
                 self.queue.append(a)
             elif isinstance(a, SendCancel):
@@ -880,7 +861,7 @@ class PairExchange(RuleBasedStateMachine):
         if self.faults and self.refusals_left > 0 and self.chance(0.12):
             self.refusals_left -= 1
             self.exec_times.remove(self.now)           # -308: the caller returns the token
-            self.inbox.append(SendRefused308(ref, self.now))
+            self.inbox.append(SendRateLimited(ref, self.now))
             return
         self.inbox.append(Sent(ref, self.now))
         if isinstance(action, SendOrder):
@@ -916,7 +897,7 @@ class PairExchange(RuleBasedStateMachine):
                        Filled(no, k, p, leaves, now, exec_id=e, order_ref=ref))
 
     def exchange_new(self, intent) -> None:
-        xo = XOrder(intent.ref, intent.qty, intent.side, intent.hoga, intent.price or CHEAP_ASK)
+        xo = XOrder(intent.ref, intent.qty, intent.side, intent.style, intent.price or CHEAP_ASK)
         self.x[intent.ref] = xo
         if self.faults and self.rejects_left > 0 and self.chance(0.08):
             self.rejects_left -= 1
@@ -930,14 +911,14 @@ class PairExchange(RuleBasedStateMachine):
             self.rejects_left -= 1
             self._push(intent.ref, lambda now, no=no: Rejected("거부", now, order_no=no))
             return
-        if intent.hoga == "10":                        # limit IOC: full, partial or nothing
+        if intent.style == "limit_ioc":   # limit IOC: full, partial or nothing
             r = self.rnd.random()
             self._push_fills(xo, xo.qty if r < 0.6 else self.rnd.randint(1, xo.qty) if r < 0.85 else 0)
-        elif intent.hoga in ("13", "03"):              # market: at least one share trades
+        elif intent.style in ("market_ioc", "market"):   # market: at least one share trades
             self._push_fills(xo, xo.qty if self.rnd.random() < 0.6 else self.rnd.randint(1, xo.qty))
         elif self.chance(0.3):                         # a post at the ask may trade at once
             self._push_fills(xo, self.rnd.randint(0, xo.qty))
-        if intent.hoga in ("10", "13"):
+        if intent.style in ("limit_ioc", "market_ioc"):
             rest = xo.leaves
             if rest:
                 xo.cancelled += rest

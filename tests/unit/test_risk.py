@@ -74,7 +74,9 @@ def test_three_rejects_in_60_s_freeze_the_symbol_for_60_s(limits: RiskLimits) ->
     g = gate(limits)
     assert g.on_reject("005930", T0) is None
     assert g.on_reject("005930", T0 + 30 * S) is None
-    ev = g.on_reject("005930", T0 + 59 * S)
+    spike = g.on_reject("005930", T0 + 59 * S)
+    assert spike is not None and (spike.code, spike.rejects, spike.window_s, spike.frozen) == ("005930", 3, 60, True)
+    ev = spike.freeze
     assert ev is not None and ev.kind == "reject_freeze" and ev.code == "005930"
     assert ev.until_ns == T0 + 119 * S and ev.reason == "3 rejects in 60 s"
     assert not g.admit("005930", T0 + 119 * S - 1, True).ok
@@ -117,8 +119,10 @@ def test_disarm_is_engine_wide_and_idempotent(limits: RiskLimits) -> None:
 
 def test_disabled_kill_switches_do_not_freeze_or_disarm(limits: RiskLimits) -> None:
     g = gate(limits, enabled=False)
-    for k in range(5):
-        assert g.on_reject("005930", T0 + k) is None
+    spikes = [g.on_reject("005930", T0 + k) for k in range(5)]
+    # the spike is still detected (it is alerted) but nothing is frozen
+    assert [s is not None for s in spikes] == [False, False, True, False, False]
+    assert spikes[2] is not None and not spikes[2].frozen and spikes[2].freeze is None
     assert g.on_unhedged_timeout("005930", T0, 5_000) is None
     assert g.on_pnl(-10**9, T0) is None
     assert g.admit("005930", T0 + 10, True).ok

@@ -1,4 +1,4 @@
-"""core.session on real dates: XKRX + extra holidays, the guard window, FID 215, any machine time zone."""
+"""core.session on real dates: XKRX + extra holidays, the guard window, market-operation notices, any machine time zone."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,10 @@ import pytest
 
 from config.loader import load_config
 from core.clock import kst_datetime, ns_from_kst
+from core.enums import MarketOperation
 from core.session import PHASES, ArmStatus, CalendarRangeError, SessionClock
+
+OPEN, CLOSE = MarketOperation.NXT_MAIN_OPEN, MarketOperation.NXT_MAIN_CLOSE
 
 DAY = dt.date(2026, 11, 20)        # a Friday, an ordinary KRX trading day
 S = 1_000_000_000
@@ -114,7 +117,7 @@ def test_dates_outside_the_calendar_raise_a_clear_error() -> None:
 
 def test_guard_window_edges_with_nxt_main_open() -> None:
     clock = make()
-    clock.on_fid_215("R", at(9, 0, 30))
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30))
     cases = {
         at(9, 0, 31): (False, "pre-open", "before guard start 09:00:32"),
         at(9, 0, 31, 999_999): (False, "pre-open", "before guard start 09:00:32"),
@@ -130,7 +133,7 @@ def test_guard_window_edges_with_nxt_main_open() -> None:
             assert status.reason == reason
         assert status.phase in PHASES
     assert clock.status(at(9, 0, 32)).reason == (
-        "armed: 2026-11-20 09:00:32 inside guard 09:00:32–15:19:50, NXT main open by FID 215 'R' at 09:00:30")
+        "armed: 2026-11-20 09:00:32 inside guard 09:00:32–15:19:50, NXT main open by the broker's notice 'R' at 09:00:30")
 
 
 def test_guard_bounds_in_ns() -> None:
@@ -163,64 +166,66 @@ def test_arm_only_in_overlap_off_uses_nxt_main_clock() -> None:
 
 def test_without_any_fid_215_code_closed_policy_waits() -> None:
     status = make(fid_215_unknown="closed").status(at(10, 0))
-    assert status == ArmStatus(False, "waiting for FID 215 'R' (NXT main start)", "nxt-closed")
+    assert status == ArmStatus(False, "waiting for the broker's NXT main start notice", "nxt-closed")
 
 
 def test_without_any_fid_215_code_clock_policy_arms_and_says_so() -> None:
     status = make(fid_215_unknown="clock").status(at(10, 0))
     assert status.armed and status.phase == "armed"
-    assert "no FID 215 code yet; NXT main assumed open by clock 09:00:30–15:20:00" in status.reason
+    assert "no market-operation notice yet; NXT main assumed open by clock 09:00:30–15:20:00" in status.reason
 
 
 def test_fid_215_signals_off_ignores_codes() -> None:
     clock = make(use_fid_215_signals=False)
-    clock.on_fid_215("S", at(9, 30))
+    clock.on_market_operation(CLOSE, "S", at(9, 30))
     assert clock.status(at(10, 0)).armed
     assert clock.mismatch(at(10, 0)) is None
 
 
 def test_s_disarms_and_r_rearms() -> None:
     clock = make()
-    opened = clock.on_fid_215("R", at(9, 0, 30))
+    opened = clock.on_market_operation(OPEN, "R", at(9, 0, 30))
     assert (opened.known, opened.nxt_main_open, opened.changed) == (True, True, True)
     assert clock.status(at(10, 0)).armed
-    closed = clock.on_fid_215("S", at(15, 20))
-    assert (closed.nxt_main_open, closed.changed, closed.meaning) == (False, True, "NXT main market end")
+    closed = clock.on_market_operation(CLOSE, "S", at(15, 20))
+    assert (closed.nxt_main_open, closed.changed, closed.operation) == (False, True, CLOSE)
     # Post-close wins over "NXT closed" once the guard has ended.
     assert clock.status(at(15, 25)).phase == "post-close"
     # An 'S' inside the guard window (e.g. an NXT halt) disarms, a later 'R' re-arms.
     halted = make()
-    halted.on_fid_215("R", at(9, 0, 30))
-    halted.on_fid_215("S", at(11, 0))
-    assert halted.status(at(11, 0, 1)) == ArmStatus(False, "NXT main closed by FID 215 'S' at 11:00:00",
+    halted.on_market_operation(OPEN, "R", at(9, 0, 30))
+    halted.on_market_operation(CLOSE, "S", at(11, 0))
+    assert halted.status(at(11, 0, 1)) == ArmStatus(False, "NXT main closed by the broker's notice 'S' at 11:00:00",
                                                      "nxt-closed")
-    again = halted.on_fid_215("R", at(11, 5))
+    again = halted.on_market_operation(OPEN, "R", at(11, 5))
     assert again.changed and halted.status(at(11, 5)).armed
 
 
 def test_other_known_codes_do_not_change_nxt_main_state() -> None:
     clock = make()
-    clock.on_fid_215("R", at(9, 0, 30))
-    for code in ["0", "3", "P", "Q", "T", "U", "V", "W", "2", "4", "8", "9", "a", "b", "c", "d", "e", "s"]:
-        change = clock.on_fid_215(code, at(10, 0))
-        assert change.known, code
-        assert (change.nxt_main_open, change.changed) == (True, False), code
-    assert clock.status(at(10, 0)).armed   # lower-case 's' is not 'S'
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30))
+    for op in MarketOperation:
+        if op in (OPEN, CLOSE):
+            continue
+        change = clock.on_market_operation(op, "x", at(10, 0))
+        assert change.known is (op is not MarketOperation.UNKNOWN), op
+        assert (change.nxt_main_open, change.changed) == (True, False), op
+    assert clock.status(at(10, 0)).armed
 
 
 def test_unknown_codes_are_kept_raw_and_flagged() -> None:
     clock = make()
-    change = clock.on_fid_215(" Z9 ", at(9, 0, 10))
-    assert (change.code, change.known, change.meaning, change.nxt_main_open) == ("Z9", False, "unknown", None)
-    assert clock.last_fid_215 == change
+    change = clock.on_market_operation(MarketOperation.UNKNOWN, " Z9 ", at(9, 0, 10))
+    assert (change.raw, change.known, change.nxt_main_open) == ("Z9", False, None)
+    assert clock.last_notice == change
     assert not clock.status(at(10, 0)).armed
 
 
 def test_yesterdays_r_does_not_arm_today() -> None:
     clock = make()
-    clock.on_fid_215("R", at(9, 0, 30, day=dt.date(2026, 11, 19)))
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30, day=dt.date(2026, 11, 19)))
     assert clock.status(at(10, 0, day=dt.date(2026, 11, 19))).armed
-    assert clock.status(at(10, 0)).reason == "waiting for FID 215 'R' (NXT main start)"
+    assert clock.status(at(10, 0)).reason == "waiting for the broker's NXT main start notice"
 
 
 # -- mismatch (kill switch) -----------------------------------------------------------------------------
@@ -228,30 +233,30 @@ def test_yesterdays_r_does_not_arm_today() -> None:
 
 def test_mismatch_s_inside_guard_window() -> None:
     clock = make()
-    clock.on_fid_215("R", at(9, 0, 30))
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30))
     assert clock.mismatch(at(10, 0)) is None
-    clock.on_fid_215("S", at(14, 0))
+    clock.on_market_operation(CLOSE, "S", at(14, 0))
     assert clock.mismatch(at(14, 0)) == (
-        "FID 215 'S' (NXT main end) at 14:00:00 while the clock is inside the guard window 09:00:32–15:19:50")
+        "NXT main end notice 'S' at 14:00:00 while the clock is inside the guard window 09:00:32–15:19:50")
     assert clock.mismatch(at(15, 19, 50)) is None   # after guard end an 'S' is expected
 
 
 def test_mismatch_r_standing_after_nxt_main_end() -> None:
     clock = make()
-    clock.on_fid_215("R", at(9, 0, 30))
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30))
     assert clock.mismatch(at(15, 20, 4)) is None    # within the 5 s grace for the 'S' to arrive
     msg = clock.mismatch(at(15, 20, 5))
-    assert msg is not None and "after nxt_main 09:00:30–15:20:00 with no 'S'" in msg
+    assert msg is not None and "after nxt_main 09:00:30–15:20:00 with no close notice" in msg
 
 
 def test_mismatch_r_on_a_holiday_or_too_early() -> None:
     holiday = make()
-    holiday.on_fid_215("R", at(9, 0, 30, day=dt.date(2026, 10, 9)))
+    holiday.on_market_operation(OPEN, "R", at(9, 0, 30, day=dt.date(2026, 10, 9)))
     msg = holiday.mismatch(at(10, 0, day=dt.date(2026, 10, 9)))
-    assert msg == "FID 215 'R' (NXT main start) at 09:00:30 but 2026-10-09 is not a KRX trading day (XKRX holiday)"
+    assert msg == "NXT main start notice 'R' at 09:00:30 but 2026-10-09 is not a KRX trading day (XKRX holiday)"
     early = make()
-    early.on_fid_215("R", at(8, 0))
-    assert early.mismatch(at(8, 0, 1)) == "FID 215 'R' (NXT main start) at 08:00:00, before nxt_main 09:00:30–15:20:00"
+    early.on_market_operation(OPEN, "R", at(8, 0))
+    assert early.mismatch(at(8, 0, 1)) == "NXT main start notice 'R' at 08:00:00, before nxt_main 09:00:30–15:20:00"
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -273,7 +278,7 @@ def test_next_arm_ns() -> None:
 def _scenario() -> list[tuple[bool, str, str]]:
     clock = make()
     out = [clock.status(at(10, 0))]
-    clock.on_fid_215("R", at(9, 0, 30))
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30))
     out += [clock.status(at(h, m, s)) for h, m, s in [(9, 0, 31), (9, 0, 32), (15, 19, 49), (15, 19, 50)]]
     out.append(clock.status(at(10, 0, day=dt.date(2026, 10, 9))))
     # 2026-11-20 23:30 in Seoul is still the 20th there but the 20th 09:30 in New York: a late evening.

@@ -1,7 +1,8 @@
 """KiwoomBridge actor: the only owner of the OpenAPI+ control, pinned by capability to its host.
 
-It wraps :class:`~kiwoom_bridge.bridge_core.BridgeCore` and is the engine's clock: it forms steps
-(see :mod:`actors.messages`) and starts step k+1 only when ``StepDone(k)`` came back.
+It wraps :class:`~kiwoom_bridge.bridge_core.BridgeCore` (which speaks Kiwoom and hands out domain events)
+and is the engine's clock: it forms steps (see :mod:`protocol`) and starts step k+1 only when
+``StepDone(k)`` came back.
 
 * ``--speed max`` (lockstep): each step advances engine time by at least one
   ``spread_engine.batch_interval_ms`` quantum (jumping over quiet stretches), never past the
@@ -20,15 +21,23 @@ import datetime as dt
 import logging
 from typing import Any
 
-from thespian.actors import ActorExitRequest, WakeupMessage, requireCapability
+import numpy as np
+from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage, requireCapability
 
 from actors.base import EngineActor
-from actors.messages import (Configure, Denied, Disarm, ExecBatch, MarketBatch, PlaceCancel, PlaceOrder,
-                             RecoverPairManager, RecoveryLog, RegisterScreens, ReleaseScreens, ScreensRegistered,
-                             SessionFinished, ShardReleased, StepDone, StopEngine)
+from config.schema import EngineConfig
+from core.desk_events import DisarmRequested, OrderDenied, StepEvent
+from core.observations import ReplaySourceDescribed
+from core.order_flow import PlacedCancel, PlacedOrder
+from core.pair_desk import RecoveredStep
+from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
+from protocol.control import Detail, RecoverPairManager, RecoveryLog, SessionFinished, StopEngine
+from protocol.steps import ExecBatch, MarketBatch, StepDone
+from protocol.system import BRIDGE_CAPABILITY
+from protocol.wiring import (Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered,
+                             ShardReleased)
 
-BRIDGE_CAPABILITY = "Kiwoom Bridge"
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.
 IDLE_STEP_WALL_NS = 20 * NS_PER_MS
@@ -50,10 +59,10 @@ class KiwoomBridge(EngineActor):
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
-        self.core: Any = None
-        self.cfg: Any = None
-        self.options: Any = None
-        self.shards: dict[int, tuple[Any, int]] = {}     # shard_id -> (address, generation)
+        self.core: BridgeCore | None = None
+        self.cfg: EngineConfig | None = None
+        self.options: RunOptions | None = None
+        self.shards: dict[int, tuple[ActorAddress, int]] = {}     # shard_id -> (address, generation)
         self.pending_snapshots: set[int] = set()
         self.releasing: set[int] = set()      # shards that lost all screens; released once no step needs them
         self.step = 0
@@ -68,25 +77,25 @@ class KiwoomBridge(EngineActor):
         self.finished = False
         self.last_flat = True
         self.exhausted = False
-        self.carry: list[Any] = []
+        self.carry: list[StepEvent] = []
         self.quantum_ns = 10 * NS_PER_MS
         self.wakeup_pending = False
-        self.inflight: tuple | None = None      # (step, shard_ids, rows by shard, address by shard)
-        self.order_log: list[PlaceOrder] = []
-        self.cancel_log: list[PlaceCancel] = []
-        self.steps_log: list[tuple] = []         # (step, t_ns, events) of credited steps that mattered
+        # (step, shard_ids, rows by shard, address by shard) of the step in flight
+        self.inflight: tuple[int, tuple[int, ...], dict[int, np.ndarray], dict[int, ActorAddress]] | None = None
+        self.order_log: list[PlacedOrder] = []
+        self.cancel_log: list[PlacedCancel] = []
+        self.steps_log: list[RecoveredStep] = []   # credited steps that mattered
         self.recoveries = 0
         self.sent_refs: set[str] = set()
         self.duplicates_dropped = 0
         self.last_exec: ExecBatch | None = None
         self.rows_total = 0
         self.error = ""
-        self.configured_by: Any = None
+        self.configured_by: ActorAddress | None = None
         self.replay_description = ""
 
     # -- set-up -------------------------------------------------------------------------------
-    def receiveMsg_Configure(self, msg: Configure, sender: Any) -> None:  # noqa: N802
-        from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
+    def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.cfg, self.options = msg.config, msg.options
         self.configured_by = sender          # the Supervisor, even if its Wiring has not arrived yet
         self.quantum_ns = msg.config.spread_engine.batch_interval_ms * NS_PER_MS
@@ -117,14 +126,13 @@ class KiwoomBridge(EngineActor):
         src = self.core.source               # a kiwoom_bridge.emulator.replay.ReplaySource
         self.replay_description = src.describe()
         log.info("replay: %s", self.replay_description)
-        self.emit("replay_source", self.t_ns, files=tuple(str(f) for f in src.files),
-                  fid41_meaning=src.fid41_meaning, size_check_applied=bool(src.sizes_known),
-                  assumed_visible_qty=src.assumed_visible_qty, description=self.replay_description,
-                  rows_read=int(src.rows_read), rows_replayed=int(src.rows_replayed),
-                  notes=tuple(src.notes))
+        self.observe(ReplaySourceDescribed(
+            self.t_ns, tuple(str(f) for f in src.files), src.fid41_meaning, bool(src.sizes_known),
+            int(src.assumed_visible_qty), self.replay_description, int(src.rows_read), int(src.rows_replayed),
+            tuple(src.notes)))
         self.flush_telemetry(force=True)    # or as soon as the Wiring arrives (it may come after Configure)
 
-    def receiveMsg_RegisterScreens(self, msg: RegisterScreens, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_RegisterScreens(self, msg: RegisterScreens, sender: ActorAddress) -> None:
         if self.core is None:
             self.send(sender, ScreensRegistered(msg.shard_id, msg.generation, (), "bridge not configured"))
             return
@@ -145,7 +153,6 @@ class KiwoomBridge(EngineActor):
                 and inflight[3].get(msg.shard_id) != sender):
             # a restarted shard: its predecessor died with this step's batch; give the new one the
             # same step (with a full snapshot first) so the step can complete and nothing is lost
-            import numpy as np
             step, shard_ids, rows_by, addrs = inflight
             rows = np.concatenate([self.core.snapshot_rows(msg.shard_id), rows_by[msg.shard_id]])
             addrs[msg.shard_id] = sender
@@ -158,7 +165,7 @@ class KiwoomBridge(EngineActor):
         self._maybe_start()
 
     @property
-    def _supervisor(self) -> Any:
+    def _supervisor(self) -> ActorAddress | None:
         return self.wiring.supervisor if self.wiring.supervisor is not None else self.configured_by
 
     def _release_idle_shards(self) -> None:
@@ -169,7 +176,7 @@ class KiwoomBridge(EngineActor):
             if self._supervisor is not None:
                 self.send(self._supervisor, ShardReleased(sid))
 
-    def receiveMsg_ReleaseScreens(self, msg: ReleaseScreens, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ReleaseScreens(self, msg: ReleaseScreens, sender: ActorAddress) -> None:
         if self.core is not None:
             self.core.release(msg.screen_nos)
 
@@ -192,20 +199,21 @@ class KiwoomBridge(EngineActor):
         self.sent_refs.add(ref)
         return True
 
-    def receiveMsg_PlaceOrder(self, msg: PlaceOrder, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_PlacedOrder(self, msg: PlacedOrder, sender: ActorAddress) -> None:
         if not self._first_time(msg.intent.ref):
             return
+        assert self.core is not None
         self.order_log.append(msg)
-        res = self.core.place(msg.intent, msg.signal_ns)
-        self.carry.append(dataclasses.replace(res, order=msg))
+        self.carry.append(self.core.place(msg))
 
-    def receiveMsg_PlaceCancel(self, msg: PlaceCancel, sender: Any) -> None:  # noqa: N802
-        if not self._first_time(msg.request.ref):
+    def receiveMsg_PlacedCancel(self, msg: PlacedCancel, sender: ActorAddress) -> None:
+        if not self._first_time(msg.intent.ref):
             return
+        assert self.core is not None
         self.cancel_log.append(msg)
-        self.carry.append(self.core.cancel(msg.request))
+        self.carry.append(self.core.cancel(msg.intent))
 
-    def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: ActorAddress) -> None:
         """A new PairManager replaced a dead one: give it the session's order log, then the step
         that was in flight (its ExecBatch went to the dead actor)."""
         pm = msg.pair_manager if msg.pair_manager is not None else self.wiring.pair_manager
@@ -218,11 +226,11 @@ class KiwoomBridge(EngineActor):
         if inflight >= 0:
             self.send(pm, self.last_exec)
 
-    def receiveMsg_Denied(self, msg: Denied, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_OrderDenied(self, msg: OrderDenied, sender: ActorAddress) -> None:
         self.carry.append(msg)
 
     # -- stepping -----------------------------------------------------------------------------
-    def receiveMsg_StepDone(self, msg: StepDone, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:
         if msg.step != self.step:
             return
         self.credited = True
@@ -233,7 +241,7 @@ class KiwoomBridge(EngineActor):
         le = self.last_exec
         if le is not None and (le.events or (self.deadline is not None and le.t_ns >= self.deadline)):
             # what a replacement PairManager must replay: steps with broker events or a due deadline
-            self.steps_log.append((le.step, le.t_ns, le.events))
+            self.steps_log.append(RecoveredStep(le.step, le.t_ns, le.events))
         if self.releasing:
             self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
@@ -248,12 +256,12 @@ class KiwoomBridge(EngineActor):
                 return
         self._next_step()
 
-    def receiveMsg_StopEngine(self, msg: StopEngine, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_StopEngine(self, msg: StopEngine, sender: ActorAddress) -> None:
         self._request_stop(msg.reason)
         if not self.started and not self.finished:
             self._finish("")
 
-    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
         self.wakeup_pending = False
         if not self.started or self.finished:
             return
@@ -318,7 +326,7 @@ class KiwoomBridge(EngineActor):
         else:
             core.pump()
             t_next = core.now_ns()
-            if not core._rows and not core._events and not self.carry and self.stop_reason is None and (
+            if not core.has_pending() and not self.carry and self.stop_reason is None and (
                     self.deadline is None or self.deadline > t_next):
                 self._sleep(1 * NS_PER_MS)
                 return
@@ -343,7 +351,7 @@ class KiwoomBridge(EngineActor):
         events = step_events(self.carry, out.events, self.t_ns)
         self.carry = []
         if self.stop_reason is not None and not self.disarm_sent:
-            events.append(Disarm(self.stop_reason))
+            events.append(DisarmRequested(self.stop_reason))
             self.disarm_sent = True
             self.finish_by_ns = self.t_ns + (self.cfg.execution.t_hedge_ms + self.cfg.risk.unhedged_grace_ms
                                              + 30_000) * NS_PER_MS
@@ -353,7 +361,6 @@ class KiwoomBridge(EngineActor):
             rows = out.rows[sid]
             snap = sid in self.pending_snapshots
             if snap:
-                import numpy as np
                 rows = np.concatenate([self.core.snapshot_rows(sid), rows])
                 self.pending_snapshots.discard(sid)
             self.rows_total += len(rows)
@@ -373,13 +380,13 @@ class KiwoomBridge(EngineActor):
                                                               flat=self.last_flat, error=error,
                                                               rows=self.rows_total))
 
-    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: Any) -> None:  # noqa: N802
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: ActorAddress) -> None:
         self.finished = True
 
-    def detail(self) -> list[tuple[str, Any]]:
-        return [("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
+    def detail(self) -> Detail:
+        return (("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
                 ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
                 ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
-                ("replay", self.replay_description)]
+                ("replay", self.replay_description))

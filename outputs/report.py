@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -138,7 +137,7 @@ def pnl_curve_from_audit(audit_path: str | os.PathLike[str]) -> list[tuple[int, 
     Raises:
       FileNotFoundError: If there is no audit log at ``audit_path``.
     """
-    from core.audit import read_audit
+    from outputs.audit import read_audit
 
     df = read_audit(audit_path)
     if df.empty or "event_type" not in df.columns:
@@ -464,7 +463,7 @@ def write_run_report(report: Mapping[str, Any], run_dir: str | os.PathLike[str],
     """Write ``report.json``, ``report.html``, ``report.csv`` and ``report.xlsx`` into ``run_dir``.
 
     Args:
-      report: The SPEC §5 report (:meth:`core.telemetry.TelemetryBook.report`).
+      report: The SPEC §5 report (:meth:`outputs.telemetry_book.TelemetryBook.report`).
       run_dir: The run directory (created if missing).
       audit_path: The run's audit log; when it exists its fills draw the PnL curve.
 
@@ -579,14 +578,3 @@ def summarise(report: Mapping[str, Any]) -> str:
     if ap.get("count"):
         lines.append(f"  Auto-pause: {ap['count']} episode(s), {_fmt_num(ap.get('total_s'), 1)} s in total")
     return "\n".join(lines)
-
-
-def report_command(run_dir: str | os.PathLike[str]) -> int:
-    """``arbctl report RUN_DIR``: print the run's summary. Returns 0, or 2 (one-line error) without a report."""
-    try:
-        report = load_run(run_dir)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"arbctl report: {exc}", file=sys.stderr)
-        return 2
-    print(summarise(report))
-    return 0

@@ -1,7 +1,7 @@
 """Prometheus metrics of the engine, served on ``127.0.0.1:telemetry.prometheus_port`` (0 = off).
 
 The exporter owns a :class:`prometheus_client.CollectorRegistry` of its own (never the process-global
-default) with one collector that renders the latest :meth:`core.telemetry.TelemetryBook.snapshot`. The
+default) with one collector that renders the latest :meth:`outputs.telemetry_book.TelemetryBook.snapshot`. The
 Telemetry actor calls :meth:`MetricsExporter.update` with a fresh snapshot about once per heartbeat; the
 HTTP thread only reads the last snapshot it was given (one reference swap), so a scrape never touches
 the book while the actor changes it.
@@ -140,7 +140,7 @@ class MetricsExporter:
         log.info("Prometheus metrics on http://%s:%d/metrics", self.addr, self.port)
 
     def update(self, snapshot: Mapping[str, Any]) -> None:
-        """Publish a :meth:`core.telemetry.TelemetryBook.snapshot`."""
+        """Publish a :meth:`outputs.telemetry_book.TelemetryBook.snapshot`."""
         self.collector.set(snapshot)
 
     def render(self) -> bytes:

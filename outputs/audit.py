@@ -32,8 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.clock import kst_datetime
+from core.observations import AuditEvent, OrderAudited
 
-__all__ = ["AUDIT_COLUMNS", "AuditLog", "AuditSchemaError", "INT_COLUMNS", "audit_path", "read_audit"]
+__all__ = ["AUDIT_COLUMNS", "AuditLog", "AuditSchemaError", "INT_COLUMNS", "audit_path", "audit_row", "read_audit"]
 
 log = logging.getLogger("arb.audit")
 
@@ -95,6 +96,35 @@ def _as_int(value: Any) -> int | None:
     if not math.isfinite(number) or not number.is_integer():
         return None
     return int(number)
+
+
+def audit_row(obs: OrderAudited) -> dict[str, Any]:
+    """The audit-log row of one :class:`~core.observations.OrderAudited` (columns :data:`AUDIT_COLUMNS`).
+
+    The seed's ``fid_*`` and ``sGubun`` columns hold the broker's values of an execution notice (a row
+    with a ``broker_status``): 9203 order number, 904 original order, 913 the broker's status word,
+    902 leaves, 910/911 this fill's price and quantity, 909 execution number, 919 the refusal reason.
+    """
+    notice = bool(obs.broker_status)
+    leg = obs.role.value if obs.role is not None else ("cancel" if obs.is_cancel else "")
+    row: dict[str, Any] = {
+        "ts": _ts_from_ns(obs.t_ns), "event_type": obs.event.value, "pair_id": obs.pair_id, "leg": leg,
+        "venue": obs.venue.value if obs.venue is not None else None, "symbol": obs.code or None,
+        "order_no": obs.order_no, "orig_order_no": obs.orig_order_no or None,
+        "side": obs.side.value if obs.side is not None else None, "qty": obs.qty,
+        "hoga_code": obs.wire_style or None, "price": obs.price, "leaves_qty": obs.leaves_qty,
+        "fill_qty": obs.fill_qty, "fill_px": obs.fill_px, "exec_id": obs.exec_id or None,
+        "screen_no": obs.screen_no or None, "rq_name": obs.request_name, "tr_code": obs.request_code or None,
+        "message_text": obs.message or None, "rc": obs.wire_code, "t_ns": obs.t_ns,
+    }
+    if notice:
+        row.update({"sGubun": "0", "fid_9203": obs.order_no, "fid_904": obs.orig_order_no, "fid_913": obs.broker_status,
+                    "fid_902": obs.leaves_qty})
+        if obs.event is AuditEvent.FILL:
+            row.update({"fid_910": obs.fill_px, "fid_911": obs.fill_qty, "fid_909": obs.exec_id})
+        elif obs.event is AuditEvent.REJECT:
+            row["fid_919"] = obs.message
+    return row
 
 
 class AuditLog:

@@ -29,12 +29,12 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from actors.messages import TelemetryEvent
+from core.observations import (AutoPauseChanged, FillBooked, HedgeTimedOut, KillSwitchTripped, Observation,
+                               PairClosed, RejectSpike)
 
 __all__ = [
     "CATEGORIES",
@@ -51,7 +51,6 @@ log = logging.getLogger("arb.alerts")
 #: Alert categories, named like the ``alerts.slack.send_on`` flag that gates each.
 CATEGORIES = ("buy_fill", "sell_fill", "pair_done", "auto_pause_on", "hedge_timeout", "reject_spike")
 _STOP = object()
-_UNHEDGED_KINDS = ("unhedged", "unhedged_exposure", "unhedged_timeout")
 
 
 def mask_secret(secret: str | None) -> str:
@@ -131,65 +130,51 @@ def _plain(value: Any) -> str:
     return f"{number:.0f}" if number.is_integer() else f"{number:g}"
 
 
-def format_alert(event: TelemetryEvent, ctx: AlertContext | None = None) -> tuple[str, str] | None:
-    """``(category, text)`` for an alert-worthy event, else None. Scope flags are not applied here.
+def format_alert(obs: Observation, ctx: AlertContext | None = None) -> tuple[str, str] | None:
+    """``(category, text)`` for an alert-worthy observation, else None. Scope flags are not applied here.
 
-    Understood events: ``fill``; ``pair_done`` (quotes ``net_krw``/``net_bps`` when present, as
-    :meth:`core.telemetry.TelemetryBook.consume` adds them); ``auto_pause``; ``hedge_timeout``
-    ``{code, t_hedge_ms?, action?}``; an ``order`` row with ``event_type`` ``timeout`` on the
-    ``hedge_post`` leg; a ``kill_switch`` of an unhedged kind (the escalated hedge timeout); and
-    ``reject_spike`` ``{code, rejects, window_s, frozen, freeze_s}``.
+    Alert-worthy: a booked fill; a pair closed done; an auto-pause change; a hedge timeout; an unhedged
+    freeze (the escalated hedge timeout); a reject spike.
     """
     ctx = ctx or AlertContext()
-    data: Mapping[str, Any] = event.data if isinstance(event.data, Mapping) else {}
-    kind = event.kind
-    code = str(data.get("code") or data.get("symbol") or "?")
-    if kind == "fill":
-        side = str(data.get("side", "")).upper()
-        if side not in ("BUY", "SELL"):
-            return None
-        text = f"{side}_FILL {code}@{data.get('venue', '?')} qty {_qty(data.get('qty'))} px {_qty(data.get('price'))}"
-        if data.get("pair_id"):
-            text += f" (pair {data['pair_id']})"
+    if isinstance(obs, FillBooked):
+        side = obs.side.value
+        text = f"{side}_FILL {obs.code}@{obs.venue.value} qty {_qty(obs.qty)} px {_qty(obs.price)}"
+        if obs.pair_id:
+            text += f" (pair {obs.pair_id})"
         return ("buy_fill" if side == "BUY" else "sell_fill"), text
-    if kind == "pair_done":
-        net, bps = data.get("net_krw"), data.get("net_bps")
-        if net is not None:
+    if isinstance(obs, PairClosed):
+        if not obs.done:
+            return None
+        if obs.cash.fills:
+            net, bps = obs.cash.net_krw, obs.cash.net_bps
             sign = "+" if float(net) >= 0 else "-"
             bps_text = f"{float(bps):+.1f} bps " if bps is not None else ""
-            text = f"PAIR_DONE {code} net {bps_text}({sign}₩{abs(float(net)):,.0f})"
+            text = f"PAIR_DONE {obs.code} net {bps_text}({sign}₩{abs(float(net)):,.0f})"
         else:
-            text = f"PAIR_DONE {code}"
-            if data.get("pair_id"):
-                text += f" (pair {data['pair_id']})"
-        if data.get("escalated"):
+            text = f"PAIR_DONE {obs.code} (pair {obs.pair_id})"
+        if obs.escalated:
             text += " · escalated"
         return "pair_done", text
-    if kind == "auto_pause":
-        if data.get("on"):
+    if isinstance(obs, AutoPauseChanged):
+        if obs.on:
             return "auto_pause_on", (f"AUTO-PAUSE ON (orders ≥{ctx.autopause_threshold * 100:.0f}% for "
                                      f"{_plain(ctx.autopause_sustain_s)} s)")
         return "auto_pause_on", "AUTO-PAUSE OFF"
-    if kind == "hedge_timeout" or (kind == "order" and data.get("event_type") == "timeout"
-                                   and data.get("leg") == "hedge_post"):
-        ms = data.get("t_hedge_ms") or data.get("ms") or ctx.t_hedge_ms
-        action = data.get("action") or "cancel→IOC"
-        return "hedge_timeout", f"HEDGE TIMEOUT {code} {_plain(ms)} ms → {action}"
-    if kind == "kill_switch" and str(data.get("kind", "")).lower() in _UNHEDGED_KINDS:
-        ms = data.get("ms") or data.get("age_ms") or ctx.t_hedge_ms + ctx.unhedged_grace_ms
-        return "hedge_timeout", f"HEDGE TIMEOUT {code} unhedged {_plain(ms)} ms → forced IOC, frozen"
-    if kind == "reject_spike":
-        n = data.get("rejects", ctx.reject_count)
-        window = data.get("window_s", ctx.reject_window_s)
-        tail = f"frozen {_plain(data.get('freeze_s', ctx.freeze_s))} s" if data.get("frozen", True) \
-            else "not frozen (kill switches off)"
-        return "reject_spike", f"REJECT SPIKE {_plain(n)} rejects/{_plain(window)} s on {code} → {tail}"
+    if isinstance(obs, HedgeTimedOut):
+        return "hedge_timeout", f"HEDGE TIMEOUT {obs.code} {_plain(obs.t_hedge_ms)} ms → cancel→IOC"
+    if isinstance(obs, KillSwitchTripped) and obs.kind == "unhedged_freeze":
+        ms = ctx.t_hedge_ms + ctx.unhedged_grace_ms
+        return "hedge_timeout", f"HEDGE TIMEOUT {obs.code} unhedged {_plain(ms)} ms → forced IOC, frozen"
+    if isinstance(obs, RejectSpike):
+        tail = f"frozen {_plain(obs.freeze_s)} s" if obs.frozen else "not frozen (kill switches off)"
+        return "reject_spike", f"REJECT SPIKE {_plain(obs.rejects)} rejects/{_plain(obs.window_s)} s on {obs.code} → {tail}"
     return None
 
 
-def alert_for_event(event: TelemetryEvent, ctx: AlertContext | None = None) -> str | None:
-    """The alert text for ``event`` (no scope flags applied), or None when it is not alert-worthy."""
-    found = format_alert(event, ctx)
+def alert_for_event(obs: Observation, ctx: AlertContext | None = None) -> str | None:
+    """The alert text for ``obs`` (no scope flags applied), or None when it is not alert-worthy."""
+    found = format_alert(obs, ctx)
     return found[1] if found else None
 
 
@@ -228,7 +213,6 @@ class SlackAlerter:
         self.dropped = 0
         self.suppressed = 0
         self.closed = False
-        self._recent_hedge: deque[tuple[str, str]] = deque(maxlen=1024)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, int(queue_size)))
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -253,31 +237,26 @@ class SlackAlerter:
             log.info("Slack alerts disabled: environment variable %s is not set", self.webhook_env)
 
     # -- public ------------------------------------------------------------------------------
-    def alert_for_event(self, event: TelemetryEvent) -> str | None:
-        """The text to post for ``event``, or None when it is out of scope (flag off) or not an alert."""
-        found = format_alert(event, self.context)
+    def alert_for_event(self, obs: Observation) -> str | None:
+        """The text to post for ``obs``, or None when it is out of scope (flag off) or not an alert."""
+        found = format_alert(obs, self.context)
         if found is None:
             return None
         category, text = found
         if not self.scope.get(category, False):
             return None
-        if category == "hedge_timeout":
-            key = (str(event.data.get("pair_id") or ""), str(event.data.get("code") or event.data.get("symbol") or ""))
-            if key[0] and key in self._recent_hedge:
-                return None                 # the same pair's timeout reported by two sources
-            self._recent_hedge.append(key)
         return text
 
-    def alert(self, event: TelemetryEvent) -> str | None:
-        """Queue the alert for ``event`` if it is one in scope. Never blocks, never raises.
+    def alert(self, obs: Observation) -> str | None:
+        """Queue the alert for ``obs`` if it is one in scope. Never blocks, never raises.
 
         Returns:
           The text queued (or that would have been queued if disabled), else None.
         """
         try:
-            text = self.alert_for_event(event)
+            text = self.alert_for_event(obs)
         except (TypeError, ValueError, AttributeError) as exc:
-            log.warning("Slack alert for a %r event not formatted: %s", getattr(event, "kind", "?"), exc)
+            log.warning("Slack alert for a %s not formatted: %s", type(obs).__name__, exc)
             return None
         if text is not None:
             self.send(text)

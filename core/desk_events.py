@@ -1,0 +1,193 @@
+"""What the pair desk hears in a step: the broker's notices in domain terms, and the engine's own.
+
+The bridge translates every Kiwoom callback (TR acks, Chejan notices, 잔고, market-operation codes,
+connection events, messages) into one of these frozen values; the Throttler adds :class:`OrderDenied`;
+the operator's stop adds :class:`DisarmRequested`. Nothing here knows a FID, a hoga code or a Korean
+status word. Fields named ``broker_*`` or ``wire_*`` carry the broker's own text or codes *opaquely*,
+for the audit log only: no decision above the bridge reads them.
+
+Every event has ``t_ns``, the engine clock when it happened (ns since the epoch); the bridge hands a
+step's events out in ``t_ns`` order. Prices are KRW, quantities shares.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum, unique
+from typing import Union
+
+from core.enums import MarketOperation, Side, Venue
+from core.order_flow import PlacedOrder
+
+__all__ = [
+    "BrokerNotice", "ConnectionChanged", "DisarmRequested", "HoldingUpdated", "MarketOperationNotice",
+    "OrderAccepted", "OrderAcknowledged", "OrderCancelled", "OrderDenied", "OrderFilled", "OrderRefused",
+    "OrderSendResult", "SendOutcome", "StepEvent",
+]
+
+
+@unique
+class SendOutcome(StrEnum):
+    """What the broker's send call did: reached the broker, refused by its order-rate limit, or failed."""
+
+    SENT = "sent"
+    RATE_LIMITED = "rate_limited"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSendResult:
+    """The outcome of the bridge's send of ``ref`` (an order or a cancel).
+
+    ``send_ns`` is the monotonic wall time of the call (Signal→Send latency end), ``signal_ns`` the
+    signal's. ``reason`` describes a refusal or failure in words. ``wire_code`` (the broker's return
+    code), ``wire_style`` (the broker's order-style code as sent) and ``screen_no`` are opaque, for the
+    audit log. ``order`` is the placed order this answers (None for a cancel).
+    """
+
+    ref: str
+    outcome: SendOutcome
+    t_ns: int
+    send_ns: int
+    signal_ns: int = 0
+    reason: str = ""
+    wire_code: int = 0
+    wire_style: str = ""
+    screen_no: str = ""
+    order: PlacedOrder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAcknowledged:
+    """The broker's reply to the send of ``ref``: ``order_no`` accepts it, an empty one refuses it
+    (``message`` then says why when the broker did)."""
+
+    ref: str
+    order_no: str
+    t_ns: int
+    message: str = ""
+    screen_no: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the broker gave the order a number."""
+        return bool(self.order_no.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class _Notice:
+    """Fields every execution notice carries: the order, its symbol, venue and side, the order's own
+    quantity and price, what is still open of it (``leaves_qty``) and the order it names
+    (``orig_order_no``: a cancel's target); ``broker_status`` is the broker's word for the notice (opaque)."""
+
+    order_no: str
+    t_ns: int
+    code: str
+    venue: Venue
+    side: Side
+    order_qty: int = 0
+    order_price: int = 0
+    leaves_qty: int = 0
+    orig_order_no: str = ""
+    broker_status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(_Notice):
+    """The broker accepted order ``order_no`` (a new order, or a cancel naming ``orig_order_no``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(_Notice):
+    """A fill of ``order_no``: ``qty`` shares at ``price`` (``leaves_qty`` still open after it).
+
+    ``exec_id`` is the broker's execution number (a repeat is the same fill). ``broker_fee_krw`` and
+    ``broker_tax_krw`` are the broker's own cumulative charges for the order (0 when not reported).
+    """
+
+    qty: int = 0
+    price: int = 0
+    exec_id: str = ""
+    broker_fee_krw: int = 0
+    broker_tax_krw: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(_Notice):
+    """``cancelled_qty`` shares of order ``order_no`` came off the book (our cancel, numbered
+    ``cancel_order_no``, or the venue cancelling an IOC/FOK remainder, then ``cancel_order_no`` =
+    ``order_no``). 0 shares when fills won the race; ``reason`` then says so."""
+
+    cancel_order_no: str = ""
+    cancelled_qty: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRefused(_Notice):
+    """The broker refused order ``order_no`` after accepting its send; ``reason`` says why."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingUpdated:
+    """The broker's account position in ``code`` after a fill: ``holding_qty`` shares (signed) at an
+    average ``avg_price``."""
+
+    code: str
+    holding_qty: int
+    avg_price: int
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketOperationNotice:
+    """A market-operation notice: ``operation`` in domain terms, ``raw`` the broker's code (logged),
+    ``meaning`` a short description."""
+
+    operation: MarketOperation
+    raw: str
+    meaning: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    """The broker connection came up (``connected``) or went down; ``reason`` says why."""
+
+    connected: bool
+    reason: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerNotice:
+    """A human-readable message from the broker (logged, never acted on)."""
+
+    text: str
+    t_ns: int
+    screen_no: str = ""
+    request_name: str = ""
+    request_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDenied:
+    """The Throttler did not admit the take ``ref`` of pair ``pair_id`` (too few tokens, auto-pause)."""
+
+    ref: str
+    pair_id: str
+    reason: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmRequested:
+    """The operator (or the end of the run) asks for no new pairs from this step on."""
+
+    reason: str
+
+
+StepEvent = Union[OrderSendResult, OrderAcknowledged, OrderAccepted, OrderFilled, OrderCancelled, OrderRefused,
+                  HoldingUpdated, MarketOperationNotice, ConnectionChanged, BrokerNotice, OrderDenied,
+                  DisarmRequested]

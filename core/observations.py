@@ -1,0 +1,243 @@
+"""What the engine tells Telemetry: one frozen class per kind of observation.
+
+The actors and the pair desk produce these; Telemetry's book, the audit log, the Slack alerter and the
+Prometheus exporter consume them, dispatching on the class (never on a string). Every observation has
+``t_ns``, the engine clock when it happened (ns since the epoch). Latencies are milliseconds of wall
+time, money KRW, quantities shares.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum, unique
+from typing import Union
+
+from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, Venue
+from core.ledger import CashTotals
+
+__all__ = [
+    "AuditEvent", "AutoPauseChanged", "ErrorRaised", "FillBooked", "HedgeTimedOut", "KillSwitchTripped",
+    "LatencyObserved", "LatencyStage", "Observation", "OrderAudited", "PairClosed", "RejectSpike",
+    "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
+]
+
+
+@unique
+class LatencyStage(StrEnum):
+    """The measured stages (SPEC §5): the first four are the run report's ``latency_ms``."""
+
+    TICK_TO_SIGNAL = "tick_to_signal"
+    SIGNAL_TO_SEND = "signal_to_send"
+    SEND_TO_ACK = "send_to_ack"
+    UNHEDGED = "unhedged"
+    TAKE_FILL = "take_fill"
+    HEDGE_COMPLETE = "hedge_complete"
+
+
+@unique
+class AuditEvent(StrEnum):
+    """``event_type`` of an audit-log row (seed 003 minimal log schema)."""
+
+    SEND = "send"
+    SEND_REFUSED = "send_refused"
+    ACK = "ack"
+    REJECT = "reject"
+    ACCEPTED = "accepted"
+    FILL = "fill"
+    CANCEL_SEND = "cancel_send"
+    CANCEL_CONFIRMED = "cancel_confirmed"
+    TIMEOUT = "timeout"
+    DENIED = "denied"
+    MESSAGE = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class TicksCounted:
+    """``n`` real-data updates reached the SpreadEngine in one step."""
+
+    t_ns: int
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalObserved:
+    """The SpreadEngine raised a signal on ``code`` (net edge per share, KRW and bps)."""
+
+    t_ns: int
+    code: str
+    direction: Direction
+    net_krw: float
+    net_bps: float
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyObserved:
+    """One latency sample of ``stage`` in ms; ``code`` when it belongs to a symbol."""
+
+    t_ns: int
+    stage: LatencyStage
+    ms: float
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAudited:
+    """One row of the audit log of every order event (seed 003 minimal log schema).
+
+    ``wire_style`` (the broker's order-style code as sent), ``wire_code`` (its return code),
+    ``broker_status`` (its word for a notice) and ``screen_no`` are the broker's own values, recorded
+    as they came. ``None`` / ``""`` = not applicable to this event.
+    """
+
+    t_ns: int
+    event: AuditEvent
+    pair_id: str
+    request_name: str = ""
+    role: OrderRole | None = None
+    venue: Venue | None = None
+    code: str = ""
+    side: Side | None = None
+    qty: int | None = None
+    style: OrderStyle | None = None
+    wire_style: str = ""
+    price: int | None = None
+    order_no: str = ""
+    orig_order_no: str = ""
+    leaves_qty: int | None = None
+    fill_qty: int | None = None
+    fill_px: int | None = None
+    exec_id: str = ""
+    screen_no: str = ""
+    request_code: str = ""
+    broker_status: str = ""
+    message: str = ""
+    wire_code: int | None = None
+    is_cancel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FillBooked:
+    """A fill the ledger booked: its charges, the code's position after it and the running totals of
+    the session and the code (each including this fill)."""
+
+    t_ns: int
+    pair_id: str
+    code: str
+    venue: Venue
+    side: Side
+    qty: int
+    price: int | float
+    fee_krw: int | float
+    tax_krw: int | float
+    position_after: int
+    session: CashTotals
+    symbol: CashTotals
+    marked_net_krw: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairClosed:
+    """A pair ended: ``done`` (flat, every leg resolved) or failed; its own cash totals."""
+
+    t_ns: int
+    pair_id: str
+    code: str
+    done: bool
+    escalated: bool
+    reason: str
+    cash: CashTotals
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchTripped:
+    """A freeze (``code`` set, until ``until_ns``) or a disarm (``code`` empty), with its reason."""
+
+    t_ns: int
+    kind: str
+    code: str
+    reason: str
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectSpike:
+    """``rejects`` rejects within ``window_s`` on ``code``; ``frozen`` when the kill switch froze it."""
+
+    t_ns: int
+    code: str
+    rejects: int
+    window_s: int
+    frozen: bool
+    freeze_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeTimedOut:
+    """The hedge post of ``pair_id`` did not complete within ``t_hedge_ms``: escalating."""
+
+    t_ns: int
+    pair_id: str
+    code: str
+    t_hedge_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRaised:
+    """Something went wrong that the operator must see (``source`` names where)."""
+
+    t_ns: int
+    source: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanged:
+    """The engine armed or disarmed (``reason`` says why), or a market-operation notice arrived
+    (``operation`` set; ``raw`` the broker's code, ``known`` whether the bridge knew it)."""
+
+    t_ns: int
+    armed: bool
+    reason: str
+    operation: MarketOperation | None = None
+    raw: str = ""
+    known: bool = True
+    meaning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AutoPauseChanged:
+    """New entries paused (``on``) or resumed at order-token ``utilisation`` (0–1)."""
+
+    t_ns: int
+    on: bool
+    utilisation: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokensObserved:
+    """The Throttler's order tokens at a step: ``free`` now, ``utilisation`` of the cap, ``paused``."""
+
+    t_ns: int
+    free: int
+    utilisation: float
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySourceDescribed:
+    """What a replayed recording holds (SPEC §6: said once and kept in the report)."""
+
+    t_ns: int
+    files: tuple[str, ...]
+    fid41_meaning: str
+    size_check_applied: bool
+    assumed_visible_qty: int
+    description: str
+    rows_read: int
+    rows_replayed: int
+    notes: tuple[str, ...] = ()
+
+
+Observation = Union[TicksCounted, SignalObserved, LatencyObserved, OrderAudited, FillBooked, PairClosed,
+                    KillSwitchTripped, RejectSpike, HedgeTimedOut, ErrorRaised, SessionChanged, AutoPauseChanged,
+                    TokensObserved, ReplaySourceDescribed]

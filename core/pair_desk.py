@@ -1,0 +1,585 @@
+"""The pair desk: everything the PairManager decides, as pure code driven by events and a clock.
+
+One :class:`PairDesk` runs a session's pairs. Per step it takes the broker's events (in time order,
+:mod:`core.desk_events`) and the SpreadEngine's signals, and returns what must happen:
+order and cancel requests and token refunds for the Throttler (:mod:`core.order_flow`) and
+observations for Telemetry (:mod:`core.observations`). It owns:
+
+* the **pair state machines** (:class:`core.pair_fsm.PairStateMachine`), one per slice, and the
+  **matching** of our request refs to the broker's order numbers (a notice whose number is not bound
+  yet — it overtook the ack — waits until the ack binds it);
+* the **timer heap**: before each event, every machine timer due by the event's ``t_ns`` fires (so an
+  ack is never taken for silence because a later event came first), then the step-end checks;
+* **admission** with :class:`core.risk.RiskGate` and the session clock (:class:`core.session.SessionClock`),
+  the **kill switches** (reject spike, unhedged exposure, session loss, disconnect, market-operation
+  mismatch, a slice left with shares) and the one **reject-spike rule**;
+* the one **position and PnL ledger** (:class:`core.ledger.Ledger`): fills are booked once and the
+  observations carry the totals;
+* **recovery by replay**: a desk that replaces a dead one rebuilds every pair from the bridge's order
+  log and the credited steps that carried events; orders already placed are not requested again and
+  observations already reported are not repeated.
+
+Nothing here reads a clock, sends a message or knows the broker's codes: the actor around it is a shell.
+"""
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from core.clock import kst_date, kst_datetime
+from core.costs import CostModel
+from core.desk_events import (BrokerNotice, ConnectionChanged, DisarmRequested, HoldingUpdated, MarketOperationNotice,
+                              OrderAccepted, OrderAcknowledged, OrderCancelled, OrderDenied, OrderFilled,
+                              OrderRefused, OrderSendResult, SendOutcome, StepEvent)
+from core.enums import Direction, MarketOperation, OrderRole
+from core.ledger import Ledger
+from core.observations import (AuditEvent, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
+                               LatencyObserved, LatencyStage, Observation, OrderAudited, PairClosed, RejectSpike,
+                               SessionChanged)
+from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder, TakeContext, TokenRefund
+from core.pair_events import (Accepted, CancelConfirmed, EmitEvent, Filled, Finished, ForceFlatten, PairParams,
+                              Rejected, SendCancel, SendOrder, SendRateLimited, Sent, Start, StartTimer, TimerFired,
+                              TrAck)
+from core.pair_fsm import PairStateMachine
+from core.risk import KillSwitchEvent, RiskGate, RiskLimits
+from core.session import SessionClock
+from core.signal import Signal
+
+if TYPE_CHECKING:
+    from config.schema import EngineConfig
+    from core.universe import Universe
+
+__all__ = ["DeskOutput", "PairDesk", "RecoveredStep", "StepSummary", "pair_params"]
+
+NS_PER_MS = 1_000_000
+
+DeskOutput = Union[OrderRequest, CancelRequest, TokenRefund, Observation]
+"""What the desk asks its actor to do: send a request to the Throttler, or report an observation."""
+
+#: Machine events worth an operator-visible error.
+_ERROR_KINDS = frozenset({"protocol_violation", "order_lost", "order_given_up", "flatten_exhausted", "unknown_order"})
+
+
+def pair_params(cfg: EngineConfig, code: str) -> PairParams:
+    """The state-machine parameters of a slice on ``code`` (per-symbol t_hedge override honoured)."""
+    entry = "market" if cfg.router.entry_leg.prefer == "market" else "ioc"
+    pref = cfg.router.hedge_leg.prefer
+    hedge = "mid" if (pref == "mid" or (pref == "limit_or_mid" and cfg.router.hedge_leg.allow_nxt_mid_price)) \
+        else "limit"
+    ex = cfg.execution
+    return PairParams(t_hedge_ms=cfg.hedge_fallback_ms(code), tr_ack_timeout_ms=ex.tr_ack_timeout_ms,
+                      cancel_timeout_ms=ex.cancel_timeout_ms, cooldown_ms=cfg.spread_engine.cooldown_ms,
+                      retry_after_308_ms=ex.retry_after_308_ms, entry_style=entry, hedge_style=hedge)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    """What the desk tells the bridge when a step is done (its credit).
+
+    ``next_deadline_ns``: when the desk next needs a step even without market data (a timer, an
+    exposure deadline), or None. ``flat``: no open pair and no open position. ``requests``: orders and
+    cancels requested in this step.
+    """
+
+    next_deadline_ns: int | None
+    flat: bool
+    armed: bool
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredStep:
+    """A credited step of the dead desk, as the bridge logged it: its end time and its events."""
+
+    step: int
+    t_ns: int
+    events: tuple[StepEvent, ...]
+
+
+_Notice = Union[OrderAccepted, OrderFilled, OrderCancelled, OrderRefused]
+_Held = Union[OrderSendResult, OrderAcknowledged]
+
+
+class PairDesk:
+    """The session's pairs, risk, ledger and timers (see the module docstring).
+
+    Args:
+      cfg: the run's configuration.
+      universe: the symbols (their markets select the sell tax).
+      incarnation: 1 for the first desk of a run; a replacement gets the next number, so its new pair
+        ids never collide with the dead desk's.
+    """
+
+    def __init__(self, cfg: EngineConfig, universe: Universe, incarnation: int = 1) -> None:
+        self.cfg = cfg
+        self.session = SessionClock(cfg.sessions)
+        per_sym = {c: o.max_outstanding_pairs for c, o in cfg.symbols.per_symbol_overrides.items()
+                   if o.max_outstanding_pairs}
+        self.risk = RiskGate(RiskLimits.from_config(cfg), per_sym)
+        self.markets = {s.code: str(s.market) for s in universe.symbols}
+        self.ledger: Ledger | None = None          # built at the first step: the tax year follows its date
+        self.incarnation = incarnation
+        self.pairs: dict[str, PairStateMachine] = {}
+        self.active: set[str] = set()
+        self._by_ref: dict[str, str] = {}           # order/cancel ref -> pair_id
+        self._by_no: dict[str, str] = {}            # order number -> pair_id
+        self._ref_no: dict[str, str] = {}           # ref -> order number
+        self._no_ref: dict[str, str] = {}           # order number -> ref
+        self._wire: dict[str, tuple[str, str]] = {}  # ref -> (wire style, screen) as the bridge sent it
+        self._orphans: dict[str, list[_Notice]] = {}
+        self._timers: list[tuple[int, int, str, str, int]] = []   # (deadline, seq, pair_id, kind, token)
+        self._timer_seq = 0
+        self._signal_ns: dict[str, int] = {}
+        self._send_t: dict[str, int] = {}
+        self._held: dict[str, list[_Held]] = {}     # results for refs no machine has asked for yet
+        self._deferred: list[StepEvent] = []
+        self._pair_seq = 0
+        self.now_ns = 0
+        self.armed = False
+        self.arm_reason = "starting"
+        self.phase = "starting"
+        self.disarm_reason: str | None = None
+        self._unhedged_killed: set[str] = set()
+        self._mismatch_seen = False
+        self._replaying = False
+        self._replay_sent: set[str] = set()
+        self.recovered_pairs = 0
+        self._out: list[DeskOutput] = []
+        self._requests = 0
+
+    # -- the step ----------------------------------------------------------------------------------------
+    def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
+                 admit_signals: bool = True) -> tuple[list[DeskOutput], StepSummary]:
+        """Handle one step: its broker events in order (timers due before each fire first), the step-end
+        checks at ``t_end_ns``, then the new signals (unless ``admit_signals`` is False: a replacement
+        desk skips the signals its predecessor already acted on)."""
+        self._out, self._requests = [], 0
+        self._ensure_ledger(t_end_ns)
+        for ev in events:
+            t = getattr(ev, "t_ns", t_end_ns)
+            self._fire_timers(t)
+            self.now_ns = max(self.now_ns, t)
+            self._on_event(ev)
+        self._step_end_checks(t_end_ns)
+        if admit_signals:
+            for sig in signals:
+                self._on_signal(sig, t_end_ns)
+        out, self._out = self._out, []
+        return out, StepSummary(self.next_deadline_ns(), self.flat, self.armed, self._requests)
+
+    @property
+    def flat(self) -> bool:
+        """No open pair and no open position."""
+        return not self.active and (self.ledger is None or self.ledger.flat)
+
+    def next_deadline_ns(self) -> int | None:
+        """The earliest engine time the desk must run again: a machine timer or an exposure deadline."""
+        cands = [self._timers[0][0]] if self._timers else []
+        grace = self.cfg.risk.unhedged_grace_ms * NS_PER_MS
+        for pid in self.active:
+            m = self.pairs[pid]
+            if m.exposure_since_ns is not None and pid not in self._unhedged_killed:
+                cands.append(m.exposure_since_ns + m.params.t_hedge_ms * NS_PER_MS + grace)
+        return min(cands) if cands else None
+
+    def marked_pnl_krw(self) -> float:
+        """Session net PnL with open shares at their last fill (see :meth:`core.ledger.Ledger.marked_net_krw`)."""
+        return self.ledger.marked_net_krw() if self.ledger is not None else 0.0
+
+    def open_positions(self) -> dict[str, int]:
+        """Codes with a non-zero position from the engine's fills."""
+        return self.ledger.open_positions() if self.ledger is not None else {}
+
+    def _ensure_ledger(self, t_ns: int) -> None:
+        if self.ledger is None:
+            costs = CostModel.for_date(self.cfg.fees, kst_date(t_ns), extra_holidays=self.cfg.sessions.extra_holidays)
+            self.ledger = Ledger(costs, self.markets)
+
+    def _step_end_checks(self, t_ns: int) -> None:
+        self._fire_timers(t_ns)
+        self.now_ns = max(self.now_ns, t_ns)
+        self._check_session(t_ns)
+        self._check_unhedged(t_ns)
+
+    # -- recovery after a crash ----------------------------------------------------------------------
+    def recover(self, orders: Sequence[PlacedOrder], cancels: Sequence[PlacedCancel],
+                steps: Sequence[RecoveredStep], inflight_step: int) -> tuple[list[DeskOutput], bool]:
+        """Rebuild every pair by replaying the bridge's log through fresh state machines.
+
+        Credited steps are replayed as the dead desk ran them (events with the timers due between them,
+        then the step-end checks); each pair is re-created from its take order (direction, qty and prices
+        travel with it) at the moment it was admitted. Orders and cancels the log shows as placed are not
+        requested again, observations already reported are not repeated. Returns the outputs (requests the
+        dead desk had not made yet) and whether the signals of ``inflight_step`` must be skipped (its takes
+        were already placed).
+        """
+        self._out, self._requests = [], 0
+        if orders or steps:
+            self._ensure_ledger(orders[0].token_ns if orders else steps[0].t_ns)
+        self._replaying = True
+        self._replay_sent = {o.intent.ref for o in orders} | {c.intent.ref for c in cancels}
+        takes = sorted((po for po in orders if po.intent.role is OrderRole.TAKE and po.context is not None),
+                       key=lambda po: po.token_ns)
+        ti = 0
+        try:
+            for st in steps:
+                # pairs admitted at the end of steps that left no trace in the log
+                while ti < len(takes) and takes[ti].token_ns < st.t_ns:
+                    self._step_end_checks(takes[ti].token_ns)
+                    self._rebuild_pair(takes[ti])
+                    ti += 1
+                for ev in st.events:
+                    t = getattr(ev, "t_ns", st.t_ns)
+                    self._fire_timers(t)
+                    self.now_ns = max(self.now_ns, t)
+                    self._on_event(ev)
+                self._step_end_checks(st.t_ns)
+                while ti < len(takes) and takes[ti].token_ns <= st.t_ns:
+                    self._rebuild_pair(takes[ti])
+                    ti += 1
+            # takes of the in-flight step: the dead desk already acted on its signals
+            skip_inflight = inflight_step >= 0 and ti < len(takes)
+            while ti < len(takes):
+                self._rebuild_pair(takes[ti])
+                ti += 1
+            self.recovered_pairs = len(self.pairs)
+        finally:
+            self._replaying = False
+        self._observe(ErrorRaised(
+            self.now_ns, "PairManager",
+            f"recovered after a restart (incarnation {self.incarnation}): {len(self.pairs)} pair(s) rebuilt from "
+            f"{len(orders)} order(s) and {len(steps)} step(s), {len(self.active)} still open, "
+            f"position {self.open_positions()}"))
+        out, self._out = self._out, []
+        return out, skip_inflight
+
+    def _rebuild_pair(self, po: PlacedOrder) -> None:
+        """Re-create the pair of a take from its log entry (its Start re-derives the take, which is not
+        requested again: the desk is replaying)."""
+        it = po.intent
+        if it.pair_id in self.pairs or po.context is None:
+            return
+        ctx = po.context
+        m = PairStateMachine(it.pair_id, it.symbol, ctx.direction, ctx.qty, rich_bid=ctx.rich_bid,
+                             cheap_ask=ctx.cheap_ask, params=pair_params(self.cfg, it.symbol))
+        self.pairs[it.pair_id] = m
+        self.active.add(it.pair_id)
+        self._signal_ns[it.pair_id] = po.signal_ns
+        self.risk.started(it.symbol)
+        self.now_ns = max(self.now_ns, po.token_ns)
+        self._handle(it.pair_id, Start(now_ns=po.token_ns))
+
+    # -- timers ------------------------------------------------------------------------------------------
+    def _fire_timers(self, upto_ns: int) -> None:
+        while self._timers and self._timers[0][0] <= upto_ns:
+            deadline, _, pid, kind, token = heapq.heappop(self._timers)
+            self.now_ns = max(self.now_ns, deadline)
+            self._handle(pid, TimerFired(kind=kind, token=token, now_ns=deadline))
+
+    # -- events ------------------------------------------------------------------------------------------
+    def _on_event(self, ev: StepEvent) -> None:
+        if isinstance(ev, OrderSendResult):
+            self._on_send_result(ev)
+        elif isinstance(ev, OrderAcknowledged):
+            self._on_ack(ev)
+        elif isinstance(ev, (OrderAccepted, OrderFilled, OrderCancelled, OrderRefused)):
+            self._on_notice(ev)
+        elif isinstance(ev, OrderDenied):
+            pid = self._by_ref.get(ev.ref)
+            self._audit(ev.t_ns, AuditEvent.DENIED, pid or ev.pair_id, ref=ev.ref, message=ev.reason)
+            if pid:
+                self._handle(pid, Rejected(reason=f"not admitted: {ev.reason}", now_ns=ev.t_ns, order_ref=ev.ref),
+                             denied=True)
+        elif isinstance(ev, MarketOperationNotice):
+            self.session.on_market_operation(ev.operation, ev.raw, ev.t_ns)
+            known = ev.operation is not MarketOperation.UNKNOWN
+            self._observe(SessionChanged(
+                ev.t_ns, self.armed, "market-operation notice" if known
+                else f"unknown market-operation code {ev.raw!r} (logged raw)",
+                operation=ev.operation, raw=ev.raw, known=known, meaning=ev.meaning))
+        elif isinstance(ev, ConnectionChanged):
+            if not ev.connected and self.cfg.risk.disarm_on_disconnect:
+                self._kill(self.risk.disarm("disconnect", ev.t_ns, f"bridge disconnected ({ev.reason})"))
+        elif isinstance(ev, DisarmRequested):
+            self._kill(self.risk.disarm("operator", self.now_ns, ev.reason))
+        elif isinstance(ev, BrokerNotice):
+            self._audit(ev.t_ns, AuditEvent.MESSAGE, "", screen_no=ev.screen_no, request_name=ev.request_name,
+                        request_code=ev.request_code, message=ev.text)
+        elif isinstance(ev, HoldingUpdated):
+            pass    # positions are counted from fills; the account model reads the broker's holdings
+        else:
+            raise TypeError(f"not a desk event: {ev!r}")
+
+    def _on_send_result(self, ev: OrderSendResult) -> None:
+        pid = self._by_ref.get(ev.ref)
+        if pid is None and ev.order is not None and ev.order.intent.role is OrderRole.TAKE \
+                and ev.order.context is not None:
+            # a take the dead desk requested that reached the bridge after the recovery log
+            was, self._replaying = self._replaying, True
+            self._replay_sent.add(ev.ref)
+            try:
+                self._rebuild_pair(ev.order)
+            finally:
+                self._replaying = was
+            pid = self._by_ref.get(ev.ref)
+        if pid is None:
+            # an order or cancel of a pair whose machine has not asked for it yet (a predecessor's request
+            # still travelling): held until the machine derives that ref
+            self._held.setdefault(ev.ref, []).append(ev)
+            return
+        self._send_t[ev.ref] = ev.t_ns
+        self._wire[ev.ref] = (ev.wire_style, ev.screen_no)
+        is_cancel = self._is_cancel(pid, ev.ref)
+        if ev.outcome is SendOutcome.SENT:
+            self._audit(ev.t_ns, AuditEvent.CANCEL_SEND if is_cancel else AuditEvent.SEND, pid, ref=ev.ref,
+                        wire_code=ev.wire_code)
+            m = self.pairs.get(pid)
+            view = m.orders.get(ev.ref) if m is not None else None
+            if view is not None and view.role is OrderRole.TAKE and ev.signal_ns:
+                self._observe(LatencyObserved(ev.t_ns, LatencyStage.SIGNAL_TO_SEND, (ev.send_ns - ev.signal_ns) / 1e6))
+            self._handle(pid, Sent(order_ref=ev.ref, now_ns=ev.t_ns))
+        elif ev.outcome is SendOutcome.RATE_LIMITED:
+            if not self._replaying:
+                self._out.append(TokenRefund(ev.ref, ev.t_ns))
+            self._audit(ev.t_ns, AuditEvent.SEND_REFUSED, pid, ref=ev.ref, wire_code=ev.wire_code, message=ev.reason)
+            self._handle(pid, SendRateLimited(order_ref=ev.ref, now_ns=ev.t_ns))
+        else:
+            self._audit(ev.t_ns, AuditEvent.REJECT, pid, ref=ev.ref, wire_code=ev.wire_code, message=ev.reason)
+            self._handle(pid, Rejected(reason=ev.reason, now_ns=ev.t_ns, order_ref=ev.ref))
+
+    def _on_ack(self, ev: OrderAcknowledged) -> None:
+        ref = ev.ref
+        pid = self._by_ref.get(ref)
+        if pid is None:
+            if ref and self._looks_like_ours(ref):      # one of ours, not known yet: hold it
+                self._held.setdefault(ref, []).append(ev)
+            return
+        sent = self._send_t.get(ref)
+        if sent is not None:
+            self._observe(LatencyObserved(ev.t_ns, LatencyStage.SEND_TO_ACK, (ev.t_ns - sent) / 1e6))
+        if ev.accepted:
+            self._by_no[ev.order_no] = pid
+            self._ref_no[ref] = ev.order_no
+            self._no_ref[ev.order_no] = ref
+            self._audit(ev.t_ns, AuditEvent.ACK, pid, ref=ref, order_no=ev.order_no, screen_no=ev.screen_no)
+        else:
+            self._audit(ev.t_ns, AuditEvent.REJECT, pid, ref=ref, screen_no=ev.screen_no,
+                        message=ev.message or "the broker's ack carried no order number")
+        self._handle(pid, TrAck(order_ref=ref, order_no=ev.order_no, now_ns=ev.t_ns))
+        if ev.accepted and ev.order_no in self._orphans:
+            for notice in self._orphans.pop(ev.order_no):
+                self._on_notice(notice)
+
+    def _looks_like_ours(self, ref: str) -> bool:
+        """A request name the desk made (``pair_id:role:n``), as opposed to another program's."""
+        return ref.count(":") == 2
+
+    def _on_notice(self, ev: _Notice) -> None:
+        key = ev.order_no
+        if isinstance(ev, OrderCancelled):
+            key = ev.order_no or ev.cancel_order_no
+        pid = self._by_no.get(key) or (self._by_no.get(ev.cancel_order_no) if isinstance(ev, OrderCancelled) else None)
+        if pid is None:
+            self._orphans.setdefault(key, []).append(ev)
+            return
+        own_no = ev.cancel_order_no if isinstance(ev, OrderCancelled) and ev.cancel_order_no else ev.order_no
+        common = dict(ref=self._no_ref.get(own_no, ""), order_no=own_no,
+                      orig_order_no=ev.orig_order_no, venue=ev.venue, code=ev.code, side=ev.side,
+                      qty=ev.order_qty, price=ev.order_price, leaves_qty=ev.leaves_qty,
+                      broker_status=ev.broker_status)
+        if isinstance(ev, OrderAccepted):
+            self._audit(ev.t_ns, AuditEvent.ACCEPTED, pid, **common)
+            self._handle(pid, Accepted(order_no=ev.order_no, now_ns=ev.t_ns))
+        elif isinstance(ev, OrderFilled):
+            self._audit(ev.t_ns, AuditEvent.FILL, pid, fill_qty=ev.qty, fill_px=ev.price, exec_id=ev.exec_id,
+                        **common)
+            self._book_fill(pid, ev)
+            self._handle(pid, Filled(order_no=ev.order_no, qty=ev.qty, price=float(ev.price), leaves_qty=ev.leaves_qty,
+                                     now_ns=ev.t_ns, exec_id=ev.exec_id or None))
+        elif isinstance(ev, OrderCancelled):
+            self._audit(ev.t_ns, AuditEvent.CANCEL_CONFIRMED, pid, **common)
+            self._handle(pid, CancelConfirmed(order_no=key, cancelled_qty=ev.cancelled_qty, now_ns=ev.t_ns))
+        else:
+            self._audit(ev.t_ns, AuditEvent.REJECT, pid, message=ev.reason, **common)
+            self._handle(pid, Rejected(reason=ev.reason or "refused by the broker", now_ns=ev.t_ns,
+                                       order_no=ev.order_no))
+
+    def _book_fill(self, pid: str, ev: OrderFilled) -> None:
+        assert self.ledger is not None
+        booked = self.ledger.book(pid, ev.code, ev.venue, ev.side, ev.qty, ev.price)
+        self._observe(FillBooked(ev.t_ns, pid, ev.code, ev.venue, ev.side, ev.qty, ev.price, booked.fee_krw,
+                                 booked.tax_krw, booked.position_after, booked.session, booked.symbol,
+                                 self.ledger.marked_net_krw()))
+        self._kill(self.risk.on_pnl(self.ledger.marked_net_krw(), ev.t_ns))
+
+    # -- signals -----------------------------------------------------------------------------------------
+    def _on_signal(self, sig: Signal, t_ns: int) -> None:
+        dec = self.risk.admit(sig.code, t_ns, self.armed, self.arm_reason)
+        if not dec.ok:
+            return
+        self._pair_seq += 1
+        seq = f"{self._pair_seq}" if self.incarnation == 1 else f"r{self.incarnation}.{self._pair_seq}"
+        pid = f"{sig.code}-{kst_datetime(t_ns).strftime('%H%M%S')}-{seq}"
+        m = PairStateMachine(pid, sig.code, sig.direction, sig.qty, rich_bid=sig.sell_px, cheap_ask=sig.buy_px,
+                             params=pair_params(self.cfg, sig.code))
+        self.pairs[pid] = m
+        self.active.add(pid)
+        self._signal_ns[pid] = sig.signal_ns
+        self.risk.started(sig.code)
+        self._handle(pid, Start(now_ns=t_ns))
+
+    # -- the machines ------------------------------------------------------------------------------------
+    def _handle(self, pid: str, event: object, denied: bool = False) -> None:
+        m = self.pairs.get(pid)
+        if m is None:
+            return
+        was_terminal = m.is_terminal
+        for act in m.handle(event):  # type: ignore[arg-type]
+            self._act(pid, m, act, denied)
+        if was_terminal and not m.is_terminal:
+            self.active.add(pid)     # late evidence reopened the pair
+        while self._deferred:        # held results whose ref the machine just asked for
+            self._on_event(self._deferred.pop(0))
+
+    def _act(self, pid: str, m: PairStateMachine, act: object, denied: bool) -> None:
+        if isinstance(act, SendOrder):
+            it = act.intent
+            self._by_ref[it.ref] = pid
+            if it.ref in self._held:
+                self._deferred.extend(self._held.pop(it.ref))
+            if self._replaying and it.ref in self._replay_sent:
+                return          # placed before the crash: never send an order twice
+            ctx = TakeContext(Direction.parse(m.direction), m.qty, m.rich_bid, m.cheap_ask) \
+                if it.role is OrderRole.TAKE else None
+            self._requests += 1
+            self._out.append(OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role is OrderRole.TAKE,
+                                          signal_ns=self._signal_ns.get(pid, 0), context=ctx))
+        elif isinstance(act, SendCancel):
+            ci = act.intent
+            self._by_ref[ci.ref] = pid
+            if ci.ref in self._held:
+                self._deferred.extend(self._held.pop(ci.ref))
+            if self._replaying and ci.ref in self._replay_sent:
+                return
+            self._requests += 1
+            self._out.append(CancelRequest(intent=ci, t_ns=self.now_ns))
+        elif isinstance(act, StartTimer):
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (act.deadline_ns, self._timer_seq, pid, act.kind, act.token))
+        elif isinstance(act, EmitEvent):
+            if act.kind == "hedge_timeout":
+                self._observe(HedgeTimedOut(act.now_ns, pid, m.symbol, m.params.t_hedge_ms))
+            elif act.kind in _ERROR_KINDS:
+                self._observe(ErrorRaised(act.now_ns, f"pair {pid}", f"{act.kind}: {act.reason}"))
+        elif isinstance(act, Finished):
+            self._finished(pid, m, act, denied)
+
+    def _finished(self, pid: str, m: PairStateMachine, fin: Finished, denied: bool) -> None:
+        if pid in self.active:
+            self.active.discard(pid)
+            outcome = "denied" if denied else fin.outcome
+            cooldown = (fin.cooldown_until_ns - fin.now_ns) if fin.cooldown_until_ns else 0
+            self.risk.finished(m.symbol, fin.now_ns, outcome, max(cooldown, 0))
+        if fin.outcome == "rejected" and not denied:
+            spike = self.risk.on_reject(m.symbol, fin.now_ns)
+            if spike is not None:
+                self._observe(RejectSpike(fin.now_ns, m.symbol, spike.rejects, spike.window_s, spike.frozen,
+                                          spike.freeze_s))
+                self._kill(spike.freeze)
+        cash = self.ledger.pair(pid) if self.ledger is not None else None
+        if fin.outcome == "done" and cash is not None:
+            self._observe(PairClosed(fin.now_ns, pid, m.symbol, True, m.escalated, fin.reason, cash))
+        elif (m.filled_take > 0 or fin.outcome == "error") and cash is not None:
+            self._observe(PairClosed(fin.now_ns, pid, m.symbol, False, m.escalated, f"{fin.outcome}: {fin.reason}",
+                                     cash))
+        if m.first_take_fill_ns is not None and fin.outcome in ("done", "error"):
+            self._observe(LatencyObserved(fin.now_ns, LatencyStage.UNHEDGED,
+                                          (fin.now_ns - m.first_take_fill_ns) / 1e6, m.symbol))
+        if fin.net_position != 0:
+            self._observe(ErrorRaised(fin.now_ns, f"pair {pid}",
+                                      f"finished with net position {fin.net_position}: flatten manually"))
+            self._kill(self.risk.disarm("flatten_failed", fin.now_ns,
+                                        f"{m.symbol} left with {fin.net_position} shares after {pid}"))
+
+    # -- session and kill switches -----------------------------------------------------------------------
+    def _check_session(self, t_ns: int) -> None:
+        st = self.session.status(t_ns)
+        if st.armed != self.armed or st.reason != self.arm_reason:
+            if st.armed != self.armed:
+                self._observe(SessionChanged(t_ns, st.armed, st.reason))
+            self.armed, self.arm_reason, self.phase = st.armed, st.reason, st.phase
+        mm = self.session.mismatch(t_ns)
+        if mm and not self._mismatch_seen:
+            self._mismatch_seen = True
+            if self.cfg.risk.disarm_on_fid_215_mismatch:
+                self._kill(self.risk.disarm("fid_215_mismatch", t_ns, mm))
+        elif not mm:
+            self._mismatch_seen = False
+
+    def _check_unhedged(self, t_ns: int) -> None:
+        grace = self.cfg.risk.unhedged_grace_ms * NS_PER_MS
+        for pid in sorted(self.active):
+            m = self.pairs[pid]
+            since = m.exposure_since_ns
+            if since is None or pid in self._unhedged_killed:
+                continue
+            age = t_ns - since
+            if age >= m.params.t_hedge_ms * NS_PER_MS + grace:
+                self._unhedged_killed.add(pid)
+                self._kill(self.risk.on_unhedged_timeout(m.symbol, t_ns, age / NS_PER_MS))
+                self._handle(pid, ForceFlatten(reason=f"unhedged for {age / NS_PER_MS:.0f} ms", now_ns=t_ns))
+
+    def _kill(self, ev: KillSwitchEvent | None) -> None:
+        if ev is None:
+            return
+        self._observe(KillSwitchTripped(ev.t_ns, ev.kind, ev.code, ev.reason, ev.until_ns))
+        if ev.code == "":
+            self.disarm_reason = ev.reason
+
+    # -- observations ------------------------------------------------------------------------------------
+    def _observe(self, obs: Observation) -> None:
+        if not self._replaying:          # a replay must not count fills or orders twice
+            self._out.append(obs)
+
+    def _is_cancel(self, pid: str, ref: str) -> bool:
+        m = self.pairs.get(pid)
+        return m is not None and ref in m.cancels
+
+    def _audit(self, t_ns: int, event: AuditEvent, pair_id: str, ref: str = "", **fields: object) -> None:
+        """One audit row; order fields the notice did not carry come from the pair's intent of ``ref``."""
+        if self._replaying:
+            return
+        m = self.pairs.get(pair_id)
+        role = None
+        is_cancel = False
+        if ref and m is not None:
+            view = m.orders.get(ref)
+            if view is not None:
+                it = view.intent
+                role = it.role
+                for key, value in (("venue", it.venue), ("code", it.symbol), ("side", it.side), ("qty", it.qty),
+                                   ("style", it.style), ("price", it.price)):
+                    if fields.get(key) in (None, ""):
+                        fields[key] = value
+            else:
+                is_cancel = ref in m.cancels
+            if not fields.get("order_no"):
+                fields["order_no"] = self._ref_no.get(ref, "")
+            wire_style, screen = self._wire.get(ref, ("", ""))
+            fields.setdefault("wire_style", wire_style)
+            if not fields.get("screen_no"):
+                fields["screen_no"] = screen
+        fields = {k: v for k, v in fields.items() if v is not None}
+        request_name = fields.pop("request_name", ref)
+        self._observe(OrderAudited(t_ns=t_ns, event=event, pair_id=pair_id, request_name=str(request_name),
+                                   role=role, is_cancel=is_cancel, **fields))  # type: ignore[arg-type]
+
+    # -- health ------------------------------------------------------------------------------------------
+    def detail(self) -> list[tuple[str, object]]:
+        """The desk's state for the health and status views."""
+        return [("session", self.phase), ("armed", self.armed), ("reason", self.disarm_reason or self.arm_reason),
+                ("active_pairs", len(self.active)), ("flat", self.flat), ("pnl_net_krw", self.marked_pnl_krw()),
+                ("pairs", len(self.pairs)), ("recovered_pairs", self.recovered_pairs),
+                ("incarnation", self.incarnation), ("held", sum(len(v) for v in self._held.values()))]

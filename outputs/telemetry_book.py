@@ -1,0 +1,534 @@
+"""The run's book of counters: fed by :mod:`core.observations`, it gives the live figures and the SPEC §5
+run report.
+
+Everything here is pure: no actors, no threads, no clock reads. Time comes in with each observation as
+``t_ns`` (the engine clock), so a ``--speed max`` replay produces the same report every time. Money comes
+from the pair desk's ledger (:class:`core.ledger.Ledger`) inside :class:`~core.observations.FillBooked`
+and :class:`~core.observations.PairClosed`: the book keeps no ledger of its own, only the latest totals.
+
+Units: ``*_ns`` integers are nanoseconds, ``*_ms`` floats are milliseconds, ``*_s`` seconds, money is KRW.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.clock import NS_PER_S, kst_datetime
+from core.ledger import CashTotals
+from core.observations import (AuditEvent, AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut,
+                               KillSwitchTripped, LatencyObserved, LatencyStage, Observation, OrderAudited,
+                               PairClosed, RejectSpike, ReplaySourceDescribed, SessionChanged, SignalObserved,
+                               TicksCounted, TokensObserved)
+from outputs.stats import LatencyStats, MaxInWindow, RollingRate
+
+if TYPE_CHECKING:
+    from config.schema import EngineConfig
+
+__all__ = ["CORE_LATENCIES", "TelemetryBook", "iso_kst", "observation_kind"]
+
+log = logging.getLogger("arb.telemetry")
+
+#: The four latencies the SPEC §5 report always carries, in report order.
+CORE_LATENCIES = (LatencyStage.TICK_TO_SIGNAL, LatencyStage.SIGNAL_TO_SEND, LatencyStage.SEND_TO_ACK,
+                  LatencyStage.UNHEDGED)
+#: Window of the rolling reject/timeout rates (seed 003 §3: "rolling 5 min").
+RATE_WINDOW_NS = 300 * NS_PER_S
+#: Window of the live ticks/s figure.
+TICK_RATE_WINDOW_NS = 5 * NS_PER_S
+#: At most this many entries are kept in each event list of the report (kill switches, errors, ...).
+MAX_LIST_ENTRIES = 10_000
+#: At most this many observations that could not be accounted are described in ``errors``.
+MAX_BAD_EVENT_ERRORS = 100
+
+_KIND: dict[type, str] = {
+    TicksCounted: "ticks", SignalObserved: "signal", LatencyObserved: "latency", OrderAudited: "order",
+    FillBooked: "fill", KillSwitchTripped: "kill_switch", RejectSpike: "reject_spike", HedgeTimedOut: "hedge_timeout",
+    ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
+    ReplaySourceDescribed: "replay_source",
+}
+
+
+def observation_kind(obs: Observation) -> str:
+    """The report's name for the kind of ``obs`` (``events_by_kind``): ``fill``, ``pair_done``, ..."""
+    if isinstance(obs, PairClosed):
+        return "pair_done" if obs.done else "pair_failed"
+    return _KIND.get(type(obs), type(obs).__name__)
+
+
+def iso_kst(t_ns: int) -> str:
+    """``t_ns`` (ns since the epoch) as an ISO-8601 Asia/Seoul timestamp with microseconds."""
+    return kst_datetime(int(t_ns)).isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class _Symbol:
+    signals: int = 0
+    pairs_done: int = 0
+    pairs_failed: int = 0
+    escalated: int = 0
+    orders_sent: int = 0
+    cancels: int = 0
+    rejects: int = 0
+    timeouts: int = 0
+    cash: CashTotals = field(default_factory=CashTotals)
+    net_bps_sum: float = 0.0
+    net_bps_n: int = 0
+    unhedged: LatencyStats = field(default_factory=lambda: LatencyStats(exact_capacity=10_000))
+
+
+class TelemetryBook:
+    """Every counter of a run, fed by observations.
+
+    Feed them with :meth:`consume`; read the live figures with :meth:`snapshot` and the SPEC §5 run report
+    with :meth:`report`. An observation that cannot be accounted never raises: it is counted and described
+    (the first :data:`MAX_BAD_EVENT_ERRORS`) in the report's ``errors`` with source ``telemetry``.
+
+    Conventions:
+
+    * ``orders.sent`` counts new orders that reached the broker (audit ``send``), ``orders.cancels``
+      cancels that reached it (``cancel_send``); both count against the 5/s cap, so ``max_in_any_1s``
+      is over both.
+    * Reject/timeout rates are per order attempt that reached the broker (sends + cancels), over 5 minutes.
+    * ``net_position`` and ``pnl_krw`` are the ledger's, from the latest booked fill.
+
+    Args:
+      config: The :class:`~config.schema.EngineConfig` (or None for defaults).
+      backend: ``"sim"``, ``"replay"`` or ``"kiwoom"``.
+      symbols: The universe size.
+    """
+
+    def __init__(self, config: EngineConfig | None = None, backend: str = "sim", symbols: int = 0) -> None:
+        self.config = config
+        self.backend = str(backend)
+        self.symbols = int(symbols)
+        tel = config.telemetry if config is not None else None
+        self.slo_targets_ms = {
+            LatencyStage.TICK_TO_SIGNAL: tel.slo_targets_ms.tick_to_signal_p95 if tel else 25,
+            LatencyStage.SIGNAL_TO_SEND: tel.slo_targets_ms.signal_to_send_p95 if tel else 15,
+            LatencyStage.SEND_TO_ACK: tel.slo_targets_ms.send_to_ack_p95 if tel else 150,
+        }
+        self.autopause_threshold = float(tel.orders_utilization_autopause.threshold if tel else 0.8)
+        self.orders_cap_per_s = int(config.kiwoom.rate_limits.orders_per_sec if config is not None else 5)
+
+        self.ticks = 0
+        self.signals = 0
+        self.signals_by_direction: Counter[str] = Counter()
+        self._signal_bps_sum = 0.0
+        self.pairs_done = 0
+        self.pairs_failed = 0
+        self.pairs_escalated = 0
+        self.orders_sent = 0
+        self.cancels = 0
+        self.rejects = 0
+        self.timeouts = 0
+        self.refused = 0
+        self.denied = 0
+        self.reject_spikes = 0
+        self.order_events: Counter[str] = Counter()
+        self.events_by_kind: Counter[str] = Counter()
+        self.bad_events = 0
+        self.dropped_entries = 0
+
+        self.cash = CashTotals()
+        self.marked_net = 0.0
+        self.net_position: dict[str, int] = {}
+        self._pair_bps_sum = 0.0
+        self._pair_bps_n = 0
+        self._cum_pair_net: int | float = 0
+        self.pnl_timeline: list[tuple[int, int | float]] = []
+        self._open_pairs_with_fills: set[str] = set()
+        self._symbols: dict[str, _Symbol] = {}
+
+        self.latency: dict[LatencyStage, LatencyStats] = {stage: LatencyStats() for stage in LatencyStage}
+        self._sends = MaxInWindow(NS_PER_S)
+        self._attempts_5m = RollingRate(RATE_WINDOW_NS)
+        self._rejects_5m = RollingRate(RATE_WINDOW_NS)
+        self._timeouts_5m = RollingRate(RATE_WINDOW_NS)
+        self._ticks_rate = RollingRate(TICK_RATE_WINDOW_NS)
+
+        self.kill_switch_events: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.sessions: list[dict[str, Any]] = []
+        self.armed: bool | None = None
+        self.session_reason = ""
+        self.auto_pause_episodes: list[dict[str, Any]] = []
+        self._pause_started_ns: int | None = None
+        self._pause_peak = 0.0
+        self.paused = False
+        self.tokens_free: int | None = None
+        self.utilisation: float | None = None
+        self._tokens_min: int | None = None
+        self._tokens_sum = 0
+        self._tokens_n = 0
+        self._util_max = 0.0
+        self._last_tokens_ns: int | None = None
+        self._hot_ns = 0                       # engine time with utilisation ≥ the auto-pause threshold
+        self.replay_source: dict[str, Any] | None = None
+        self.first_t_ns: int | None = None
+        self.last_t_ns: int | None = None
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            TicksCounted: self._on_ticks, SignalObserved: self._on_signal, LatencyObserved: self._on_latency,
+            OrderAudited: self._on_order, FillBooked: self._on_fill, PairClosed: self._on_pair_closed,
+            KillSwitchTripped: self._on_kill_switch, RejectSpike: self._on_reject_spike,
+            HedgeTimedOut: self._on_hedge_timeout, ErrorRaised: self._on_error, SessionChanged: self._on_session,
+            AutoPauseChanged: self._on_auto_pause, TokensObserved: self._on_tokens,
+            ReplaySourceDescribed: self._on_replay_source,
+        }
+
+    # -- input -------------------------------------------------------------------------------
+    def consume(self, obs: Observation) -> None:
+        """Account for one observation."""
+        self.events_by_kind[observation_kind(obs)] += 1
+        try:
+            handler = self._handlers.get(type(obs))
+            if handler is None:
+                raise TypeError(f"not an observation: {type(obs).__name__}")
+            t_ns = int(obs.t_ns)
+            if self.first_t_ns is None or t_ns < self.first_t_ns:
+                self.first_t_ns = t_ns
+            if self.last_t_ns is None or t_ns > self.last_t_ns:
+                self.last_t_ns = t_ns
+            handler(obs)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._bad_event(obs, exc)
+
+    def consume_many(self, observations: Iterable[Observation]) -> None:
+        """:meth:`consume` each observation, in order."""
+        for obs in observations:
+            self.consume(obs)
+
+    def record_error(self, source: str, message: str) -> None:
+        """An error found outside the observations (an audit write, the Prometheus port)."""
+        self.consume(ErrorRaised(self.last_t_ns or 0, source, message))
+
+    def _bad_event(self, obs: object, exc: Exception) -> None:
+        self.bad_events += 1
+        if self.bad_events <= MAX_BAD_EVENT_ERRORS:
+            message = f"observation {type(obs).__name__} not accounted: {type(exc).__name__}: {exc}"
+            log.warning("telemetry: %s", message)
+            t = getattr(obs, "t_ns", None)
+            self._append(self.errors, {"ts": self._ts(t), "t_ns": t if isinstance(t, int) else None,
+                                       "source": "telemetry", "message": message})
+
+    def _ts(self, t_ns: object) -> str:
+        if not isinstance(t_ns, int):
+            return ""
+        try:
+            return iso_kst(t_ns)
+        except (OverflowError, OSError, ValueError):
+            return ""
+
+    def _append(self, target: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+        if len(target) < MAX_LIST_ENTRIES:
+            target.append(entry)
+        else:
+            self.dropped_entries += 1
+
+    def _symbol(self, code: str) -> _Symbol:
+        sym = self._symbols.get(code)
+        if sym is None:
+            sym = self._symbols[code] = _Symbol()
+        return sym
+
+    # -- handlers (one per observation class) ------------------------------------------------
+    def _on_ticks(self, obs: TicksCounted) -> None:
+        self.ticks += obs.n
+        self._ticks_rate.add(obs.t_ns, obs.n)
+
+    def _on_signal(self, obs: SignalObserved) -> None:
+        self.signals += 1
+        self.signals_by_direction[obs.direction.label] += 1
+        self._signal_bps_sum += float(obs.net_bps)
+        self._symbol(obs.code).signals += 1
+
+    def _on_latency(self, obs: LatencyObserved) -> None:
+        self.latency[obs.stage].add(float(obs.ms))
+        if obs.stage is LatencyStage.UNHEDGED and obs.code:
+            self._symbol(obs.code).unhedged.add(float(obs.ms))
+
+    def _on_order(self, obs: OrderAudited) -> None:
+        event = obs.event
+        self.order_events[event.value] += 1
+        sym = self._symbol(obs.code) if obs.code else None
+        t_ns = obs.t_ns
+        if event in (AuditEvent.SEND, AuditEvent.CANCEL_SEND):
+            if obs.wire_code not in (None, 0):
+                self.refused += 1
+                return
+            self._sends.add(t_ns)
+            self._attempts_5m.add(t_ns)
+            if event is AuditEvent.SEND:
+                self.orders_sent += 1
+                if sym:
+                    sym.orders_sent += 1
+            else:
+                self.cancels += 1
+                if sym:
+                    sym.cancels += 1
+        elif event is AuditEvent.SEND_REFUSED:
+            self.refused += 1
+        elif event is AuditEvent.DENIED:
+            self.denied += 1
+        elif event is AuditEvent.REJECT:
+            self.rejects += 1
+            self._rejects_5m.add(t_ns)
+            if sym:
+                sym.rejects += 1
+        elif event is AuditEvent.TIMEOUT:
+            self.timeouts += 1
+            self._timeouts_5m.add(t_ns)
+            if sym:
+                sym.timeouts += 1
+
+    def _on_fill(self, obs: FillBooked) -> None:
+        self.cash = obs.session
+        self.marked_net = float(obs.marked_net_krw)
+        self.net_position[obs.code] = obs.position_after
+        self._symbol(obs.code).cash = obs.symbol
+        if obs.pair_id:
+            self._open_pairs_with_fills.add(obs.pair_id)
+
+    def _on_pair_closed(self, obs: PairClosed) -> None:
+        if obs.done:
+            self.pairs_done += 1
+        else:
+            self.pairs_failed += 1
+        if obs.escalated:
+            self.pairs_escalated += 1
+        sym = self._symbol(obs.code) if obs.code else None
+        if sym:
+            if obs.done:
+                sym.pairs_done += 1
+            else:
+                sym.pairs_failed += 1
+            sym.escalated += int(obs.escalated)
+        self._open_pairs_with_fills.discard(obs.pair_id)
+        if obs.cash.fills:
+            self._cum_pair_net += obs.cash.net_krw
+            if len(self.pnl_timeline) < MAX_LIST_ENTRIES:
+                self.pnl_timeline.append((obs.t_ns, self._cum_pair_net))
+            bps = obs.cash.net_bps
+            if bps is not None:
+                self._pair_bps_sum += bps
+                self._pair_bps_n += 1
+                if sym:
+                    sym.net_bps_sum += bps
+                    sym.net_bps_n += 1
+
+    def _on_kill_switch(self, obs: KillSwitchTripped) -> None:
+        entry: dict[str, Any] = {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "kind": obs.kind, "code": obs.code,
+                                 "reason": obs.reason}
+        if obs.until_ns is not None:
+            entry["until_ns"] = obs.until_ns
+        self._append(self.kill_switch_events, entry)
+
+    def _on_reject_spike(self, obs: RejectSpike) -> None:
+        self.reject_spikes += 1
+
+    def _on_hedge_timeout(self, obs: HedgeTimedOut) -> None:
+        pass                                   # counted in events_by_kind; alerted
+
+    def _on_error(self, obs: ErrorRaised) -> None:
+        self._append(self.errors, {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "source": obs.source,
+                                   "message": obs.message})
+
+    def _on_replay_source(self, obs: ReplaySourceDescribed) -> None:
+        """What the replay found in its recording (SPEC §6: said once, and kept in the report)."""
+        self.replay_source = {
+            "files": list(obs.files), "fid41_meaning": obs.fid41_meaning,
+            "size_check_applied": obs.size_check_applied, "assumed_visible_qty": obs.assumed_visible_qty,
+            "description": obs.description, "rows_read": obs.rows_read, "rows_replayed": obs.rows_replayed,
+            "notes": list(obs.notes),
+        }
+
+    def _on_session(self, obs: SessionChanged) -> None:
+        self.armed = obs.armed
+        self.session_reason = obs.reason
+        entry: dict[str, Any] = {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "armed": obs.armed, "reason": obs.reason,
+                                 "code": obs.raw}
+        if obs.operation is not None:
+            entry["operation"] = obs.operation.value
+        self._append(self.sessions, entry)
+
+    def _on_auto_pause(self, obs: AutoPauseChanged) -> None:
+        self.utilisation = float(obs.utilisation)
+        self._util_max = max(self._util_max, self.utilisation)
+        t_ns = obs.t_ns
+        if obs.on and self._pause_started_ns is None:
+            self._pause_started_ns = t_ns
+            self._pause_peak = self.utilisation
+        elif obs.on:
+            self._pause_peak = max(self._pause_peak, self.utilisation)
+        elif not obs.on and self._pause_started_ns is not None:
+            start = self._pause_started_ns
+            self._append(self.auto_pause_episodes, {
+                "start": iso_kst(start), "end": iso_kst(t_ns), "start_ns": start, "end_ns": t_ns,
+                "duration_s": (t_ns - start) / NS_PER_S, "peak_utilisation": self._pause_peak})
+            self._pause_started_ns = None
+        self.paused = obs.on
+
+    def _on_tokens(self, obs: TokensObserved) -> None:
+        t_ns = obs.t_ns
+        if self._last_tokens_ns is not None and self.utilisation is not None \
+                and self.utilisation >= self.autopause_threshold and t_ns > self._last_tokens_ns:
+            self._hot_ns += t_ns - self._last_tokens_ns
+        self._last_tokens_ns = t_ns if self._last_tokens_ns is None else max(self._last_tokens_ns, t_ns)
+        self.tokens_free = obs.free
+        self._tokens_min = obs.free if self._tokens_min is None else min(self._tokens_min, obs.free)
+        self._tokens_sum += obs.free
+        self._tokens_n += 1
+        self.utilisation = float(obs.utilisation)
+        self._util_max = max(self._util_max, self.utilisation)
+        self.paused = obs.paused
+
+    # -- derived figures ---------------------------------------------------------------------
+    def _rate(self, num: RollingRate, now_ns: int) -> float | None:
+        den = self._attempts_5m.count(now_ns)
+        return num.count(now_ns) / den if den else None
+
+    @property
+    def max_in_any_1s(self) -> int:
+        """Most orders + cancels that reached the broker in any 1-second window."""
+        return self._sends.value
+
+    def pnl(self) -> dict[str, int | float]:
+        """``{"gross", "fees", "tax", "net"}`` in KRW."""
+        c = self.cash
+        return {"gross": c.gross_krw, "fees": c.fees_krw, "tax": c.tax_krw, "net": c.net_krw}
+
+    def snapshot(self, now_ns: int | None = None) -> dict[str, Any]:
+        """Live figures at ``now_ns`` (default: the newest event time) for the status line, GUI and metrics."""
+        now = int(now_ns) if now_ns is not None else (self.last_t_ns or 0)
+        return {
+            "t_ns": now,
+            "backend": self.backend,
+            "ticks": self.ticks,
+            "ticks_per_s": self._ticks_rate.per_second(now),
+            "signals": self.signals,
+            "orders_sent": self.orders_sent,
+            "cancels": self.cancels,
+            "rejects": self.rejects,
+            "timeouts": self.timeouts,
+            "orders_last_1s": self._sends.count_at(now),
+            "max_in_any_1s": self.max_in_any_1s,
+            "attempts_5m": self._attempts_5m.count(now),
+            "rejects_5m": self._rejects_5m.count(now),
+            "timeouts_5m": self._timeouts_5m.count(now),
+            "reject_rate_5m": self._rate(self._rejects_5m, now),
+            "timeout_rate_5m": self._rate(self._timeouts_5m, now),
+            "utilisation": self.utilisation,
+            "tokens_free": self.tokens_free,
+            "paused": self.paused,
+            "armed": self.armed,
+            "session_reason": self.session_reason,
+            "pairs_done": self.pairs_done,
+            "pairs_failed": self.pairs_failed,
+            "pairs_escalated": self.pairs_escalated,
+            "pnl_krw": self.pnl(),
+            "pnl_marked_net_krw": self.marked_net,
+            "open_positions": sum(1 for q in self.net_position.values() if q),
+            "latency_p95_ms": {stage.value: st.percentile(95) for stage, st in self.latency.items()},
+            "kill_switch_events": len(self.kill_switch_events),
+            "errors": len(self.errors),
+        }
+
+    def report(self) -> dict[str, Any]:
+        """The SPEC §5 run report (plain JSON-serialisable dict), with details under ``extra``."""
+        now = self.last_t_ns or 0
+        latency = {stage.value: self.latency[stage].summary() for stage in CORE_LATENCIES}
+        return {
+            "backend": self.backend,
+            "symbols": self.symbols,
+            "ticks": self.ticks,
+            "signals": self.signals,
+            "pairs": {"done": self.pairs_done, "failed": self.pairs_failed, "escalated": self.pairs_escalated},
+            "orders": {"sent": self.orders_sent, "cancels": self.cancels, "rejects": self.rejects,
+                       "timeouts": self.timeouts, "max_in_any_1s": self.max_in_any_1s},
+            "net_position": {code: int(q) for code, q in sorted(self.net_position.items())},
+            "pnl_krw": self.pnl(),
+            "latency_ms": latency,
+            "kill_switch_events": list(self.kill_switch_events),
+            "errors": list(self.errors),
+            "extra": self._extra(now, latency),
+        }
+
+    def _extra(self, now: int, latency: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        attempts = self.orders_sent + self.cancels
+        slo = {}
+        for stage, target in self.slo_targets_ms.items():
+            p95 = latency[stage.value]["p95"]
+            slo[stage.value] = {"target_p95_ms": target, "measured_p95_ms": p95,
+                                "met": None if p95 is None else bool(p95 <= target)}
+        pause_open = None
+        if self._pause_started_ns is not None:
+            pause_open = {"start": iso_kst(self._pause_started_ns), "start_ns": self._pause_started_ns,
+                          "duration_s": (now - self._pause_started_ns) / NS_PER_S}
+        pause_total = sum(e["duration_s"] for e in self.auto_pause_episodes) + (pause_open or {}).get("duration_s", 0)
+        symbols_table = []
+        for code, s in sorted(self._symbols.items()):
+            c = s.cash
+            symbols_table.append({
+                "code": code, "signals": s.signals, "pairs_done": s.pairs_done, "pairs_failed": s.pairs_failed,
+                "escalated": s.escalated, "orders_sent": s.orders_sent, "cancels": s.cancels,
+                "rejects": s.rejects, "timeouts": s.timeouts,
+                "reject_rate": s.rejects / (s.orders_sent + s.cancels) if s.orders_sent + s.cancels else None,
+                "fills": c.fills, "buy_qty": c.buy_qty, "sell_qty": c.sell_qty,
+                "net_position": self.net_position.get(code, 0),
+                "gross_krw": c.gross_krw, "fees_krw": c.fees_krw, "tax_krw": c.tax_krw, "net_krw": c.net_krw,
+                "avg_net_bps": s.net_bps_sum / s.net_bps_n if s.net_bps_n else None,
+                "unhedged_p95_ms": s.unhedged.percentile(95),
+            })
+        symbols_table.sort(key=lambda r: (-r["net_krw"], r["code"]))
+        closed = self.pairs_done + self.pairs_failed
+        c = self.cash
+        return {
+            "slo": slo,
+            "latency_ms": {stage.value: st.summary() for stage, st in self.latency.items()
+                           if stage not in CORE_LATENCIES},
+            "latency_detail": {stage.value: st.stats() for stage, st in self.latency.items()},
+            "orders": {
+                "attempts": attempts, "refused": self.refused, "denied": self.denied,
+                "by_event_type": dict(sorted(self.order_events.items())),
+                "reject_rate": self.rejects / attempts if attempts else None,
+                "timeout_rate": self.timeouts / attempts if attempts else None,
+                "cancel_ratio": self.cancels / self.orders_sent if self.orders_sent else None,
+                "rejects_last_5m": self._rejects_5m.count(now), "timeouts_last_5m": self._timeouts_5m.count(now),
+                "reject_rate_last_5m": self._rate(self._rejects_5m, now),
+                "timeout_rate_last_5m": self._rate(self._timeouts_5m, now),
+                "orders_cap_per_s": self.orders_cap_per_s,
+                "reject_spikes": self.reject_spikes,
+            },
+            "pairs": {
+                "hit_rate": self.pairs_done / closed if closed else None,
+                "avg_net_bps": self._pair_bps_sum / self._pair_bps_n if self._pair_bps_n else None,
+                "open_with_fills": len(self._open_pairs_with_fills),
+            },
+            "pnl": {"buy_cash_krw": c.buy_cash_krw, "sell_cash_krw": c.sell_cash_krw,
+                    "buy_qty": c.buy_qty, "sell_qty": c.sell_qty, "fills": c.fills,
+                    "marked_net_krw": self.marked_net},
+            "flat": all(q == 0 for q in self.net_position.values()),
+            "signals": {"by_direction": dict(sorted(self.signals_by_direction.items())),
+                        "avg_net_bps": self._signal_bps_sum / self.signals if self.signals else None},
+            "auto_pause": {"episodes": list(self.auto_pause_episodes), "count": len(self.auto_pause_episodes),
+                           "open": pause_open, "total_s": pause_total},
+            "tokens": {"last_free": self.tokens_free, "min_free": self._tokens_min,
+                       "mean_free": self._tokens_sum / self._tokens_n if self._tokens_n else None,
+                       "last_utilisation": self.utilisation, "max_utilisation": self._util_max,
+                       "time_at_or_above_threshold_s": self._hot_ns / NS_PER_S,
+                       "threshold": self.autopause_threshold},
+            "sessions": list(self.sessions),
+            "symbols_table": symbols_table,
+            "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
+            "replay": dict(self.replay_source) if self.replay_source is not None else None,
+            "events_by_kind": dict(sorted(self.events_by_kind.items())),
+            "period": {
+                "first_t_ns": self.first_t_ns, "last_t_ns": self.last_t_ns,
+                "first_ts": iso_kst(self.first_t_ns) if self.first_t_ns is not None else None,
+                "last_ts": iso_kst(self.last_t_ns) if self.last_t_ns is not None else None,
+                "duration_s": (self.last_t_ns - self.first_t_ns) / NS_PER_S if self.first_t_ns is not None else 0.0,
+            },
+            "telemetry": {"bad_events": self.bad_events, "dropped_list_entries": self.dropped_entries},
+        }

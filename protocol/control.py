@@ -1,0 +1,193 @@
+"""Control messages: heartbeats and health, status, live re-sharding, stopping, PairManager recovery,
+the end-of-run telemetry flush and the report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from thespian.actors import ActorAddress
+
+from core.order_flow import PlacedCancel, PlacedOrder
+from core.pair_desk import RecoveredStep
+from protocol.compact_repr import compact_repr
+
+__all__ = ["ActorHealth", "Detail", "DetailValue", "FlushTelemetry", "HealthReport", "HealthRequest", "Ping",
+           "Pong", "RecoverPairManager", "RecoveryLog", "ReportRequest", "RunReport", "ScaleResult", "ScaleShards",
+           "SessionFinished", "StatusReport", "StatusRequest", "StopEngine", "TelemetryFlushed"]
+
+DetailValue = Union[str, int, float, bool, None]
+#: An actor's state for the health and status views: ``((name, value), ...)``.
+Detail = tuple[tuple[str, DetailValue], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Supervisor → every child, each heartbeat."""
+
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """Actor → Supervisor: alive, with its counters and state."""
+
+    nonce: int
+    name: str
+    pid: int
+    msgs_in: int
+    msgs_out: int
+    pending: int
+    detail: Detail = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRequest:
+    """arbctl/GUI → Supervisor: answer a :class:`HealthReport`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorHealth:
+    """One actor's health: alive = answered a heartbeat recently (``heartbeat_age_s``)."""
+
+    name: str
+    address: str
+    pid: int
+    alive: bool
+    heartbeat_age_s: float | None
+    msgs_in: int
+    msgs_out: int
+    pending: int
+    restarts: int = 0
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class HealthReport:
+    """Supervisor → asker: every actor's health at wall time ``t_ns``."""
+
+    actors: tuple[ActorHealth, ...]
+    t_ns: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """At least one actor and every one alive."""
+        return bool(self.actors) and all(a.alive for a in self.actors)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """arbctl/launcher/GUI → Supervisor: answer a :class:`StatusReport`."""
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class StatusReport:
+    """Supervisor's one-glance status (arbctl status, the headless status line). PnL in KRW."""
+
+    t_ns: int
+    session: str
+    armed: bool
+    reason: str
+    ticks: int
+    ticks_per_s: float
+    tokens_free: int
+    active_pairs: int
+    pnl_net_krw: float
+    pairs_done: int
+    paused: bool = False
+    step: int = 0
+    flat: bool = True
+    finished: bool = False
+    detail: Detail = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleShards:
+    """arbctl scale → Supervisor: re-shard the running system to ``shards`` MarketData actors."""
+
+    shards: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleResult:
+    """Supervisor → arbctl: the re-sharding's outcome."""
+
+    ok: bool
+    shards: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopEngine:
+    """Disarm, let in-flight pairs finish, write the report, stop stepping."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverPairManager:
+    """Supervisor → new PairManager, Bridge and SpreadEngine: a new PairManager replaces a dead one.
+
+    It waits for the bridge's :class:`RecoveryLog` before stepping; the bridge sends that log and re-sends
+    the in-flight step, the SpreadEngine its last signals. ``pair_manager`` is the new actor's address (the
+    Wiring that also names it may arrive later: Thespian does not order messages across sends).
+    """
+
+    reason: str
+    pair_manager: ActorAddress | None = None
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class RecoveryLog:
+    """Bridge → new PairManager: every order and cancel placed and the credited steps that mattered
+    (broker events, or a deadline falling due), in order; :meth:`core.pair_desk.PairDesk.recover` replays
+    them. ``inflight_step`` (-1 if none) is the step the dead PairManager never credited: its ExecBatch
+    follows. ``incarnation`` numbers the PairManager (new pair ids never collide with earlier ones)."""
+
+    orders: tuple[PlacedOrder, ...]
+    cancels: tuple[PlacedCancel, ...]
+    steps: tuple[RecoveredStep, ...]
+    t_ns: int
+    inflight_step: int = -1
+    incarnation: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinished:
+    """Bridge → Supervisor: stepping ended (duration reached / replay exhausted / stop) and the engine
+    reported flat, or ``error`` says why not. ``rows``: market rows handed to the shards over the run."""
+
+    t_ns: int
+    step: int
+    reason: str
+    flat: bool
+    error: str = ""
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """Launcher → Supervisor → Telemetry: the run report, once the run has finished."""
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class RunReport:
+    """Telemetry → Supervisor → launcher: the SPEC §5 report (a JSON-ready dict) and the files written."""
+
+    report: dict[str, Any]
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FlushTelemetry:
+    """Supervisor → every actor at the end of a run: send Telemetry what you hold, then answer
+    :class:`TelemetryFlushed` (the report is requested only after every answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryFlushed:
+    """Actor → Supervisor: everything observed has been sent to Telemetry."""
+
+    name: str = ""

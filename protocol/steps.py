@@ -1,0 +1,106 @@
+"""The tick path, in steps: market rows to the shards, book deltas to the SpreadEngine, signals and
+broker events to the PairManager, and the credit back to the bridge (see :mod:`protocol`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.desk_events import StepEvent
+from core.signal import Signal
+from protocol.compact_repr import compact_repr
+
+__all__ = ["BookDelta", "ExecBatch", "MarketBatch", "SignalBatch", "StepDone", "ThrottlerQueue"]
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class MarketBatch:
+    """Bridge → shard: the real-data rows (:data:`core.l1.L1_ROW_DTYPE`) of this step for the shard's codes.
+
+    ``shard_ids`` lists every shard that gets a batch in this step (the SpreadEngine waits for a delta
+    from each). ``snapshot`` marks a full-state batch (first registration or restart).
+    """
+
+    step: int
+    t_ns: int
+    shard_ids: tuple[int, ...]
+    rows: np.ndarray
+    snapshot: bool = False
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class BookDelta:
+    """Shard → SpreadEngine: full L1 state of the rows that changed in this step.
+
+    Arrays are aligned; ``sym`` are universe indices; ``krx``/``nxt`` are int64 ``[n, 4]`` (bid, ask,
+    bid_qty, ask_qty). ``tick_arrival_ns`` is the arrival time of the newest update that changed the
+    row (the Tick→Signal latency origin); ``quality`` holds :mod:`core.book` flags per row.
+    """
+
+    step: int
+    t_ns: int
+    shard_id: int
+    shard_ids: tuple[int, ...]
+    sym: np.ndarray
+    krx: np.ndarray
+    nxt: np.ndarray
+    tick_arrival_ns: np.ndarray
+    tick_t_ns: np.ndarray
+    quality: np.ndarray
+    updates: int = 0
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class SignalBatch:
+    """SpreadEngine → PairManager: the step's signals (``evaluated`` symbols, ``eligible`` of them)."""
+
+    step: int
+    t_ns: int
+    signals: tuple[Signal, ...]
+    evaluated: int = 0
+    eligible: int = 0
+    updates: int = 0
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class ExecBatch:
+    """Bridge → PairManager: everything the broker said in this step, in time order.
+
+    ``events`` are :mod:`core.desk_events` values sorted by ``t_ns`` (stable: a send result precedes the
+    ack of the same instant); every ``t_ns`` is at most the step's. The desk fires its timers up to each
+    event's time before handling it, so an ack must never follow a later event.
+    """
+
+    step: int
+    t_ns: int
+    events: tuple[StepEvent, ...]
+    source_exhausted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepDone:
+    """PairManager → Throttler → Bridge: step ``step`` is fully handled (the credit for the next).
+
+    ``next_deadline_ns`` tells the bridge when the engine next needs to run even without market data
+    (hedge timers, queued orders waiting for a token); ``flat``: no open pair, no exposure.
+    """
+
+    step: int
+    t_ns: int
+    next_deadline_ns: int | None = None
+    flat: bool = True
+    armed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlerQueue:
+    """Throttler → PairManager: how many urgent requests wait for a token (sent when it changes between
+    empty and not). While any wait, the PairManager's credits go through the Throttler, which releases
+    them and narrows the step deadline to the next free token."""
+
+    queued: int
+    t_ns: int
