@@ -210,6 +210,22 @@ def replay_notice(status: Any) -> str | None:
     return f"replay: {text}" if text else None
 
 
+def free_port() -> int:
+    """A TCP+UDP port free right now on loopback (Thespian's admin needs both on some bases)."""
+    import socket
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found on 127.0.0.1")
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something already listens on (or holds) TCP ``port`` on this machine."""
     import socket

@@ -43,12 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench._echo_actors import (Ready, RttResult, RunRtt, RunThroughput, SetNext, SinkConfig,  # noqa: E402
+from actors.runtime import free_port
+from bench._echo_actors import (Ready, RttResult, RunRtt, RunThroughput, SetNext, SinkConfig,
                                 ThroughputResult)
 
 BASES = ("simpleSystemBase", "multiprocQueueBase", "multiprocTCPBase", "multiprocUDPBase")
@@ -73,21 +72,6 @@ class Sizes:
 
 FULL = Sizes(hops=2000, warmup=200, repr_hops=100, messages=5000, chain_rounds=500, base_budget_s=20.0)
 QUICK = Sizes(hops=500, warmup=50, repr_hops=30, messages=1500, chain_rounds=150, base_budget_s=7.0)
-
-
-def free_port() -> int:
-    """A port free right now on loopback for both TCP and UDP (the UDP base's admin binds UDP)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port found")
 
 
 def percentiles(values_ns: np.ndarray, scale: float, qs: tuple[int, ...]) -> dict[str, float]:

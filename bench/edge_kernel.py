@@ -21,14 +21,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from core._jit import HAVE_NUMBA  # noqa: E402
-from core.edge import evaluate_edges, evaluate_edges_py, warm_up  # noqa: E402
-from core.ticks import round_to_tick, shift_ticks  # noqa: E402
+from core._jit import HAVE_NUMBA
+from core.edge import evaluate_edges, evaluate_edges_py, warm_up
+from core.ticks import round_to_tick, shift_ticks
 
 SIZES = (200, 800, 8_000)
 TARGET = {"symbols": 800, "numba_us_max": 20, "ratio_min": 50}

@@ -24,19 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 TARGETS = {"local": {"tick_to_signal_p95_ms": 5.0, "tick_to_signal_p99_ms": 15.0},
            "host": {"tick_to_signal_p95_ms": 10.0}}
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _engine_processes(admin_ports: list[int]) -> list:
@@ -72,15 +62,15 @@ def _cpu_seconds(procs: list) -> float:
 
 
 def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
+    from actors.runtime import EngineRuntime, free_port
     from protocol.wiring import RunOptions
-    from actors.runtime import EngineRuntime
     from config.loader import load_config
     from core.universe import Universe
 
     codes = [f"{100000 + 7 * i:06d}" for i in range(symbols)]
     uni = Universe.from_codes(codes, market="KOSPI", nxt=True)
     per = rate / (symbols * 2)
-    port, host_port = _free_port(), _free_port()
+    port, host_port = free_port(), free_port()
     cfg = load_config(overrides={
         "actor_system": {"admin_port": port, "kiwoom_host_admin_port": host_port},
         "sim": {"market": {"updates_per_symbol_per_s": per}},

@@ -28,9 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 TARGET_ROWS_PER_S = 20_000
 DAY = dt.date(2026, 11, 20)           # a Friday, a KRX trading day
@@ -83,7 +80,7 @@ def build_recording(path: Path, codes: list[str], rate: float, seconds: float, s
 def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
     from protocol.wiring import RunOptions
     from actors.runtime import EngineRuntime
-    from bench.pipeline import _free_port
+    from actors.runtime import free_port
     from config.loader import load_config
     from core.universe import Universe
 
@@ -94,7 +91,7 @@ def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
     t_build = time.monotonic()
     rows = build_recording(rec, codes, rate, seconds)
     build_s = time.monotonic() - t_build
-    port, host_port = _free_port(), _free_port()
+    port, host_port = free_port(), free_port()
     cfg = load_config(overrides={
         "actor_system": {"admin_port": port, "kiwoom_host_admin_port": host_port},
         "spread_engine": {"batch_interval_ms": quantum_ms},

@@ -31,16 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from core._jit import HAVE_NUMBA  # noqa: E402
-from core.scan import scan_kernel, scan_kernel_py, scan_recording, warm_up  # noqa: E402
-from core.ticks import price_at_tick_index, round_to_tick, tick_index  # noqa: E402
+from core._jit import HAVE_NUMBA
+from core.scan import scan_kernel, scan_kernel_py, scan_recording, warm_up
+from core.ticks import price_at_tick_index, round_to_tick, tick_index
 
 TARGET_ROWS_PER_S = 5_000_000
 KRX_FEE_BPS = 1.5

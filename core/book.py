@@ -15,7 +15,7 @@ from core.ticks import tick_size
 BID, ASK, BID_QTY, ASK_QTY = 0, 1, 2, 3
 Q_STALE, Q_CROSSED, Q_OFF_GRID = 1, 2, 4
 
-# MARKET_DTYPE field -> book column
+# L1 row field -> book column
 _FIELDS = (("bid", BID), ("ask", ASK), ("bid_qty", BID_QTY), ("ask_qty", ASK_QTY))
 
 
@@ -23,7 +23,7 @@ class ShardBook:
     """L1 book of a shard's symbols for KRX (venue 0) and NXT (venue 1).
 
     ``syms`` are universe indices in the shard's stable order. ``apply`` consumes a
-    ``MARKET_DTYPE`` array (rows for other symbols are an error: the bridge routes by screen).
+    :data:`core.l1.L1_ROW_DTYPE` array (rows for other symbols are an error: the bridge routes by screen).
     """
 
     def __init__(self, syms: np.ndarray, stale_after_ns: int = 5_000_000_000) -> None:

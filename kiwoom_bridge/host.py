@@ -17,11 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS  # noqa: E402
+from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS
 
 
 def host_capabilities(leader: str, admin_port: int) -> dict:

@@ -389,13 +389,6 @@ def _check_recording(file: str) -> None:
             _fail(f"recording: {f}: missing column(s) {', '.join(missing)} (seed 004 schema)")
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @cli.command("replay")
 @click.argument("file", type=click.Path(path_type=str))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -428,7 +421,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     import time
 
     from protocol.wiring import RunOptions
-    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, port_in_use, replay_notice
+    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, free_port, port_in_use, replay_notice
     from config.loader import resolve_path
     from outputs.report import summarise
 
@@ -440,7 +433,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     rdir.mkdir(parents=True, exist_ok=True)
     port = cfg.actor_system.admin_port
     if port_in_use(port):
-        new_port = _free_port()
+        new_port = free_port()
         click.echo(f"note: admin port {port} is in use (a running engine?): this replay uses port {new_port}",
                    err=True)
         port = new_port

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from actors.messages import RunOptions
+from protocol.wiring import RunOptions
 from actors.runtime import EngineRuntime
 from config.loader import load_config, merge
 from core.universe import Symbol, Universe

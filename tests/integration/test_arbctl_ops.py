@@ -15,7 +15,7 @@ from typing import Iterator
 import pandas as pd
 import pytest
 
-from actors.messages import RunOptions
+from protocol.wiring import RunOptions
 from actors.runtime import EngineRuntime, port_in_use, port_listening as listening
 from config.loader import load_config, resolve_path
 from core.clock import ns_from_kst

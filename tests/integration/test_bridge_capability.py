@@ -38,14 +38,14 @@ import pytest
 from thespian.actors import ActorExitRequest, ActorSystem, NoCompatibleSystemForActor
 from thespian.system.messages.status import Thespian_ActorStatus, Thespian_StatusReq
 
-from actors.messages import Ping, Pong
+from protocol.control import Ping, Pong
 from tests.conftest import LOG_DEFS, free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-BRIDGE = "kiwoom_bridge.bridge.KiwoomBridge"
-PROBE = "kiwoom_bridge.bridge.BridgeProbe"
+BRIDGE = "actors.bridge.KiwoomBridge"
+PROBE = "actors.bridge.BridgeProbe"
 CONTROL = "actors.base.EngineActor"          # any importable actor without a capability requirement
 MARKER_ENV = "ARB_TEST_KIWOOM_HOST_MARKER"
 HOST_UP_TIMEOUT_S = 60.0
@@ -282,7 +282,7 @@ def test_lone_system_without_the_capability_refuses_the_bridge(children_before: 
         # Act / Assert: the refusal names the problem and the actor
         with pytest.raises(NoCompatibleSystemForActor,
                            match=r"^No compatible ActorSystem could be found for Actor "
-                                 r"kiwoom_bridge\.bridge\.KiwoomBridge$"):
+                                 r"actors\.bridge\.KiwoomBridge$"):
             asys.createActor(BRIDGE)
         with pytest.raises(NoCompatibleSystemForActor, match=r"BridgeProbe"):
             asys.createActor(PROBE)

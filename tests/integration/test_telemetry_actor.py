@@ -1,20 +1,26 @@
-"""The Telemetry actor in a real multiprocTCPBase ActorSystem: events in, audit log and run report out."""
+"""The Telemetry actor in a real multiprocTCPBase ActorSystem: observations in, audit log and run report out."""
 from __future__ import annotations
 
 import csv
 import json
-import socket
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from thespian.actors import ActorSystem
 
-from actors.messages import Ping, Pong, ReportRequest, RunReport, TelemetryBatch, TelemetryEvent
-from actors.telemetry import Telemetry, TelemetryConfigure, TelemetrySnapshot, TelemetrySnapshotRequest
+from actors.runtime import free_port
+from actors.telemetry import Telemetry
 from config.loader import load_config
-from core.audit import AUDIT_COLUMNS, read_audit
 from core.clock import NS_PER_S
+from core.costs import CostModel
+from core.enums import Direction, OrderRole, Side, Venue
+from core.ledger import Ledger
+from core.observations import (AuditEvent, FillBooked, KillSwitchTripped, LatencyObserved, LatencyStage, Observation,
+                               OrderAudited, PairClosed, SignalObserved, TicksCounted)
+from outputs.audit import AUDIT_COLUMNS, read_audit
+from protocol.control import Ping, Pong, ReportRequest, RunReport
+from protocol.telemetry import TelemetryBatch, TelemetryConfigure, TelemetrySnapshot, TelemetrySnapshotRequest
 
 pytestmark = pytest.mark.integration
 
@@ -22,50 +28,49 @@ T0 = 1_780_000_000 * NS_PER_S
 ASK_TIMEOUT_S = 30
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def asys() -> Iterator[ActorSystem]:
     log_defs = {"version": 1, "root": {"level": "WARNING", "handlers": []}}   # never logDefs=False
-    system = ActorSystem("multiprocTCPBase", {"Admin Port": _free_port()}, logDefs=log_defs, transientUnique=True)
+    system = ActorSystem("multiprocTCPBase", {"Admin Port": free_port()}, logDefs=log_defs, transientUnique=True)
     try:
         yield system
     finally:
         system.shutdown()
 
 
-def _events() -> list[TelemetryEvent]:
-    def e(event_kind: str, dt_ms: int, **data: object) -> TelemetryEvent:
-        return TelemetryEvent(event_kind, T0 + dt_ms * 1_000_000, dict(data))
+def _observations() -> list[Observation]:
+    """One pair as the desk reports it (fills booked in a real ledger), then a rejected entry and a freeze."""
+    ms = 1_000_000
+    ledger = Ledger(CostModel(1.5, 1.76833, {"KOSPI": 20.0, "KOSDAQ": 20.0}), {"005930": "KOSPI"})
 
+    def fill(dt_ms: int, venue: Venue, side: Side, px: int) -> FillBooked:
+        b = ledger.book("P1", "005930", venue, side, 1, px)
+        return FillBooked(T0 + dt_ms * ms, "P1", "005930", venue, side, 1, px, b.fee_krw, b.tax_krw,
+                          b.position_after, b.session, b.symbol, ledger.marked_net_krw())
+
+    def audit(dt_ms: int, event: AuditEvent, pair_id: str, **kw: object) -> OrderAudited:
+        return OrderAudited(T0 + dt_ms * ms, event, pair_id, **kw)  # type: ignore[arg-type]
+
+    take = dict(role=OrderRole.TAKE, venue=Venue.KRX, code="005930", side=Side.BUY)
+    post = dict(role=OrderRole.HEDGE_POST, venue=Venue.NXT, code="005930", side=Side.SELL)
     return [
-        e("ticks", 0, n=1_000),
-        e("signal", 1, code="005930", direction="KRX->NXT", net_krw=55.0, net_bps=7.6, qty=1),
-        e("latency", 1, name="tick_to_signal", ms=2.5),
-        e("order", 2, event_type="send", pair_id="P1", leg="take", venue="KRX", symbol="005930", side="BUY",
-          qty=1, hoga_code="03", price=0, rc=0),
-        e("latency", 2, name="signal_to_send", ms=0.4),
-        e("order", 20, event_type="ack", pair_id="P1", leg="take", venue="KRX", symbol="005930", order_no="0000101"),
-        e("latency", 20, name="send_to_ack", ms=18.0),
-        e("fill", 25, pair_id="P1", code="005930", venue="KRX", side="BUY", qty=1, price=72_300, fee_krw=10,
-          tax_krw=0),
-        e("order", 25, event_type="fill", pair_id="P1", leg="take", venue="KRX", symbol="005930",
-          order_no="0000101", side="BUY", fill_qty=1, fill_px=72_300),
-        e("order", 26, event_type="send", pair_id="P1", leg="hedge_post", venue="NXT", symbol="005930",
-          side="SELL", qty=1, hoga_code="00", price=72_500, rc=0),
-        e("fill", 300, pair_id="P1", code="005930", venue="NXT", side="SELL", qty=1, price=72_500, fee_krw=12,
-          tax_krw=145),
-        e("order", 300, event_type="fill", pair_id="P1", leg="hedge_post", venue="NXT", symbol="005930",
-          order_no="0000102", side="SELL", fill_qty=1, fill_px=72_500),
-        e("latency", 300, name="unhedged", ms=275.0),
-        e("pair_done", 300, pair_id="P1", code="005930", escalated=False, reason="hedged"),
-        e("order", 400, event_type="reject", pair_id="P2", leg="take", venue="KRX", symbol="035420",
-          message_text="[00Z112] 주문가능금액 부족"),
-        e("kill_switch", 500, kind="reject_freeze", code="035420", reason="3 rejects in 60 s"),
+        TicksCounted(T0, 1_000),
+        SignalObserved(T0 + ms, "005930", Direction.A, 55.0, 7.6, 1),
+        LatencyObserved(T0 + ms, LatencyStage.TICK_TO_SIGNAL, 2.5),
+        audit(2, AuditEvent.SEND, "P1", qty=1, wire_style="03", price=0, wire_code=0, **take),
+        LatencyObserved(T0 + 2 * ms, LatencyStage.SIGNAL_TO_SEND, 0.4),
+        audit(20, AuditEvent.ACK, "P1", order_no="0000101", **take),
+        LatencyObserved(T0 + 20 * ms, LatencyStage.SEND_TO_ACK, 18.0),
+        fill(25, Venue.KRX, Side.BUY, 72_300),
+        audit(25, AuditEvent.FILL, "P1", order_no="0000101", fill_qty=1, fill_px=72_300, broker_status="체결", **take),
+        audit(26, AuditEvent.SEND, "P1", qty=1, wire_style="00", price=72_500, wire_code=0, **post),
+        fill(300, Venue.NXT, Side.SELL, 72_500),
+        audit(300, AuditEvent.FILL, "P1", order_no="0000102", fill_qty=1, fill_px=72_500, broker_status="체결", **post),
+        LatencyObserved(T0 + 300 * ms, LatencyStage.UNHEDGED, 275.0, "005930"),
+        PairClosed(T0 + 300 * ms, "P1", "005930", True, False, "flat", ledger.pair("P1")),
+        audit(400, AuditEvent.REJECT, "P2", role=OrderRole.TAKE, venue=Venue.KRX, code="035420",
+              message="[00Z112] 주문가능금액 부족"),
+        KillSwitchTripped(T0 + 500 * ms, "reject_freeze", "035420", "3 rejects in 60 s"),
     ]
 
 
@@ -76,11 +81,10 @@ def test_telemetry_actor_end_to_end(asys: ActorSystem, tmp_path: Path, fmt: str)
     config = load_config(overrides={"persistence": {"exec_log_format": fmt}})
     telemetry = asys.createActor(Telemetry)
     asys.tell(telemetry, TelemetryConfigure(config, "sim", 2, str(run_dir)))
-    events = _events()
-    # Act: some events one by one, the rest as a batch (as EngineActor.flush_telemetry sends them)
-    for event in events[:4]:
-        asys.tell(telemetry, event)
-    asys.tell(telemetry, TelemetryBatch(tuple(events[4:])))
+    observations = _observations()
+    # Act: a small batch, then the rest (as EngineActor.flush_telemetry sends them)
+    asys.tell(telemetry, TelemetryBatch(tuple(observations[:4])))
+    asys.tell(telemetry, TelemetryBatch(tuple(observations[4:])))
     reply = asys.ask(telemetry, ReportRequest(), ASK_TIMEOUT_S)
     # Assert: the report
     assert isinstance(reply, RunReport)
@@ -112,10 +116,10 @@ def test_telemetry_actor_end_to_end(asys: ActorSystem, tmp_path: Path, fmt: str)
 
 def test_ping_snapshot_and_events_before_configuration(asys: ActorSystem, tmp_path: Path) -> None:
     telemetry = asys.createActor(Telemetry)
-    # an event that arrives before the configuration is kept and counted once configured
-    asys.tell(telemetry, TelemetryEvent("ticks", T0, {"n": 7}))
+    # an observation that arrives before the configuration is kept and counted once configured
+    asys.tell(telemetry, TelemetryBatch((TicksCounted(T0, 7),)))
     asys.tell(telemetry, TelemetryConfigure(None, "replay", 1, str(tmp_path)))
-    asys.tell(telemetry, TelemetryEvent("order", T0 + 1, {"event_type": "send", "symbol": "005930", "rc": 0}))
+    asys.tell(telemetry, TelemetryBatch((OrderAudited(T0 + 1, AuditEvent.SEND, "P1", code="005930", wire_code=0),)))
     snap = asys.ask(telemetry, TelemetrySnapshotRequest(), ASK_TIMEOUT_S)
     assert isinstance(snap, TelemetrySnapshot)
     assert snap.data["ticks"] == 7 and snap.data["orders_sent"] == 1 and snap.data["backend"] == "replay"

@@ -1,4 +1,4 @@
-"""core.alerts: secret masking, scope flags, message texts, and delivery that never blocks trading."""
+"""outputs.alerts: secret masking, scope flags, message texts, and delivery that never blocks trading."""
 from __future__ import annotations
 
 import logging
@@ -7,16 +7,28 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.messages import TelemetryEvent
 from config.loader import load_config
-from core.alerts import AlertContext, SlackAlerter, alert_for_event, mask_secret
+from core.enums import Direction, Side, Venue
+from core.ledger import CashTotals
+from core.observations import (AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
+                               LatencyObserved, LatencyStage, PairClosed, RejectSpike, SessionChanged, SignalObserved,
+                               TicksCounted, TokensObserved)
+from outputs.alerts import AlertContext, SlackAlerter, alert_for_event, mask_secret
 
 URL = "https://hooks.slack.com/services/T000/B000/abcdefghSECRETwxyz"
 ENV = {"SLACK_WEBHOOK_URL": URL}
+T = 1_780_000_000_000_000_000
 
 
-def ev(event_kind: str, **data: object) -> TelemetryEvent:
-    return TelemetryEvent(event_kind, 1_780_000_000_000_000_000, dict(data))
+def fill(side: str, venue: str = "KRX", price: int = 72_300, pair_id: str = "P7") -> FillBooked:
+    s = Side.parse(side)
+    cash = CashTotals().plus(s, 1, price, 0, 0)
+    return FillBooked(T, pair_id, "005930", Venue.parse(venue), s, 1, price, 0, 0, s.sign, cash, cash, 0.0)
+
+
+def pair_done(net_krw: int, bought_krw: int, escalated: bool = False) -> PairClosed:
+    cash = CashTotals(buy_cash_krw=bought_krw, sell_cash_krw=bought_krw + net_krw, buy_qty=1, sell_qty=1, fills=2)
+    return PairClosed(T, "P7", "005930", True, escalated, "flat", cash)
 
 
 class FakeClient:
@@ -69,7 +81,7 @@ def test_no_url_means_disabled_and_said_once(caplog: pytest.LogCaptureFixture) -
     alerter = SlackAlerter(load_config().alerts.slack, env={})
     assert not alerter.enabled
     assert alerter.send("x") is False and alerter.send("y") is False
-    assert alerter.alert(ev("fill", code="005930", venue="KRX", side="BUY", qty=1, price=72_300)) is not None
+    assert alerter.alert(fill("BUY")) is not None
     assert caplog.text.count("Slack alerts disabled") == 1
     assert alerter.stats()["suppressed"] == 3
     alerter.close()
@@ -86,18 +98,17 @@ def test_scope_flags_gate_each_category() -> None:
                               hedge_timeout=True, reject_spike=False)
     alerter = SlackAlerter(SimpleNamespace(webhook_env="SLACK_WEBHOOK_URL", send_on=send_on), env={},
                            client=FakeClient())
-    assert alerter.alert_for_event(ev("fill", code="005930", venue="KRX", side="BUY", qty=1, price=1)) is None
-    assert alerter.alert_for_event(ev("fill", code="005930", venue="NXT", side="SELL", qty=1, price=1))
-    assert alerter.alert_for_event(ev("auto_pause", on=True, utilisation=0.8)) is None
-    assert alerter.alert_for_event(ev("auto_pause", on=False, utilisation=0.2)) is None
-    assert alerter.alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60)) is None
-    assert alerter.alert_for_event(ev("hedge_timeout", code="005930", pair_id="P1"))
-    # the same pair's timeout reported twice (hedge_timeout + timeout row) is sent once
-    assert alerter.alert_for_event(ev("order", event_type="timeout", leg="hedge_post", symbol="005930",
-                                      pair_id="P1")) is None
-    # informational events are never alerts
-    for kind in ("ticks", "signal", "session", "tokens", "error", "latency"):
-        assert alerter.alert_for_event(ev(kind, n=1)) is None
+    assert alerter.alert_for_event(fill("BUY")) is None
+    assert alerter.alert_for_event(fill("SELL", "NXT"))
+    assert alerter.alert_for_event(AutoPauseChanged(T, True, 0.8)) is None
+    assert alerter.alert_for_event(AutoPauseChanged(T, False, 0.2)) is None
+    assert alerter.alert_for_event(RejectSpike(T, "035420", 3, 60, True, 60)) is None
+    assert alerter.alert_for_event(HedgeTimedOut(T, "P1", "005930", 1000))
+    # informational observations are never alerts
+    for obs in (TicksCounted(T, 1), SignalObserved(T, "005930", Direction.A, 10.0, 2.0, 1),
+                SessionChanged(T, True, "armed"), TokensObserved(T, 3, 0.4, False), ErrorRaised(T, "x", "y"),
+                LatencyObserved(T, LatencyStage.SEND_TO_ACK, 15.0)):
+        assert alerter.alert_for_event(obs) is None
     alerter.close()
 
 
@@ -106,24 +117,23 @@ def test_scope_flags_gate_each_category() -> None:
 # ------------------------------------------------------------------------------------------------
 def test_message_texts_match_seed_003() -> None:
     ctx = AlertContext.from_config(load_config())
-    assert alert_for_event(ev("fill", pair_id="P7", code="005930", venue="KRX", side="BUY", qty=1,
-                              price=72_300), ctx) == "BUY_FILL 005930@KRX qty 1 px 72,300 (pair P7)"
-    assert alert_for_event(ev("fill", pair_id="P7", code="005930", venue="NXT", side="SELL", qty=1,
-                              price=72_400), ctx) == "SELL_FILL 005930@NXT qty 1 px 72,400 (pair P7)"
-    assert alert_for_event(ev("pair_done", pair_id="P7", code="005930", net_krw=12, net_bps=0.7), ctx) \
-        == "PAIR_DONE 005930 net +0.7 bps (+₩12)"
-    assert alert_for_event(ev("pair_done", pair_id="P8", code="005930", net_krw=-30, net_bps=-4.15,
-                              escalated=True), ctx) == "PAIR_DONE 005930 net -4.2 bps (-₩30) · escalated"
-    assert alert_for_event(ev("auto_pause", on=True, utilisation=0.8), ctx) == "AUTO-PAUSE ON (orders ≥80% for 5 s)"
-    assert alert_for_event(ev("auto_pause", on=False, utilisation=0.3), ctx) == "AUTO-PAUSE OFF"
-    assert alert_for_event(ev("hedge_timeout", code="005930"), ctx) == "HEDGE TIMEOUT 005930 1000 ms → cancel→IOC"
-    assert alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60, frozen=True, freeze_s=60),
-                           ctx) == "REJECT SPIKE 3 rejects/60 s on 035420 → frozen 60 s"
-    assert alert_for_event(ev("reject_spike", code="035420", rejects=3, window_s=60, frozen=False), ctx) \
+    assert alert_for_event(fill("BUY", "KRX", 72_300), ctx) == "BUY_FILL 005930@KRX qty 1 px 72,300 (pair P7)"
+    assert alert_for_event(fill("SELL", "NXT", 72_400), ctx) == "SELL_FILL 005930@NXT qty 1 px 72,400 (pair P7)"
+    assert alert_for_event(pair_done(12, 171_429), ctx) == "PAIR_DONE 005930 net +0.7 bps (+₩12)"
+    assert alert_for_event(pair_done(-30, 72_300, escalated=True), ctx) \
+        == "PAIR_DONE 005930 net -4.1 bps (-₩30) · escalated"
+    failed = PairClosed(T, "P9", "005930", False, True, "error: flatten_exhausted", CashTotals())
+    assert alert_for_event(failed, ctx) is None
+    assert alert_for_event(AutoPauseChanged(T, True, 0.8), ctx) == "AUTO-PAUSE ON (orders ≥80% for 5 s)"
+    assert alert_for_event(AutoPauseChanged(T, False, 0.3), ctx) == "AUTO-PAUSE OFF"
+    assert alert_for_event(HedgeTimedOut(T, "P7", "005930", 1000), ctx) == "HEDGE TIMEOUT 005930 1000 ms → cancel→IOC"
+    assert alert_for_event(RejectSpike(T, "035420", 3, 60, True, 60), ctx) \
+        == "REJECT SPIKE 3 rejects/60 s on 035420 → frozen 60 s"
+    assert alert_for_event(RejectSpike(T, "035420", 3, 60, False, 60), ctx) \
         == "REJECT SPIKE 3 rejects/60 s on 035420 → not frozen (kill switches off)"
-    assert alert_for_event(ev("kill_switch", kind="unhedged", code="005930", reason="exposure 2000 ms"), ctx) \
+    assert alert_for_event(KillSwitchTripped(T, "unhedged_freeze", "005930", "exposure 2000 ms"), ctx) \
         == "HEDGE TIMEOUT 005930 unhedged 2000 ms → forced IOC, frozen"
-    assert alert_for_event(ev("kill_switch", kind="disarm", reason="-106"), ctx) is None
+    assert alert_for_event(KillSwitchTripped(T, "disconnect", "", "-106"), ctx) is None
 
 
 # ------------------------------------------------------------------------------------------------

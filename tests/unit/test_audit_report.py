@@ -1,4 +1,4 @@
-"""core.audit (append-only CSV/Parquet audit log) and core.report (run report files, summary, arbctl report)."""
+"""outputs.audit (append-only CSV/Parquet audit log) and outputs.report (run report files, summary, arbctl report)."""
 from __future__ import annotations
 
 import csv
@@ -9,12 +9,18 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
-from actors.messages import TelemetryEvent
-from core.audit import AUDIT_COLUMNS, AuditLog, AuditSchemaError, read_audit
+from click.testing import CliRunner
+
 from core.clock import NS_PER_MS, NS_PER_S
-from core.report import (REPORT_FILES, flatten, load_run, pnl_curve_from_audit, report_command, summarise,
-                         write_run_report)
-from core.telemetry import TelemetryBook
+from core.costs import CostModel
+from core.enums import Direction, OrderRole, OrderStyle, Side, Venue
+from core.ledger import Ledger
+from core.observations import (AuditEvent, FillBooked, KillSwitchTripped, LatencyObserved, LatencyStage, OrderAudited,
+                               PairClosed, SignalObserved, TicksCounted)
+from outputs.audit import AUDIT_COLUMNS, AuditLog, AuditSchemaError, audit_row, read_audit
+from outputs.report import REPORT_FILES, flatten, load_run, pnl_curve_from_audit, summarise, write_run_report
+from outputs.telemetry_book import TelemetryBook
+from tools.arbctl import cli
 
 T0 = 1_780_000_000 * NS_PER_S
 
@@ -118,26 +124,35 @@ class TestAuditParquet:
 # report files
 # ------------------------------------------------------------------------------------------------
 def _book_with_a_pair() -> TelemetryBook:
+    """A pair as the desk reports it: buy 1 @ 72,300 on KRX, sell 1 @ 72,500 on NXT, booked in a real ledger."""
     book = TelemetryBook(None, "sim", 2)
-    evs = [
-        TelemetryEvent("ticks", T0, {"n": 500}),
-        TelemetryEvent("signal", T0 + 1, {"code": "005930", "direction": "KRX->NXT", "net_krw": 60.0,
-                                          "net_bps": 8.3, "qty": 1}),
-        TelemetryEvent("latency", T0 + 1, {"name": "tick_to_signal", "ms": 2.0}),
-        TelemetryEvent("latency", T0 + 1, {"name": "signal_to_send", "ms": 0.5}),
-        TelemetryEvent("fill", T0 + 2 * NS_PER_S, {"pair_id": "P1", "code": "005930", "venue": "KRX",
-                                                   "side": "BUY", "qty": 1, "price": 72_300, "fee_krw": 10,
-                                                   "tax_krw": 0}),
-        TelemetryEvent("fill", T0 + 3 * NS_PER_S, {"pair_id": "P1", "code": "005930", "venue": "NXT",
-                                                   "side": "SELL", "qty": 1, "price": 72_500, "fee_krw": 12,
-                                                   "tax_krw": 145}),
-        TelemetryEvent("pair_done", T0 + 3 * NS_PER_S, {"pair_id": "P1", "code": "005930", "escalated": False,
-                                                        "reason": "hedged"}),
-        TelemetryEvent("kill_switch", T0 + 4 * NS_PER_S, {"kind": "reject_freeze", "code": "035420",
-                                                          "reason": "3 rejects/60 s"}),
-    ]
-    book.consume_many(evs)
+    ledger = Ledger(CostModel(1.5, 1.76833, {"KOSPI": 20.0, "KOSDAQ": 20.0}), {"005930": "KOSPI"})
+    book.consume_many([TicksCounted(T0, 500), SignalObserved(T0 + 1, "005930", Direction.A, 60.0, 8.3, 1),
+                       LatencyObserved(T0 + 1, LatencyStage.TICK_TO_SIGNAL, 2.0),
+                       LatencyObserved(T0 + 1, LatencyStage.SIGNAL_TO_SEND, 0.5)])
+    for t, venue, side, px in ((T0 + 2 * NS_PER_S, Venue.KRX, Side.BUY, 72_300),
+                               (T0 + 3 * NS_PER_S, Venue.NXT, Side.SELL, 72_500)):
+        b = ledger.book("P1", "005930", venue, side, 1, px)
+        book.consume(FillBooked(t, "P1", "005930", venue, side, 1, px, b.fee_krw, b.tax_krw, b.position_after,
+                                b.session, b.symbol, ledger.marked_net_krw()))
+    book.consume(PairClosed(T0 + 3 * NS_PER_S, "P1", "005930", True, False, "flat", ledger.pair("P1")))
+    book.consume(KillSwitchTripped(T0 + 4 * NS_PER_S, "reject_freeze", "035420", "3 rejects/60 s"))
     return book
+
+
+def test_audit_row_of_a_fill_notice_keeps_the_brokers_values_in_the_seed_columns() -> None:
+    obs = OrderAudited(T0, AuditEvent.FILL, "P1", request_name="P1:take:1", role=OrderRole.TAKE, venue=Venue.NXT,
+                       code="005930", side=Side.SELL, qty=1, style=OrderStyle.LIMIT_IOC, wire_style="10",
+                       price=72_500, order_no="0000002", leaves_qty=0, fill_qty=1, fill_px=72_500, exec_id="E9",
+                       screen_no="9000", broker_status="체결")
+    r = audit_row(obs)
+    assert (r["event_type"], r["leg"], r["venue"], r["side"], r["hoga_code"], r["rq_name"]) == \
+        ("fill", "take", "NXT", "SELL", "10", "P1:take:1")
+    assert (r["sGubun"], r["fid_9203"], r["fid_913"], r["fid_910"], r["fid_911"], r["fid_909"]) == \
+        ("0", "0000002", "체결", 72_500, 1, "E9")
+    sent = audit_row(OrderAudited(T0, AuditEvent.CANCEL_SEND, "P1", request_name="P1:cancel:1", is_cancel=True,
+                                  wire_code=0))
+    assert (sent["leg"], sent["rc"], sent.get("fid_9203")) == ("cancel", 0, None)
 
 
 class TestReportFiles:
@@ -194,14 +209,14 @@ class TestSummaryAndCommand:
         rep["net_position"]["000660"] = -2
         assert "NOT FLAT: 000660 -2" in summarise(rep)
 
-    def test_load_run_and_report_command(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_load_run_and_arbctl_report(self, tmp_path: Path) -> None:
         rep = _book_with_a_pair().report()
         write_run_report(rep, tmp_path)
         assert load_run(tmp_path)["pairs"]["done"] == 1
-        assert report_command(tmp_path) == 0
-        assert "Pairs: 1 done" in capsys.readouterr().out
+        result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+        assert result.exit_code == 0 and "Pairs: 1 done" in result.output
 
-    def test_report_command_without_report(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        assert report_command(tmp_path / "nothing") == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "report.json" in err
+    def test_arbctl_report_without_report(self, tmp_path: Path) -> None:
+        result = CliRunner().invoke(cli, ["report", str(tmp_path / "nothing")])
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1 and "report.json" in result.output

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.messages import MARKET_DTYPE
+from core.l1 import L1_ROW_DTYPE
 from core.book import ShardBook
 
 
@@ -33,7 +33,7 @@ def test_batches_equal_row_by_row_application(batches):
     everything = []
     t = 0
     for batch in batches:
-        rows = np.zeros(len(batch), dtype=MARKET_DTYPE)
+        rows = np.zeros(len(batch), dtype=L1_ROW_DTYPE)
         for k, (s, v, b, a, bq, aq) in enumerate(batch):
             t += 1
             rows[k] = (syms[s], v, 0, 100 * a, 100 * b, bq * 10, aq * 10, 0, t, 1000 + t)
@@ -52,7 +52,7 @@ def test_batches_equal_row_by_row_application(batches):
 
 def test_rows_for_foreign_symbols_are_an_error():
     book = ShardBook(np.array([1, 2]))
-    rows = np.zeros(1, dtype=MARKET_DTYPE)
+    rows = np.zeros(1, dtype=L1_ROW_DTYPE)
     rows[0]["sym"] = 5
     try:
         book.apply(rows)
@@ -70,7 +70,7 @@ def test_owns_tells_which_rows_belong_to_the_shard():
 
 def test_quality_flags_crossed_and_off_grid():
     book = ShardBook(np.array([0, 1]))
-    rows = np.zeros(2, dtype=MARKET_DTYPE)
+    rows = np.zeros(2, dtype=L1_ROW_DTYPE)
     rows[0] = (0, 0, 0, 70_000, 70_100, 5, 5, 0, 1, 1)      # KRX crossed: bid 70,100 ≥ ask 70,000
     rows[1] = (1, 1, 0, 70_150, 70_050, 5, 5, 0, 1, 1)      # NXT off the 100-won grid
     book.apply(rows)

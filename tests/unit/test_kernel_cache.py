@@ -34,10 +34,11 @@ MOVED_EDGE = 25_000
 
 
 def copy_sources(dest: Path) -> Path:
-    """The kernel sources (and the package marker) copied into ``dest/core``; returns that folder."""
+    """The kernel sources, the modules they import that hold no compiled code (the enums, the clock) and the
+    package marker, copied into ``dest/core``; returns that folder."""
     core = dest / "core"
     core.mkdir(parents=True)
-    for name in (*KERNEL_SOURCES, "__init__.py"):
+    for name in (*KERNEL_SOURCES, "enums.py", "clock.py", "__init__.py"):
         shutil.copyfile(CORE_DIR / name, core / name)
     return core
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from actors.messages import RunOptions
+from protocol.wiring import RunOptions
 from config.loader import load_config
 from core.clock import NS_PER_S, ns_from_kst
 from core.universe import Universe

@@ -6,9 +6,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from actors.messages import DIR_A, DIR_B
 from config.loader import load_config
 from core.costs import CostModel
+from core.enums import Direction
 from core.spread import SpreadParams, SpreadState
 
 MS = 1_000_000
@@ -42,7 +42,7 @@ def test_an_eligible_changed_book_signals_once_until_it_changes_again(state: Spr
     sigs, eligible = state.evaluate(T0, wall_ns=123)
     assert eligible == 1 and len(sigs) == 1
     s = sigs[0]
-    assert (s.code, s.sym, s.direction) == ("005930", 0, DIR_A)            # buy KRX ask, sell NXT bid
+    assert (s.code, s.sym, s.direction) == ("005930", 0, Direction.A)            # buy KRX ask, sell NXT bid
     assert (s.buy_px, s.sell_px, s.buy_qty_visible, s.sell_qty_visible) == (75_000, 75_400, 500, 300)
     assert s.qty == 1 and s.t_tick_ns == T0 and s.tick_arrival_ns == T0 + 7 and s.signal_ns == 123
     assert s.net_krw > 100 and s.net_bps > 0
@@ -57,7 +57,7 @@ def test_an_eligible_changed_book_signals_once_until_it_changes_again(state: Spr
 def test_direction_b_buys_nxt_and_sells_krx(state: SpreadState) -> None:
     book(state, 1, (120_600, 120_700, 50, 50), (120_000, 120_100, 40, 40))
     (s,), _ = state.evaluate(T0, 0)
-    assert (s.code, s.direction, s.buy_px, s.sell_px) == ("000660", DIR_B, 120_100, 120_600)
+    assert (s.code, s.direction, s.buy_px, s.sell_px) == ("000660", Direction.B, 120_100, 120_600)
 
 
 def test_a_spread_that_flickers_off_is_held_back_for_the_cooldown(state: SpreadState) -> None:
