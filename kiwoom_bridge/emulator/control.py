@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from core.clock import NS_PER_MS, kst_date, ns_from_kst
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError, ReentrancyError, UnknownSignatureError
@@ -59,7 +59,7 @@ from kiwoom_bridge.errors import ErrorCode as E
 from kiwoom_bridge.types import KRX, NXT
 
 __all__ = ["EmulatedControl", "Faults", "UnknownSignatureError", "EmulatorCallError", "ReentrancyError",
-           "SIGNATURES", "build_for_config"]
+           "SIGNATURES"]
 
 # The exact dynamicCall signature strings the emulator answers (PyQt5 QAxWidget style).
 SIG_COMM_CONNECT = "CommConnect()"
@@ -436,15 +436,3 @@ class EmulatedControl:
             return
         self._conn.connected = False
         self.OnEventConnect.emit(int(E.OP_ERR_SOCKET_CLOSED))
-
-
-def build_for_config(config: Any, source: MarketSource, universe_codes: Sequence[str],
-                     start_ns: int | None = None, rng_seed: int | None = None) -> tuple[SimScheduler, EmulatedControl]:
-    """Convenience: a scheduler starting at ``start_ns`` (default ``source.start_ns``) and a control on it.
-
-    ``rng_seed`` defaults to ``config.sim.seed`` (or ``config.seed`` for a bare sim section).
-    """
-    sim = getattr(config, "sim", config)
-    sched = SimScheduler(source.start_ns if start_ns is None else start_ns)
-    seed = sim.seed if rng_seed is None else rng_seed
-    return sched, EmulatedControl(sched, source, config, universe_codes, seed)
