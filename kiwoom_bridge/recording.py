@@ -25,8 +25,9 @@ column          type        meaning
 ==============  ==========  ================================================================================
 
 ``0`` in a FID column means "not carried by this event". Old readers that know only seed 004's columns
-keep working (they ignore ``fid_61``/``fid_71``); the replay reader (:mod:`kiwoom_bridge.emulator.replay`)
-sees ``fid_61``/``fid_71`` and knows that ``fid_41``/``fid_51`` are prices.
+keep working (they ignore ``fid_61``/``fid_71``); the recording reader
+(:mod:`kiwoom_bridge.recording_reader`) sees ``fid_61``/``fid_71`` and knows that ``fid_41``/``fid_51`` are
+prices.
 
 Crash behaviour: each daily file is written by one :class:`pyarrow.parquet.ParquetWriter` kept open while
 the day is being recorded; every flush adds a row group. The Parquet footer is written by
