@@ -66,7 +66,8 @@ from kiwoom_bridge.recording import (
     format_timestamp,
     parse_timestamps,
 )
-from kiwoom_bridge.types import REAL_TYPE_QUOTE, REAL_TYPE_TRADE
+from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE
+from kiwoom_bridge.wire_codes import AL, parse_code
 
 __all__ = [
     "EQUAL_FRACTION_FOR_PRICE",
@@ -500,8 +501,9 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
     sym_pos = {c: i for i, c in enumerate(symbol_dict)}
     # Per distinct raw code: is it empty (no check), the symbol it names (-1: none of ours), its venue.
     raw_empty = np.array([False] * len(raw.values) + [True])
-    raw_sym = np.array([sym_pos.get(r[:-3] if r.endswith("_NX") else r, -1) for r in raw.values] + [-1])
-    raw_ven = np.array([1 if r.endswith("_NX") else 0 for r in raw.values] + [0])
+    parsed = [parse_code(r) for r in raw.values]     # an '_AL' code names none of our symbols
+    raw_sym = np.array([sym_pos.get(c, -1) if v != AL else -1 for c, v in parsed] + [-1])
+    raw_ven = np.array([1 if v == NXT else 0 for _, v in parsed] + [0])
     mismatch = ~raw_empty[raw.index] & ((raw_sym[raw.index] != symbol_idx) | (raw_ven[raw.index] != venue))
     if mismatch.any():
         row = _first_true(mismatch)

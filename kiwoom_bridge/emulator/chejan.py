@@ -52,6 +52,7 @@ from kiwoom_bridge.emulator.qt_signal import QtSignal
 from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.wire_format import hhmmss, signed_price
 from kiwoom_bridge.types import NXT
+from kiwoom_bridge.wire_codes import wire_code
 
 if TYPE_CHECKING:
     from kiwoom_bridge.emulator.orders import OrderRequest
@@ -109,7 +110,7 @@ class ChejanDesk:
             kind_txt = f"{side_txt}정정"
         else:
             kind_txt = "+매수" if side == BUY else "-매도"
-        code_txt = "A" + req.code + ("_NX" if req.venue == NXT and self.nx_suffix else "")
+        code_txt = "A" + (wire_code(req.code, req.venue) if self.nx_suffix else req.code)
         if book is None:
             book = self._exchanges[req.venue].book(req.code)
         ref = book.ref_price if book is not None else 0

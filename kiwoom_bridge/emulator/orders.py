@@ -3,9 +3,9 @@
 ``SendOrder`` returns (checked in this order after the argument types):
 
 * -106 when not connected, -301 before ``KOA_Functions("ShowAccountWindow", "")``, -340/-302 for a
-  missing/foreign account, -500 for an empty or unknown code, -300 for invalid input (screen, request
-  name, order type, hoga, quantity, a price off the tick grid or given where it must be 0), -303 above
-  2 billion KRW, -10 for a 201st screen;
+  missing/foreign account, -500 for an empty or unknown code (and for an ``_AL`` code: SOR is not
+  emulated), -300 for invalid input (screen, request name, order type, hoga, quantity, a price off the
+  tick grid or given where it must be 0), -303 above 2 billion KRW, -10 for a 201st screen;
 * -308 when it would be the (N+1)-th *accepted* SendOrder within any 1 s of simulated time
   (N = ``kiwoom.rate_limits.orders_per_sec``, 5; refused calls do not count; the window is half-open, so an
   order exactly 1 s after the first of five is accepted), and -308 always while ``faults.storm_308`` is on.
@@ -57,6 +57,7 @@ from kiwoom_bridge.emulator.screens import Screens
 from kiwoom_bridge.emulator.tr_queries import TrDesk
 from kiwoom_bridge.errors import ErrorCode as E
 from kiwoom_bridge.types import KRX, NXT
+from kiwoom_bridge.wire_codes import AL, parse_code
 
 __all__ = ["MAX_ORDER_KRW", "OrderDesk", "OrderRequest"]
 
@@ -157,11 +158,9 @@ class OrderDesk:
             return int(E.OP_ERR_ORD_WRONG_ACCTINFO)
         if acc != self._account:
             return int(E.OP_ERR_OTHER_ACC_USE)
-        c = code.strip()
-        nx = c.endswith("_NX")
-        base = c[:-3] if nx else c
-        if not base or base not in self._universe_set:
-            return int(E.OP_ERR_ORD_SYMCODE_EMPTY)
+        base, wire_venue = parse_code(code)
+        if not base or base not in self._universe_set or wire_venue == AL:
+            return int(E.OP_ERR_ORD_SYMCODE_EMPTY)     # '_AL' (SOR) orders are not emulated
         if not self._screens.valid(screen_no) or not rq_name:
             return int(E.OP_ERR_ORD_WRONG_INPUT)
         orig = orig_order_no.strip()
@@ -190,7 +189,7 @@ class OrderDesk:
                 return int(E.OP_ERR_ORD_WRONG_INPUT)
         else:
             return int(E.OP_ERR_ORD_WRONG_INPUT)   # includes SOR 11/12/13/15: not emulated
-        if nx:
+        if wire_venue == NXT:
             venue = NXT        # '_NX' code routes to NXT (how the real OCX routes is unverified)
         if not side:
             known = self._reqs.get(orig)

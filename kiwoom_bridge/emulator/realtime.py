@@ -7,7 +7,8 @@ Registration (KOA: "한번에 등록가능한 종목과 FID갯수는 100종목, 
   control has one, and whether ``_NX`` codes count towards it, is **unverified**.
 * Screens count towards the 200-screen limit (:mod:`kiwoom_bridge.emulator.screens`).
 * ``"0"`` replaces the screen's codes and FIDs, ``"1"`` adds. A symbol's KRX code and its ``_NX`` code are
-  two codes. An empty code list registers the market-wide FID 215 feed
+  two codes. ``_AL`` (integrated) codes are accepted, but no AL data is ever sent
+  (:mod:`kiwoom_bridge.wire_codes`). An empty code list registers the market-wide FID 215 feed
   (:mod:`kiwoom_bridge.emulator.session_feed`); it needs FIDs of 장시작시간.
 * Real data flows only for registered codes and only the real types whose FIDs were registered
   (:data:`kiwoom_bridge.fids.TRADE_REAL_FIDS`, :data:`~kiwoom_bridge.fids.QUOTE_REAL_FIDS`).
@@ -37,7 +38,8 @@ from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.screens import Screens
 from kiwoom_bridge.emulator.wire_format import hhmmss, signed_price
 from kiwoom_bridge.errors import ErrorCode as E
-from kiwoom_bridge.types import KRX, REAL_TYPE_QUOTE, REAL_TYPE_TRADE, QuoteEvent
+from kiwoom_bridge.types import REAL_TYPE_QUOTE, REAL_TYPE_TRADE, QuoteEvent
+from kiwoom_bridge.wire_codes import parse_code, wire_code
 
 if TYPE_CHECKING:
     from kiwoom_bridge.emulator.session_feed import SessionFeed
@@ -122,7 +124,7 @@ class RealTimeFeed:
         if len(fids) > MAX_FIDS_PER_CALL:
             return int(E.OP_ERR_OVER_MAX_FID)
         for c in code_list:
-            base = c[:-3] if c.endswith(("_NX", "_AL")) else c
+            base, _ = parse_code(c)         # '_NX' and '_AL' codes are accepted, like the OCX
             if not (len(base) == 6 and base.isalnum()):
                 return int(E.OP_ERR_INPUT)
         if not screens.claim(screen, real=True):
@@ -195,7 +197,7 @@ class RealTimeFeed:
         b = ex.on_market(ev)
         if not self._conn.connected:
             return
-        wire = ev.code if ev.venue == KRX else ev.code + "_NX"
+        wire = wire_code(ev.code, ev.venue)
         rts = self._real_types.get(wire)
         if not rts or ev.real_type not in rts:
             return

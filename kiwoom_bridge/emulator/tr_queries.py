@@ -8,7 +8,8 @@
   screen -10, more than ``kiwoom.rate_limits.queries_per_sec`` requests within 1 s of simulated time -200
   OP_ERR_SISE_OVERFLOW, disconnected -106). Inputs are consumed by the next CommRqData whatever its outcome.
   ``OnReceiveTrData`` follows ``send_to_ack_ms`` later with 종목코드, 종목명, 현재가, 기준가, 매도호가,
-  매수호가 (sign-prefixed against 기준가) and 거래량 of the code's venue (``_NX`` = NXT).
+  매수호가 (sign-prefixed against 기준가) and 거래량 of the code's venue (``_NX`` = NXT; an ``_AL`` code gets
+  no prices: no integrated book is emulated).
 * ``GetCommData`` answers only inside ``OnReceiveTrData`` for that TR and request name, record 0 (empty
   string elsewhere, like the OCX). Nothing is delivered while disconnected.
 """
@@ -26,7 +27,7 @@ from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.screens import Screens
 from kiwoom_bridge.emulator.wire_format import signed_price
 from kiwoom_bridge.errors import ErrorCode as E
-from kiwoom_bridge.types import KRX, NXT
+from kiwoom_bridge.wire_codes import AL, parse_code
 
 if TYPE_CHECKING:
     from kiwoom_bridge.emulator.orders import OrderRequest
@@ -117,9 +118,8 @@ class TrDesk:
     def _query_reply(self, rq_name: str, tr_code: str, screen: str, code: str) -> None:
         if not self._conn.connected:
             return
-        base = code[:-3] if code.endswith("_NX") else code
-        venue = NXT if code.endswith("_NX") else KRX
-        b = self._exchanges[venue].book(base)
+        base, venue = parse_code(code)
+        b = self._exchanges[venue].book(base) if venue != AL else None    # no integrated book is emulated
         ref = b.ref_price if b is not None else 0
 
         data = {"종목코드": base, "종목명": self._names.get(base, base),
