@@ -55,7 +55,7 @@ from kiwoom_bridge.types import NXT
 from kiwoom_bridge.wire_codes import wire_code
 
 if TYPE_CHECKING:
-    from kiwoom_bridge.emulator.orders import OrderRequest
+    from kiwoom_bridge.emulator.order_desk import OrderRequest
 
 __all__ = ["HOGA_TEXT", "ChejanDesk"]
 

@@ -16,7 +16,7 @@ Kiwoom behaviour reproduced (SPEC §2, facts §4) and where each rule is stated 
   TR data or Chejan flows until ``CommConnect`` succeeds again.
 * ``SendOrder`` return codes (-106, -301, -340/-302, -300, -303, -500, -308 and its 1 s window, the
   ``storm_308`` fault), order types, 7-digit order numbers, latencies, cancels, modifies (정정 cannot
-  change the order type) and the injected refusals: :mod:`kiwoom_bridge.emulator.orders`.
+  change the order type) and the injected refusals: :mod:`kiwoom_bridge.emulator.order_desk`.
 * ``SetRealReg`` (≤100 codes and ≤100 FIDs per call, ``"0"`` replaces and ``"1"`` adds, the unverified
   per-screen cap ``max_codes_per_screen``), the real types a registration receives, sign-prefixed prices
   and signed FID 15 in real data, ``GetCommRealData`` only inside ``OnReceiveRealData``:
@@ -47,7 +47,7 @@ from kiwoom_bridge.emulator.chejan import ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import ExchangeSimulator, L1Book
 from kiwoom_bridge.emulator.faults import Faults
-from kiwoom_bridge.emulator.orders import OrderDesk
+from kiwoom_bridge.emulator.order_desk import OrderDesk
 from kiwoom_bridge.emulator.qt_signal import QtSignal
 from kiwoom_bridge.emulator.realtime import RealDataChannel, RealTimeFeed
 from kiwoom_bridge.emulator.scheduler import SimScheduler
@@ -93,7 +93,7 @@ class EmulatedControl:
     The control answers login, account and market-list calls itself and hands the rest to its parts:
     :class:`~kiwoom_bridge.emulator.realtime.RealTimeFeed` (registrations, real data),
     :class:`~kiwoom_bridge.emulator.session_feed.SessionFeed` (FID 215),
-    :class:`~kiwoom_bridge.emulator.orders.OrderDesk` (SendOrder, order lifecycle, the exchanges' listener),
+    :class:`~kiwoom_bridge.emulator.order_desk.OrderDesk` (SendOrder, order lifecycle, the exchanges' listener),
     :class:`~kiwoom_bridge.emulator.chejan.ChejanDesk` (Chejan rows) and
     :class:`~kiwoom_bridge.emulator.tr_queries.TrDesk` (TR data, messages).
 

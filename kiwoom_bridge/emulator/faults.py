@@ -3,11 +3,11 @@
 The control's ``faults`` attribute is initialised from ``sim.faults`` and may be changed during a run:
 
 * ``reject_rate``: refusal after a successful SendOrder: an empty-주문번호 ack or a ``'거부'`` Chejan, per
-  ``reject_mode`` (:mod:`kiwoom_bridge.emulator.orders`).
+  ``reject_mode`` (:mod:`kiwoom_bridge.emulator.order_desk`).
 * ``drop_ack_rate``: no OnReceiveTrData at all; the order is dropped unless ``drop_ack_order_lives``
-  (:mod:`kiwoom_bridge.emulator.orders`).
+  (:mod:`kiwoom_bridge.emulator.order_desk`).
 * ``chejan_delay_ms``: extra delay of every Chejan notice (:mod:`kiwoom_bridge.emulator.chejan`).
-* ``storm_308``: every SendOrder returns -308 while it is on (:mod:`kiwoom_bridge.emulator.orders`).
+* ``storm_308``: every SendOrder returns -308 while it is on (:mod:`kiwoom_bridge.emulator.order_desk`).
 * ``disconnect_at_ns``: ``OnEventConnect(-106)``, ``GetConnectState() == 0``, orders refused with -106, no
   more real data or Chejan until ``CommConnect`` succeeds again (:mod:`kiwoom_bridge.emulator.control`).
 """

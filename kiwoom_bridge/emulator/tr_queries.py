@@ -2,7 +2,7 @@
 
 * Order acks: a successful SendOrder yields ``OnReceiveMsg`` and then ``OnReceiveTrData`` whose
   ``GetCommData(..., "주문번호")`` is the 7-digit order number, or empty for a refusal
-  (:mod:`kiwoom_bridge.emulator.orders`).
+  (:mod:`kiwoom_bridge.emulator.order_desk`).
 * Queries: ``SetInputValue("종목코드", code)`` then ``CommRqData(rq, "opt10001", 0, screen)`` (the only TR
   emulated; others return -201 OP_ERR_RQ_STRUCT_FAIL, a missing code -202, a bad screen -105, a 201st
   screen -10, more than ``kiwoom.rate_limits.queries_per_sec`` requests within 1 s of simulated time -200
@@ -30,7 +30,7 @@ from kiwoom_bridge.errors import ErrorCode as E
 from kiwoom_bridge.wire_codes import AL, parse_code
 
 if TYPE_CHECKING:
-    from kiwoom_bridge.emulator.orders import OrderRequest
+    from kiwoom_bridge.emulator.order_desk import OrderRequest
 
 __all__ = ["TrDesk"]
 
