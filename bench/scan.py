@@ -50,7 +50,7 @@ KST_OFFSET_NS = 9 * 3600 * 1_000_000_000
 
 
 def make_day(n_rows: int, n_symbols: int = 800, seed: int = 7) -> dict[str, np.ndarray]:
-    """A seeded synthetic day as decoded columns (the shape :meth:`ReplaySource.columns` gives).
+    """A seeded synthetic day as decoded columns (the shape :meth:`DecodedRecording.columns` gives).
 
     Returns arrays of length ``n_rows`` in time order: ``t_ns`` (epoch ns, ~20,000 rows/s from 09:00 KST),
     ``code_idx`` int32, ``venue`` uint8 (0 KRX, 1 NXT), ``real_type`` uint8 (0 book, 1 trade), ``ask``/``bid``

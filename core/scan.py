@@ -647,11 +647,11 @@ def scan_recording(path: str | Path | Iterable[str | Path], cfg: Any,
       RecordingError: The recording cannot be used (names file, row, column).
       ScanError: The universe file or the fee/tax configuration cannot serve this recording.
     """
-    from kiwoom_bridge.emulator.replay import ReplaySource
+    from kiwoom_bridge.recording_reader import DecodedRecording
 
     markets = dict(universe_markets) if universe_markets is not None else _load_markets(cfg, None)
     t0 = time.perf_counter()
-    src = ReplaySource(path, universe_codes=None, assumed_visible_qty=cfg.replay.assumed_visible_qty)
+    src = DecodedRecording(path, universe_codes=None, assumed_visible_qty=cfg.replay.assumed_visible_qty)
     cols = src.columns(with_text=False)
     warm_up()                         # numba's compile or on-disk cache load belongs to start-up, not the scan
     load_s = time.perf_counter() - t0

@@ -9,6 +9,7 @@ take the absolute value and map empty to ``0`` (= absent). Sources: koapy ``fid.
 from __future__ import annotations
 
 from core.enums import MarketOperation
+from kiwoom_bridge.wire_codes import parse_code
 
 __all__ = [
     "FID_LAST", "FID_CHANGE", "FID_CHANGE_RATE", "FID_CUM_VOLUME", "FID_TRADE_QTY", "FID_TIME",
@@ -200,19 +201,11 @@ def parse_float(s: str) -> float:
 def split_code(raw: str) -> tuple[str, str]:
     """``'005930_NX'`` → ``('005930', 'NXT')``; ``'A005930'`` → ``('005930', 'KRX')``.
 
-    Strips a leading ``'A'`` (Chejan FID 9001) and surrounding blanks; the ``_NX`` suffix means NXT,
-    anything else (no suffix, ``_AL``) is reported as KRX with the suffix removed.
+    :func:`kiwoom_bridge.wire_codes.parse_code` with the Chejan ``'A'`` prefix removed: blanks are ignored,
+    ``_NX`` means NXT, no suffix KRX, and ``_AL`` is reported as venue ``'AL'`` (the integrated stream,
+    neither KRX nor NXT; see :mod:`kiwoom_bridge.wire_codes` for the rule).
     """
-    c = raw.strip()
-    venue = "KRX"
-    if c.endswith("_NX"):
-        c = c[:-3]
-        venue = "NXT"
-    elif c.endswith("_AL"):
-        c = c[:-3]
-    if len(c) == 7 and c[0] == "A":
-        c = c[1:]
-    return c, venue
+    return parse_code(raw, chejan=True)
 
 
 def fid_list(fids: str) -> list[int]:

@@ -25,8 +25,9 @@ column          type        meaning
 ==============  ==========  ================================================================================
 
 ``0`` in a FID column means "not carried by this event". Old readers that know only seed 004's columns
-keep working (they ignore ``fid_61``/``fid_71``); the replay reader (:mod:`kiwoom_bridge.emulator.replay`)
-sees ``fid_61``/``fid_71`` and knows that ``fid_41``/``fid_51`` are prices.
+keep working (they ignore ``fid_61``/``fid_71``); the recording reader
+(:mod:`kiwoom_bridge.recording_reader`) sees ``fid_61``/``fid_71`` and knows that ``fid_41``/``fid_51`` are
+prices.
 
 Crash behaviour: each daily file is written by one :class:`pyarrow.parquet.ParquetWriter` kept open while
 the day is being recorded; every flush adds a row group. The Parquet footer is written by
@@ -55,6 +56,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.clock import KST, NS_PER_S
+from kiwoom_bridge.wire_codes import AL, parse_code, wire_code
 
 __all__ = [
     "FID_COLUMNS",
@@ -100,7 +102,6 @@ RECORDING_SCHEMA: pa.Schema = pa.schema(
 )
 
 _VENUES = ("KRX", "NXT")
-_NXT_SUFFIX = "_NX"
 _KST_OFFSET_NS = 9 * 3600 * NS_PER_S          # Asia/Seoul has had no daylight saving since 1988
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$")
 
@@ -288,14 +289,18 @@ def _normalise_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
     if not isinstance(raw_code, str):
         raise RecordValueError("raw_code", f"expected a string, got {raw_code!r}")
     raw_code = raw_code.strip()
-    symbol = row.get("symbol") or (raw_code[: -len(_NXT_SUFFIX)] if raw_code.endswith(_NXT_SUFFIX) else raw_code)
+    raw_symbol, raw_venue = parse_code(raw_code)
+    if raw_venue == AL:
+        raise RecordValueError("raw_code", f"{raw_code!r} is an integrated (_AL) code; a recording holds the KRX "
+                                           f"and NXT streams only")
+    symbol = row.get("symbol") or raw_symbol
     if not isinstance(symbol, str) or len(symbol.strip()) != 6 or not symbol.strip().isalnum():
         raise RecordValueError("symbol", f"expected a 6-character code, got {symbol!r}")
     symbol = symbol.strip()
-    venue = row.get("venue") or ("NXT" if raw_code.endswith(_NXT_SUFFIX) else "KRX")
+    venue = row.get("venue") or raw_venue
     if venue not in _VENUES:
         raise RecordValueError("venue", f"expected 'KRX' or 'NXT', got {venue!r}")
-    if raw_code and raw_code.endswith(_NXT_SUFFIX) != (venue == "NXT"):
+    if raw_code and raw_venue != venue:
         raise RecordValueError("raw_code", f"{raw_code!r} contradicts venue {venue!r}")
     real_type = row.get("real_type")
     if not isinstance(real_type, str) or not real_type.strip():
@@ -303,7 +308,7 @@ def _normalise_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
     out: list[Any] = [ts, symbol, venue, real_type.strip()]
     for c in SEED_COLUMNS[4:12]:
         out.append(_to_float(c, row.get(c)) if c == "fid_12" else _to_int(c, row.get(c)))
-    out.append(raw_code or (symbol + _NXT_SUFFIX if venue == "NXT" else symbol))
+    out.append(raw_code or wire_code(symbol, venue))
     out.extend(_to_int(c, row.get(c)) for c in SIZE_COLUMNS)
     return tuple(out)
 

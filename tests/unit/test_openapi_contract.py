@@ -578,7 +578,7 @@ def test_parse_float_and_split_code() -> None:
     assert fids.split_code("005930_NX") == (SAMSUNG, NXT)
     assert fids.split_code("A005930") == (SAMSUNG, KRX)
     assert fids.split_code("A005930_NX") == (SAMSUNG, NXT)
-    assert fids.split_code(" 005930_AL ") == (SAMSUNG, KRX)
+    assert fids.split_code(" 005930_AL ") == (SAMSUNG, "AL")     # the integrated stream: neither venue
     assert fids.fid_list("10;15;;41;") == [10, 15, 41]
     with pytest.raises(ValueError, match="'x'"):
         fids.fid_list("10;x")

@@ -8,12 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from protocol.wiring import RunOptions
 from config.loader import load_config
 from core.clock import NS_PER_S, ns_from_kst
 from core.universe import Universe
 from kiwoom_bridge.recording import RECORDING_SCHEMA, format_timestamp, parse_timestamp, write_recording
 from kiwoom_bridge.types import L1Update
+from protocol.wiring import RunOptions
 from tools.arbctl import cli
 from tools.recorder import RecordSummary, record, row_from_update
 

@@ -10,14 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kiwoom_bridge.emulator.replay import (
-    MIN_COMPARED,
-    RecordingError,
-    ReplaySource,
-    detect_fid41_meaning,
-    recording_files,
-)
-from kiwoom_bridge.emulator.synthetic import EventBatch
+from kiwoom_bridge.emulator.replay import ReplaySource
+from kiwoom_bridge.event_batch import EventBatch
+from kiwoom_bridge.recording_reader import MIN_COMPARED, RecordingError, detect_fid41_meaning, recording_files
 from kiwoom_bridge.recording import SEED_COLUMNS, format_timestamp, parse_timestamp, write_recording
 from kiwoom_bridge.types import REAL_TYPE_QUOTE, REAL_TYPE_TRADE, QuoteEvent
 
