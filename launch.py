@@ -68,7 +68,7 @@ def status_line(st: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from config.loader import ConfigError, load_config, resolve_path
-    from core.universe import UniverseError, load_universe
+    from config.universe_file import UniverseError, load_universe
 
     overrides: dict[str, Any] = {}
     if args.seed is not None:

@@ -10,7 +10,7 @@ Run ``python -m bench.scan`` (or ``python bench/scan.py``) from the repository r
    one process — the kernel on all rows (best of 3), the Python loop on the slice — and prints
    ``{"rows": n, "python_rows": m, "numba_rows_per_s": ..., "python_rows_per_s": ..., "ratio": ..., ...}``;
 3. writes a smaller day (default 1,000,000 rows) as a seed 004 + sizes Parquet file in a temporary directory
-   and times the full path :func:`core.scan.scan_recording` (load and decode, kernel, window table):
+   and times the full path :func:`tools.scan_recording.scan_recording` (load and decode, kernel, window table):
    ``{"full_path": {"rows": ..., "load_s": ..., "scan_s": ..., "table_s": ..., "rows_per_s_after_load": ...,
    "end_to_end_rows_per_s": ...}}``;
 4. prints ``{"target_rows_per_s": 5000000, "met": bool}`` (the kernel rate on the big day and the after-load
@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core._jit import HAVE_NUMBA
-from core.scan import scan_kernel, scan_kernel_py, scan_recording, warm_up
+from core.scan import scan_kernel, scan_kernel_py, warm_up
+from tools.scan_recording import scan_recording
 from core.ticks import price_at_tick_index, round_to_tick, tick_index
 
 TARGET_ROWS_PER_S = 5_000_000

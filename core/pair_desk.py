@@ -514,7 +514,7 @@ class PairDesk:
         if mm and not self._mismatch_seen:
             self._mismatch_seen = True
             if self.cfg.risk.disarm_on_fid_215_mismatch:
-                self._kill(self.risk.disarm("fid_215_mismatch", t_ns, mm))
+                self._kill(self.risk.disarm("market_operation_mismatch", t_ns, mm))
         elif not mm:
             self._mismatch_seen = False
 

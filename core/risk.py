@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class KillSwitchEvent:
     """A freeze or disarm: ``kind`` in {'reject_freeze','unhedged_freeze','session_loss','disconnect',
-    'fid_215_mismatch','operator','guard_end'}; ``code`` empty for engine-wide events."""
+    'market_operation_mismatch','operator','flatten_failed'}; ``code`` empty for engine-wide events."""
 
     kind: str
     code: str

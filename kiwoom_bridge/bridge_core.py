@@ -92,6 +92,7 @@ class BridgeCore:
         self.code_shard: dict[str, int] = {}
         self._rows: dict[int, list[tuple]] = {}
         self._events: list[StepEvent] = []
+        self._foreign_feeds: set[str] = set()
         self.scheduler = None
         self.source = None
         self.sim_start_ns = 0
@@ -264,7 +265,17 @@ class BridgeCore:
         i = self.index.get(u.code)
         if i is None:
             return
-        v = 0 if u.venue == Venue.KRX else 1          # Venue.index, without a parse per tick
+        if u.venue == Venue.KRX:
+            v = 0                                     # Venue.index, without a parse per tick
+        elif u.venue == Venue.NXT:
+            v = 1
+        else:
+            # an integrated (_AL) feed is neither venue's book (kiwoom_bridge.wire_codes): never used
+            if u.code not in self._foreign_feeds:
+                self._foreign_feeds.add(u.code)
+                self._events.append(BrokerNotice(f"real data of {u.code} on the {u.venue} feed ignored: "
+                                                 f"the engine reads the KRX and NXT books only", u.t_ns))
+            return
         b = self.last[v, i]
         if u.bid:
             b[0] = u.bid

@@ -1,7 +1,7 @@
 """Reading recordings (seed 004's daily Parquet files): discovery, validation, decoding into numpy columns.
 
 Both the replay (:class:`kiwoom_bridge.emulator.replay.ReplaySource`) and the opportunity scan
-(:func:`core.scan.scan_recording`) read recordings through :class:`DecodedRecording`; the writer side is
+(:func:`tools.scan_recording.scan_recording`) read recordings through :class:`DecodedRecording`; the writer side is
 :mod:`kiwoom_bridge.recording`.
 
 A recording is one file, several files, or a directory of ``market_data_YYYYMMDD.parquet`` files (and the

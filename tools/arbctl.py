@@ -53,7 +53,8 @@ def check_config(path: str) -> None:
     from zoneinfo import ZoneInfo
 
     from config.loader import ConfigError, load_config, resolve_path
-    from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError, UniverseError, load_universe
+    from config.universe_file import UniverseError, load_universe
+    from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError
 
     try:
         cfg = load_config(path)
@@ -109,8 +110,8 @@ def symbols(file: str, config_path: str | None) -> None:
     Lists every problem with its line number; exits 2 if there is any, 0 otherwise.
     """
     from config.loader import ConfigError, load_config
-    from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError, UniverseError, assign_shards, \
-        load_universe
+    from config.universe_file import UniverseError, load_universe
+    from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError, assign_shards
 
     try:
         cfg = load_config(config_path)
@@ -356,7 +357,7 @@ def _speed(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
 def _load_universe(cfg, config_path: str | None):
     """The config's universe; a bad file exits 2 with its first problem."""
     from config.loader import resolve_path
-    from core.universe import UniverseError, load_universe
+    from config.universe_file import UniverseError, load_universe
     path = resolve_path(cfg.symbols.universe_file, config_path)
     try:
         return load_universe(path)
@@ -371,7 +372,7 @@ def _check_recording(file: str) -> None:
     """
     import pyarrow.parquet as pq
 
-    from kiwoom_bridge.emulator.replay import recording_files
+    from kiwoom_bridge.recording_reader import recording_files
     from kiwoom_bridge.recording import SEED_COLUMNS, RecordingError
     try:
         files = recording_files(file)
@@ -630,7 +631,7 @@ def scan(file: str, config_path: str | None, out_csv: str | None) -> None:
     available in this installation.
     """
     try:
-        from core.scan import scan_command
+        from tools.scan_recording import scan_command
     except Exception as exc:  # noqa: BLE001 - ImportError or an error inside the module
         click.echo(f"scan is not available: {exc}", err=True)
         sys.exit(EXIT_INVALID)

@@ -19,7 +19,7 @@ from protocol.wiring import RunOptions
 from actors.runtime import EngineRuntime, port_in_use, port_listening as listening
 from config.loader import load_config, resolve_path
 from core.clock import ns_from_kst
-from core.universe import load_universe
+from config.universe_file import load_universe
 from kiwoom_bridge.recording import format_timestamp, write_recording
 from tests.conftest import free_port
 

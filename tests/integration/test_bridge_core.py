@@ -25,7 +25,8 @@ from core.l1 import L1_ROW_DTYPE
 from core.order_flow import PlacedOrder
 from core.pair_events import CancelIntent, OrderIntent
 from core.ticks import is_on_tick, shift_ticks
-from core.universe import Universe, load_universe
+from config.universe_file import load_universe
+from core.universe import Universe
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.recording import format_timestamp, write_recording
 from kiwoom_bridge.types import REAL_TYPE_QUOTE, REAL_TYPE_TRADE

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from core.universe import load_universe
+from config.universe_file import load_universe
 from tests.integration.engine_helpers import (ROOT, build_recording, dump, engine_config, read_audit, run_engine,
                                               two_symbol_universe)
 

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from config.loader import load_config
 from core.costs import CostModel
-from core.scan import CSV_COLUMNS, scan_command, scan_kernel, scan_kernel_py, scan_recording
+from core.scan import scan_kernel, scan_kernel_py
+from tools.scan_recording import CSV_COLUMNS, scan_command, scan_recording
 from core.ticks import tick_size
 from kiwoom_bridge.recording import format_timestamp, write_recording
 

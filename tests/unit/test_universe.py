@@ -1,4 +1,4 @@
-"""Universe files (CSV/XLSX), venue codes, screens and shards."""
+"""Universe files (CSV/XLSX), screens and shards."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,20 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.universe import (
-    MAX_SCREENS,
-    Screen,
-    ScreenAllocationError,
-    Symbol,
-    Universe,
-    UniverseError,
-    assign_shards,
-    check_universe,
-    krx_to_nxt,
-    load_universe,
-    nxt_to_krx,
-    split_real_code,
-)
+from config.universe_file import UniverseError, check_universe, load_universe
+from core.universe import MAX_SCREENS, Screen, ScreenAllocationError, Symbol, Universe, assign_shards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,51 +42,9 @@ def problems_of(path: Path) -> list[str]:
     return info.value.problems
 
 
-# ------------------------------------------------------------------------------------ venue codes
-
-def test_nx_mapping_round_trip() -> None:
-    assert krx_to_nxt("005930") == "005930_NX"
-    assert nxt_to_krx("005930_NX") == "005930"
-    assert split_real_code("005930") == ("005930", "KRX")
-    assert split_real_code("005930_NX") == ("005930", "NXT")
-    assert split_real_code(" 000660_NX ") == ("000660", "NXT")
-    assert Symbol("035420").nxt_code == "035420_NX"
-
-
-def test_al_codes_are_refused_clearly() -> None:
-    with pytest.raises(ValueError, match="AL feed is not used"):
-        split_real_code("005930_AL")
-
-
-@pytest.mark.parametrize("bad", ["5930", "0059300", "ABCDEF", "005930_NX"])
-def test_krx_to_nxt_rejects_non_codes(bad: str) -> None:
-    with pytest.raises(ValueError):
-        krx_to_nxt(bad)
-
-
-@pytest.mark.parametrize("bad", ["005930", "5930_NX", "00593X_NX", "_NX"])
-def test_nxt_to_krx_rejects_non_nxt_codes(bad: str) -> None:
-    with pytest.raises(ValueError):
-        nxt_to_krx(bad)
-
-
-@pytest.mark.parametrize("bad", ["", "59300", "0059301", "A05930", "005930_XX"])
-def test_split_real_code_rejects_garbage(bad: str) -> None:
-    with pytest.raises(ValueError):
-        split_real_code(bad)
-
-
-@given(st.integers(min_value=1, max_value=999_999))
-def test_split_real_code_inverts_krx_to_nxt(n: int) -> None:
-    code = f"{n:06d}"
-    assert split_real_code(krx_to_nxt(code)) == (code, "NXT")
-    assert split_real_code(code) == (code, "KRX")
-
-
 def test_symbol_is_frozen_and_validated() -> None:
     s = Symbol("005930", "Samsung Electronics", "KOSPI")
-    assert s.nxt is True and s.real_codes == ("005930", "005930_NX")
-    assert Symbol("005930", nxt=False).real_codes == ("005930",)
+    assert s.nxt is True and not Symbol("005930", nxt=False).nxt
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.code = "000660"  # type: ignore[misc]
     with pytest.raises(ValueError):
