@@ -34,7 +34,6 @@ rate governor (~4.5k msg/s, systemCommon.RATE_THROTTLE), so bursts on Queue/UDP 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import sys
@@ -43,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+
+import click
 
 import numpy as np
 
@@ -233,19 +234,19 @@ def recommend(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {"recommendation": "multiprocTCPBase", "reason": reason}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sample sizes (~10 s)")
-    parser.add_argument("--bases", nargs="+", choices=BASES, default=list(BASES), help="bases to run, in order")
-    args = parser.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
+@click.command()
+@click.option("--quick", is_flag=True, help="Smaller sample sizes (~10 s).")
+@click.option("--bases", "bases", multiple=True, type=click.Choice(BASES), default=BASES,
+              help="A base to run (repeat the option for several), in order.")
+def main(quick: bool, bases: tuple[str, ...]) -> None:
+    """Thespian bases compared: hop cost and throughput, JSON lines."""
+    sizes = QUICK if quick else FULL
     results: dict[str, dict[str, Any]] = {}
-    for base in args.bases:
+    for base in bases:
         results[base] = bench_base(base, sizes)
         print(json.dumps(results[base], ensure_ascii=False), flush=True)
     print(json.dumps(recommend(results), ensure_ascii=False), flush=True)
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -12,7 +12,6 @@ and a final line ``{"target": {"symbols": 800, "numba_us_max": 20, "ratio_min": 
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import statistics
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+
+import click
 
 import numpy as np
 
@@ -114,22 +115,21 @@ def check_agreement(books: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the JSON lines; returns the process exit code (0)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a few seconds in all)")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic books")
-    args = parser.parse_args(argv)
+@click.command()
+@click.option("--quick", is_flag=True, help="Fewer repeats (a few seconds in all).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the synthetic books.")
+def main(quick: bool, seed: int) -> None:
+    """The numba edge kernel against the plain loop, side by side, JSON lines."""
 
     if not HAVE_NUMBA:
         print("numba is not installed: 'numba_us' times the same kernel running as plain Python",
               file=sys.stderr)
     warm_up()
-    kernel_repeats = 300 if args.quick else 3_000
-    python_budget_s = 0.15 if args.quick else 1.5   # per size, for the slow loop
+    kernel_repeats = 300 if quick else 3_000
+    python_budget_s = 0.15 if quick else 1.5   # per size, for the slow loop
     results = {}
     for n in SIZES:
-        books = make_books(n, seed=args.seed)
+        books = make_books(n, seed=seed)
         check_agreement(books)
         out = _outputs(n)
         call_args = _args(books, out)
@@ -146,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     numba_us, python_us = results[TARGET["symbols"]]
     met = numba_us <= TARGET["numba_us_max"] and python_us / numba_us >= TARGET["ratio_min"]
     print(json.dumps({"target": TARGET, "met": bool(met)}), flush=True)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

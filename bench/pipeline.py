@@ -16,7 +16,6 @@ is the CPU time of every engine process over the wall time (100 = one core busy)
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import click
 
 TARGETS = {"local": {"tick_to_signal_p95_ms": 5.0, "tick_to_signal_p99_ms": 15.0},
            "host": {"tick_to_signal_p95_ms": 10.0}}
@@ -118,21 +118,20 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.pipeline")
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--rate", type=float, default=20_000.0)
-    p.add_argument("--symbols", type=int, default=800)
-    p.add_argument("--layout", choices=("local", "host", "both"), default="both")
-    a = p.parse_args(argv)
-    layouts = ("local", "host") if a.layout == "both" else (a.layout,)
-    for layout in layouts:
+@click.command()
+@click.option("--seconds", type=float, default=60.0, show_default=True, help="Wall seconds per layout.")
+@click.option("--rate", type=float, default=20_000.0, show_default=True, help="L1 updates per second.")
+@click.option("--symbols", type=int, default=800, show_default=True)
+@click.option("--layout", type=click.Choice(["local", "host", "both"]), default="both", show_default=True)
+def main(seconds: float, rate: float, symbols: int, layout: str) -> None:
+    """Tick-to-signal through the actors at a sustained load, JSON lines."""
+    layouts = ("local", "host") if layout == "both" else (layout,)
+    for name in layouts:
         try:
-            print(json.dumps(run_layout(layout, a.symbols, a.rate, a.seconds)), flush=True)
+            print(json.dumps(run_layout(name, symbols, rate, seconds)), flush=True)
         except Exception as exc:  # noqa: BLE001 - a failed layout is reported, the next one still runs
-            print(json.dumps({"layout": layout, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
-    return 0
+            print(json.dumps({"layout": name, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,13 +18,14 @@ figure is ``steps_per_s × rows_per_step``: it measures the actors' step rate at
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 import numpy as np
 
@@ -124,19 +125,18 @@ def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.replay")
-    p.add_argument("--symbols", type=int, default=800)
-    p.add_argument("--rate", type=float, default=20_000.0, help="quote rows per second of market time")
-    p.add_argument("--seconds", type=float, default=30.0, help="market time in the recording")
-    p.add_argument("--quantum-ms", type=int, default=None,
-                   help="spread_engine.batch_interval_ms for the run (default: the config's, 10)")
-    a = p.parse_args(argv)
+@click.command()
+@click.option("--symbols", type=int, default=800, show_default=True)
+@click.option("--rate", type=float, default=20_000.0, show_default=True, help="Quote rows per second of market time.")
+@click.option("--seconds", type=float, default=30.0, show_default=True, help="Market time in the recording.")
+@click.option("--quantum-ms", "quantum_ms", type=int, default=None,
+              help="spread_engine.batch_interval_ms for the run (default: the config's, 10).")
+def main(symbols: int, rate: float, seconds: float, quantum_ms: int | None) -> None:
+    """Replay throughput through the actors at --speed max, JSON."""
     from config.loader import load_config
-    quantum = a.quantum_ms or load_config().spread_engine.batch_interval_ms
-    print(json.dumps(run(a.symbols, a.rate, a.seconds, quantum)), flush=True)
-    return 0
+    quantum = quantum_ms or load_config().spread_engine.batch_interval_ms
+    print(json.dumps(run(symbols, rate, seconds, quantum)), flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

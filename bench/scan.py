@@ -21,16 +21,18 @@ environment also compiles the kernel, a few seconds, then numba's on-disk cache 
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import gc
 import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+
+import click
 
 import numpy as np
 import pyarrow as pa
@@ -172,17 +174,22 @@ def _same(a: tuple[np.ndarray, np.ndarray, int], b: tuple[np.ndarray, np.ndarray
     return (a[2] == b[2] and np.array_equal(a[0][ka], b[0][kb]) and np.array_equal(a[1][ka], b[1][kb]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the JSON lines; returns 0, or 1 if the two implementations disagree."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4_000_000, help="rows of the in-memory day (kernel timing)")
-    parser.add_argument("--python-rows", type=int, default=200_000, help="rows timed with the Python loop")
-    parser.add_argument("--file-rows", type=int, default=1_000_000, help="rows of the Parquet day (full path)")
-    parser.add_argument("--symbols", type=int, default=800)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    if args.quick:
+@click.command()
+@click.option("--rows", type=int, default=4_000_000, show_default=True, help="Rows of the in-memory day (kernel timing).")
+@click.option("--python-rows", "python_rows", type=int, default=200_000, show_default=True,
+              help="Rows timed with the Python loop.")
+@click.option("--file-rows", "file_rows", type=int, default=1_000_000, show_default=True,
+              help="Rows of the Parquet day (full path).")
+@click.option("--symbols", type=int, default=800, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--quick", is_flag=True, help="Smaller sizes (a few seconds).")
+def main(rows: int, python_rows: int, file_rows: int, symbols: int, seed: int, quick: bool) -> None:
+    """Scan throughput (numba kernel vs plain loop, and the full path from Parquet), JSON lines.
+
+    Exit code 1 when the two implementations disagree.
+    """
+    args = _Args(rows, python_rows, file_rows, symbols, seed)
+    if quick:
         args.rows, args.python_rows, args.file_rows = 500_000, 50_000, 200_000
     if not HAVE_NUMBA:
         print("numba is not installed: 'numba_rows_per_s' times the same kernel running as plain Python",
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     nb_slice = scan_kernel(*kernel_args(day, args.symbols, n_py))
     if not _same(nb_slice, py_out):
         print(f"kernel and Python loop disagree on the first {n_py:,} rows", file=sys.stderr)
-        return 1
+        sys.exit(1)
     nb_s, nb_out = _best_of(scan_kernel, kernel_args(day, args.symbols), 3)
     numba_rate = args.rows / nb_s
     python_rate = n_py / py_s
@@ -233,8 +240,16 @@ def main(argv: list[str] | None = None) -> int:
         flush=True)
     met = numba_rate >= TARGET_ROWS_PER_S and full_rate >= TARGET_ROWS_PER_S
     print(json.dumps({"target_rows_per_s": TARGET_ROWS_PER_S, "met": bool(met)}), flush=True)
-    return 0
+
+
+@dataclass
+class _Args:
+    rows: int
+    python_rows: int
+    file_rows: int
+    symbols: int
+    seed: int
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -9,12 +9,12 @@ offers the capability. Stop it with Ctrl-C (it shuts its system down; members go
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import signal
 import struct
-import sys
 import time
+
+import click
 from pathlib import Path
 
 
@@ -24,7 +24,7 @@ from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS
 def host_capabilities(leader: str, admin_port: int) -> dict:
     host, sep, port = leader.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise SystemExit(f"--leader must be HOST:PORT, got {leader!r}")
+        raise click.BadParameter(f"must be HOST:PORT, got {leader!r}", param_hint="--leader")
     return {"Admin Port": admin_port, "Convention Address.IPv4": (host, int(port)), BRIDGE_CAPABILITY: True,
             "Python Bits": struct.calcsize("P") * 8, "Platform": platform.system()}
 
@@ -47,17 +47,19 @@ def warm_bridge_caches() -> None:
     gc.freeze()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kiwoom_bridge.host", description=__doc__.splitlines()[0])
-    p.add_argument("--leader", required=True, help="HOST:PORT of the engine's ActorSystem (launch.py)")
-    p.add_argument("--admin-port", type=int, default=19712, help="admin port of this host system")
-    p.add_argument("--base", default="multiprocTCPBase", choices=("multiprocTCPBase", "multiprocUDPBase"))
-    args = p.parse_args(argv)
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--leader", required=True, help="HOST:PORT of the engine's ActorSystem (launch.py).")
+@click.option("--admin-port", type=click.IntRange(1024, 65535), default=19712, show_default=True,
+              help="Admin port of this host system.")
+@click.option("--base", type=click.Choice(["multiprocTCPBase", "multiprocUDPBase"]), default="multiprocTCPBase",
+              show_default=True)
+def main(leader: str, admin_port: int, base: str) -> None:
+    """The Kiwoom host ActorSystem: joins the engine's convention and hosts the KiwoomBridge."""
     from thespian.actors import ActorSystem
     warm_bridge_caches()
-    caps = host_capabilities(args.leader, args.admin_port)
-    asys = ActorSystem(args.base, caps, logDefs=LOG_DEFS, transientUnique=True)
-    print(f"Kiwoom host up: admin port {args.admin_port}, joined {args.leader}, "
+    caps = host_capabilities(leader, admin_port)
+    asys = ActorSystem(base, caps, logDefs=LOG_DEFS, transientUnique=True)
+    print(f"Kiwoom host up: admin port {admin_port}, joined {leader}, "
           f"{caps['Python Bits']}-bit Python on {caps['Platform']}", flush=True)
     stop = {"flag": False}
 
@@ -71,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
     finally:
         asys.shutdown()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -17,13 +17,14 @@ from typing import NoReturn
 
 import click
 
+from launch import speed_option
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 HEALTH_TIMEOUT_S = 10.0
 STATUS_TIMEOUT_S = 10.0
 SCALE_TIMEOUT_S = 60.0
-ENGINE_SILENT_LIMIT_S = 60.0     # arbctl replay gives up when the engine answers no status for this long
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +36,19 @@ def _fail(message: str) -> NoReturn:
     """Print ``message`` to stderr and exit with :data:`EXIT_INVALID` (no traceback)."""
     click.echo(message, err=True)
     sys.exit(EXIT_INVALID)
+
+
+def _print_table(headers: list[tuple[str, str]], rows: list[list[str]]) -> None:
+    """A plain-text table on stdout (rich, no borders): ``headers`` are ``(title, justify)``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    for title, justify in headers:
+        table.add_column(title, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    Console(width=400 if not sys.stdout.isatty() else None, highlight=False, soft_wrap=True).print(table)
 
 
 def _plural(n: int | float, word: str) -> str:
@@ -258,13 +272,10 @@ def health(config_path: str | None, as_json: bool) -> None:
         click.echo(f"no engine has been started in the actor system on admin port {port} "
                    f"(the Supervisor has no actors)", err=True)
         sys.exit(EXIT_FAILED)
-    width = max(len("name"), *(len(a.name) for a in report.actors))
-    click.echo(f"{'name':<{width}}  {'pid':>7}  {'alive':<5}  {'heartbeat':>9}  {'msgs in':>9}  {'msgs out':>9}  "
-               f"{'pending':>7}  {'restarts':>8}")
-    for a in report.actors:
-        click.echo(f"{a.name:<{width}}  {a.pid or '-':>7}  {'yes' if a.alive else 'NO':<5}  "
-                   f"{_age(a.heartbeat_age_s):>9}  {a.msgs_in:>9,}  {a.msgs_out:>9,}  {a.pending:>7,}  "
-                   f"{a.restarts:>8}")
+    _print_table([("name", "left"), ("pid", "right"), ("alive", "left"), ("heartbeat", "right"),
+                  ("msgs in", "right"), ("msgs out", "right"), ("pending", "right"), ("restarts", "right")],
+                 [[a.name, str(a.pid or "-"), "yes" if a.alive else "NO", _age(a.heartbeat_age_s),
+                   f"{a.msgs_in:,}", f"{a.msgs_out:,}", f"{a.pending:,}", str(a.restarts)] for a in report.actors])
     bad = [a for a in report.actors if not a.alive]
     if bad:
         why = {a.name: ("no heartbeat yet" if a.heartbeat_age_s is None
@@ -341,19 +352,6 @@ def scale(n_shards: int, config_path: str | None) -> None:
 
 # ---------------------------------------------------------------------------------- recordings and runs
 
-def _speed(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """``--speed``: a positive multiple of real time, or ``max`` (None = lockstep)."""
-    import argparse
-
-    from launch import parse_speed
-    if value is None:
-        return None
-    try:
-        return parse_speed(value)
-    except argparse.ArgumentTypeError as exc:
-        raise click.BadParameter(str(exc).replace("--speed ", ""), ctx=ctx, param=param) from None
-
-
 def _load_universe(cfg, config_path: str | None):
     """The config's universe; a bad file exits 2 with its first problem."""
     from config.loader import resolve_path
@@ -394,7 +392,7 @@ def _check_recording(file: str) -> None:
 @click.argument("file", type=click.Path(path_type=str))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Config file (default: the built-in defaults).")
-@click.option("--speed", "speed", default="max", callback=_speed, metavar="X|max", show_default=True,
+@click.option("--speed", "speed", default="max", callback=speed_option, metavar="X|max", show_default=True,
               help="Simulated clock speed (a multiple of real time) or 'max' for deterministic lockstep.")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Stop after this much recorded time (default: the end of the file).")
@@ -418,13 +416,14 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     """
     import datetime as dt
     import json
-    import signal
-    import time
 
-    from protocol.wiring import RunOptions
-    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, free_port, port_in_use, replay_notice
+    from rich.console import Console
+
+    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, free_port, port_in_use
     from config.loader import resolve_path
     from outputs.report import summarise
+    from protocol.wiring import RunOptions
+    from tools.session_runner import run_session
 
     cfg = _load_cfg(config_path)
     universe = _load_universe(cfg, config_path)
@@ -441,57 +440,17 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     opts = RunOptions(backend="replay", replay_file=file, speed=speed, duration_s=duration_s, seed=None,
                       run_dir=str(rdir), config_path=config_path)
     rt = EngineRuntime(cfg, universe, opts, admin_port=port)
-    interrupts = {"n": 0}
-
-    def on_sigint(signum: int, frame: object) -> None:  # noqa: ARG001
-        interrupts["n"] += 1
-        if interrupts["n"] > 2:
-            raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    result = None
-    failed = ""
+    headline = (f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
+                f"run dir {rdir}")
     try:
-        rt.start()
-        click.echo(f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
-                   f"run dir {rdir}")
-        stopping = False
-        said_source = False
-        last_answer = time.monotonic()
-        while True:
-            if interrupts["n"] and not stopping:
-                click.echo("stop requested: disarming, finishing in-flight pairs…", err=True)
-                rt.stop("operator interrupt (Ctrl-C)")
-                stopping = True
-            st = rt.status()
-            if st is not None:
-                last_answer = time.monotonic()
-                if st.finished:
-                    break
-                detail = dict(st.detail)
-                notice = None if said_source else replay_notice(st)
-                if notice:
-                    click.echo(notice)                                      # once: what the file holds
-                    said_source = True
-                if detail.get("bridge.error") and not detail.get("bridge.started"):
-                    # the bridge could not start (e.g. an unreadable row): no step will ever run
-                    failed = str(detail["bridge.error"])
-                    break
-            elif time.monotonic() - last_answer > ENGINE_SILENT_LIMIT_S:
-                click.echo(f"the engine stopped answering for {ENGINE_SILENT_LIMIT_S:g} s: giving up", err=True)
-                break
-            time.sleep(0.2)
-        if not failed:
-            result = rt.report()
+        outcome = run_session(rt, Console(highlight=False), headline=headline, show_status=False, replay=True)
     except RuntimeErrorWithHint as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_FAILED)
-    finally:
-        signal.signal(signal.SIGINT, old)
-        rt.shutdown()
-    if failed:
-        click.echo(f"the replay could not start: {failed}", err=True)
+    if outcome.failed:
+        click.echo(f"the replay could not start: {outcome.failed}", err=True)
         sys.exit(EXIT_FAILED)
+    result = outcome.report
     if result is None:
         click.echo("the replay ended without a report", err=True)
         sys.exit(EXIT_FAILED)
@@ -539,7 +498,7 @@ def _printable(report: dict) -> dict:
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Stop after this much engine-clock time (simulated; wall time with "
                                       "kiwoom). Default: the end of a replay, otherwise Ctrl-C.")
-@click.option("--speed", "speed", default="max", callback=_speed, metavar="X|max", show_default=True,
+@click.option("--speed", "speed", default="max", callback=speed_option, metavar="X|max", show_default=True,
               help="Simulated clock speed (a multiple of real time) or 'max' (lockstep).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default="data", show_default=True,
               help="Directory of the daily market_data_YYYYMMDD.parquet files.")
