@@ -78,7 +78,7 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     """
     from rich.console import Console
 
-    from actors.runtime import EngineRuntime, RuntimeErrorWithHint
+    from actors.runtime import EngineRuntime, EngineStartError
     from config.loader import ConfigError, load_config, resolve_path
     from config.universe_file import UniverseError, load_universe
     from outputs.report import summarise
@@ -116,7 +116,7 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
                 f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}")
     try:
         outcome = run_session(rt, console, headline=headline, replay=backend == "replay")
-    except RuntimeErrorWithHint as exc:
+    except EngineStartError as exc:
         _remove_if_empty(rdir)        # the run never started: leave no empty run folder behind
         _fail(str(exc), EXIT_FAILED)
         return

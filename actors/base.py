@@ -8,8 +8,18 @@ from typing import Any
 
 from thespian.actors import ActorAddress, ActorTypeDispatcher
 
-from core.observations import (AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
-                               Observation, OrderAudited, PairClosed, RejectSpike, SessionChanged)
+from core.observations import (
+    AutoPauseChanged,
+    ErrorRaised,
+    FillBooked,
+    HedgeTimedOut,
+    KillSwitchTripped,
+    Observation,
+    OrderAudited,
+    PairClosed,
+    RejectSpike,
+    SessionChanged,
+)
 from protocol.control import Detail, FlushTelemetry, Ping, Pong, TelemetryFlushed
 from protocol.telemetry import TelemetryBatch
 from protocol.wiring import Wiring

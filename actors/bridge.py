@@ -35,8 +35,7 @@ from kiwoom_bridge.step_events import step_events
 from protocol.control import Detail, RecoverPairManager, RecoveryLog, SessionFinished, StopEngine
 from protocol.steps import ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
-from protocol.wiring import (Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered,
-                             ShardReleased)
+from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered, ShardReleased
 
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.

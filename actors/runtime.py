@@ -14,15 +14,24 @@ from typing import Any
 
 from config.schema import EngineConfig
 from core.universe import Universe
-from protocol.control import (HealthReport, HealthRequest, ReportRequest, RunReport, ScaleResult, ScaleShards,
-                              StatusReport, StatusRequest, StopEngine)
+from protocol.control import (
+    HealthReport,
+    HealthRequest,
+    ReportRequest,
+    RunReport,
+    ScaleResult,
+    ScaleShards,
+    StatusReport,
+    StatusRequest,
+    StopEngine,
+)
 from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS, SUPERVISOR_NAME
 from protocol.wiring import EngineStarted, RunOptions, StartEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class RuntimeErrorWithHint(RuntimeError):
+class EngineStartError(RuntimeError):
     """A start-up failure with what the operator should do about it."""
 
 
@@ -67,14 +76,14 @@ class EngineRuntime:
         from thespian.actors import ActorSystem
         base = self.cfg.actor_system.base
         if port_in_use(self.admin_port):
-            raise RuntimeErrorWithHint(
+            raise EngineStartError(
                 f"admin port {self.admin_port} is already in use: another engine (or a stale actor system) is "
                 f"running there. Stop it, or set actor_system.admin_port in your config.")
         caps = system_capabilities(self.cfg, self.admin_port, bridge_here=self.bridge_layout == "local")
         try:
             self.asys = ActorSystem(base, caps, logDefs=LOG_DEFS, transientUnique=True)
         except Exception as exc:  # noqa: BLE001
-            raise RuntimeErrorWithHint(f"cannot start the actor system ({base}, admin port {self.admin_port}): "
+            raise EngineStartError(f"cannot start the actor system ({base}, admin port {self.admin_port}): "
                                        f"{exc}. Is another engine running on that port? "
                                        f"Set actor_system.admin_port.") from exc
         if self.bridge_layout == "host":
@@ -85,9 +94,9 @@ class EngineRuntime:
         started = self.asys.ask(self.supervisor, StartEngine(self.cfg, self.universe, self.options),
                                 max(30.0, self.timeout))
         if not isinstance(started, EngineStarted):
-            raise RuntimeErrorWithHint(f"the Supervisor did not answer StartEngine (got {started!r})")
+            raise EngineStartError(f"the Supervisor did not answer StartEngine (got {started!r})")
         if not started.ok:
-            raise RuntimeErrorWithHint(started.error)
+            raise EngineStartError(started.error)
         return started
 
     def _start_host(self) -> None:
@@ -108,9 +117,9 @@ class EngineRuntime:
                 return
             if self.host_proc is not None and self.host_proc.poll() is not None:
                 out = self.host_log.read_text(errors="replace") if self.host_log else ""
-                raise RuntimeErrorWithHint(f"the Kiwoom host process exited: {out.strip()[-500:]}")
+                raise EngineStartError(f"the Kiwoom host process exited: {out.strip()[-500:]}")
             time.sleep(0.2)
-        raise RuntimeErrorWithHint(
+        raise EngineStartError(
             "no Kiwoom host joined this system: start `python -m kiwoom_bridge.host --leader "
             f"THIS_HOST:{self.admin_port}` (on Windows with the 32-bit Python that has the OpenAPI+)")
 
@@ -168,7 +177,7 @@ class EngineRuntime:
             finally:
                 self.asys = None
 
-    def __enter__(self) -> "EngineRuntime":
+    def __enter__(self) -> EngineRuntime:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -255,7 +264,7 @@ def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
     has just shut down stays unbindable for a while (TIME_WAIT), yet nothing answers there.
     """
     if not port_listening(admin_port):
-        raise RuntimeErrorWithHint(f"no engine is running on admin port {admin_port} (start python launch.py, "
+        raise EngineStartError(f"no engine is running on admin port {admin_port} (start python launch.py, "
                                    f"or pass --config with the right actor_system.admin_port)")
     from thespian.actors import ActorSystem
     return ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)

@@ -12,12 +12,35 @@ from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, Po
 from actors.base import EngineActor
 from core.observations import ErrorRaised
 from core.universe import assign_shards
-from protocol.control import (ActorHealth, FlushTelemetry, HealthReport, HealthRequest, Ping, Pong, RecoverPairManager,
-                              ReportRequest, RunReport, ScaleResult, ScaleShards, SessionFinished, StatusReport,
-                              StatusRequest, StopEngine, TelemetryFlushed)
+from protocol.control import (
+    ActorHealth,
+    FlushTelemetry,
+    HealthReport,
+    HealthRequest,
+    Ping,
+    Pong,
+    RecoverPairManager,
+    ReportRequest,
+    RunReport,
+    ScaleResult,
+    ScaleShards,
+    SessionFinished,
+    StatusReport,
+    StatusRequest,
+    StopEngine,
+    TelemetryFlushed,
+)
 from protocol.telemetry import TelemetryBatch, TelemetryConfigure
-from protocol.wiring import (Configure, EngineStarted, ScreensRegistered, ShardAssignment, ShardDown, ShardReleased,
-                             StartEngine, Wiring)
+from protocol.wiring import (
+    Configure,
+    EngineStarted,
+    ScreensRegistered,
+    ShardAssignment,
+    ShardDown,
+    ShardReleased,
+    StartEngine,
+    Wiring,
+)
 
 BRIDGE_CLASS = "actors.bridge.KiwoomBridge"
 #: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.

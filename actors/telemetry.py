@@ -1,4 +1,5 @@
-"""Telemetry actor: a thin shell around :class:`outputs.telemetry_book.TelemetryBook`, the audit log, Slack and Prometheus.
+"""Telemetry actor: a thin shell around :class:`outputs.telemetry_book.TelemetryBook`, the audit log, Slack
+and Prometheus.
 
 Every actor sends it :mod:`core.observations` values (batched per step in a
 :class:`~protocol.telemetry.TelemetryBatch`). For each observation the actor

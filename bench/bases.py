@@ -35,21 +35,15 @@ rate governor (~4.5k msg/s, systemCommon.RATE_THROTTLE), so bursts on Queue/UDP 
 from __future__ import annotations
 
 import json
-import socket
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-
 import click
-
 import numpy as np
 
 from actors.runtime import free_port
-from bench._echo_actors import (Ready, RttResult, RunRtt, RunThroughput, SetNext, SinkConfig,
-                                ThroughputResult)
+from bench._echo_actors import Ready, RttResult, RunRtt, RunThroughput, SetNext, SinkConfig, ThroughputResult
 
 BASES = ("simpleSystemBase", "multiprocQueueBase", "multiprocTCPBase", "multiprocUDPBase")
 MULTIPROC_LOG_DEFS = {"version": 1, "root": {"level": "WARNING", "handlers": []}}  # never False (4.0.1 bug)
@@ -78,7 +72,7 @@ QUICK = Sizes(hops=500, warmup=50, repr_hops=30, messages=1500, chain_rounds=150
 def percentiles(values_ns: np.ndarray, scale: float, qs: tuple[int, ...]) -> dict[str, float]:
     """``{"p50": ..., ...}`` of ``values_ns / scale``, rounded for printing."""
     pct = np.percentile(values_ns.astype(np.float64) / scale, qs)
-    return {f"p{q}": round(float(v), 3 if scale >= 1e6 else 1) for q, v in zip(qs, pct)}
+    return {f"p{q}": round(float(v), 3 if scale >= 1e6 else 1) for q, v in zip(qs, pct, strict=True)}
 
 
 def ask_timeout(n_messages: int, per_msg_s: float = 0.01, floor_s: float = 10.0) -> float:

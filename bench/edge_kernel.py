@@ -17,12 +17,10 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
-from typing import Any, Callable
-
+from collections.abc import Callable
+from typing import Any
 
 import click
-
 import numpy as np
 
 from core._jit import HAVE_NUMBA

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,9 +62,9 @@ def _cpu_seconds(procs: list) -> float:
 
 def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
     from actors.runtime import EngineRuntime, free_port
-    from protocol.wiring import RunOptions
     from config.loader import load_config
     from core.universe import Universe
+    from protocol.wiring import RunOptions
 
     codes = [f"{100000 + 7 * i:06d}" for i in range(symbols)]
     uni = Universe.from_codes(codes, market="KOSPI", nxt=True)

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
-
 import numpy as np
-
 
 TARGET_ROWS_PER_S = 20_000
 DAY = dt.date(2026, 11, 20)           # a Friday, a KRX trading day
@@ -79,11 +76,10 @@ def build_recording(path: Path, codes: list[str], rate: float, seconds: float, s
 
 
 def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
-    from protocol.wiring import RunOptions
-    from actors.runtime import EngineRuntime
-    from actors.runtime import free_port
+    from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
     from core.universe import Universe
+    from protocol.wiring import RunOptions
 
     codes = [f"{100000 + 7 * i:06d}" for i in range(symbols)]
     uni = Universe.from_codes(codes, market="KOSPI", nxt=True)

@@ -31,17 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 import click
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core._jit import HAVE_NUMBA
 from core.scan import scan_kernel, scan_kernel_py, warm_up
-from tools.scan_recording import scan_recording
 from core.ticks import price_at_tick_index, round_to_tick, tick_index
+from tools.scan_recording import scan_recording
 
 TARGET_ROWS_PER_S = 5_000_000
 KRX_FEE_BPS = 1.5
@@ -175,7 +173,8 @@ def _same(a: tuple[np.ndarray, np.ndarray, int], b: tuple[np.ndarray, np.ndarray
 
 
 @click.command()
-@click.option("--rows", type=int, default=4_000_000, show_default=True, help="Rows of the in-memory day (kernel timing).")
+@click.option("--rows", type=int, default=4_000_000, show_default=True,
+              help="Rows of the in-memory day (kernel timing).")
 @click.option("--python-rows", "python_rows", type=int, default=200_000, show_default=True,
               help="Rows timed with the Python loop.")
 @click.option("--file-rows", "file_rows", type=int, default=1_000_000, show_default=True,

@@ -7,8 +7,9 @@ The embedded ``config/default.yaml`` holds every key. A user file is merged over
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from pydantic import ValidationError

@@ -19,7 +19,7 @@ Bps = Annotated[float, Field(ge=0, le=1000)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _parse_time(value: object) -> dt.time:
@@ -50,7 +50,7 @@ class TimeWindow(_Frozen):
     _t = field_validator("start", "end", mode="before")(lambda cls, v: _parse_time(v))
 
     @model_validator(mode="after")
-    def _ordered(self) -> "TimeWindow":
+    def _ordered(self) -> TimeWindow:
         if self.end <= self.start:
             raise ValueError(f"end {self.end} must be after start {self.start}")
         return self
@@ -381,7 +381,7 @@ class SimMarket(_Frozen):
     size_max: PositiveInt = 2000
 
     @model_validator(mode="after")
-    def _ranges(self) -> "SimMarket":
+    def _ranges(self) -> SimMarket:
         if self.dislocation_ticks_max < self.dislocation_ticks_min:
             raise ValueError("dislocation_ticks_max must be ≥ dislocation_ticks_min")
         if self.size_max < self.size_min:
@@ -451,7 +451,7 @@ class EngineConfig(_Frozen):
     replay: ReplayConfig
 
     @model_validator(mode="after")
-    def _cross_field(self) -> "EngineConfig":
+    def _cross_field(self) -> EngineConfig:
         rl = self.kiwoom.rate_limits
         th = self.throttling
         # The two order caps must agree: one is Kiwoom's, the other our bucket.

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from core.universe import MARKETS, Symbol, Universe, is_code
+from core.universe import Symbol, Universe, is_code
 
 __all__ = ["UniverseError", "check_universe", "load_universe"]
 

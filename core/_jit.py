@@ -23,8 +23,9 @@ import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 __all__ = [
     "HAVE_NUMBA",

@@ -37,7 +37,7 @@ KST = zoneinfo.ZoneInfo("Asia/Seoul")
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class ClockError(ValueError):

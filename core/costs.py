@@ -19,10 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import types
-import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -194,7 +194,7 @@ class CostModel:
     # -- construction ---------------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, fees_cfg: "FeesConfig", year: int) -> "CostModel":
+    def from_config(cls, fees_cfg: FeesConfig, year: int) -> CostModel:
         """The cost model of ``fees_cfg`` (config ``fees``) for sells settling in tax ``year``."""
         return cls(
             krx_fee_bps=fees_cfg.krx.broker_bps + fees_cfg.krx.regulatory_bps,
@@ -204,8 +204,8 @@ class CostModel:
         )
 
     @classmethod
-    def for_date(cls, fees_cfg: "FeesConfig", trade_date: dt.date,
-                 extra_holidays: Iterable[dt.date] = ()) -> "CostModel":
+    def for_date(cls, fees_cfg: FeesConfig, trade_date: dt.date,
+                 extra_holidays: Iterable[dt.date] = ()) -> CostModel:
         """The cost model for trades on ``trade_date``: tax year = year of the T+2 XKRX settlement date.
 
         Pass config ``sessions.extra_holidays`` as ``extra_holidays`` for days the calendar misses.

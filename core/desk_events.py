@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum, unique
-from typing import Union
 
 from core.enums import MarketOperation, Side, Venue
 from core.order_flow import PlacedOrder
@@ -188,6 +187,6 @@ class DisarmRequested:
     reason: str
 
 
-StepEvent = Union[OrderSendResult, OrderAcknowledged, OrderAccepted, OrderFilled, OrderCancelled, OrderRefused,
-                  HoldingUpdated, MarketOperationNotice, ConnectionChanged, BrokerNotice, OrderDenied,
-                  DisarmRequested]
+StepEvent = (OrderSendResult | OrderAcknowledged | OrderAccepted | OrderFilled | OrderCancelled | OrderRefused |
+             HoldingUpdated | MarketOperationNotice | ConnectionChanged | BrokerNotice | OrderDenied |
+             DisarmRequested)

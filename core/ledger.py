@@ -8,8 +8,8 @@ tax``. Positions are shares, + long, − short, per 6-digit code.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from core.costs import CostModel, marked_net_krw
 from core.enums import Market, Side, Venue

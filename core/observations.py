@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum, unique
-from typing import Union
 
 from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, Venue
 from core.ledger import CashTotals
@@ -238,6 +237,6 @@ class ReplaySourceDescribed:
     notes: tuple[str, ...] = ()
 
 
-Observation = Union[TicksCounted, SignalObserved, LatencyObserved, OrderAudited, FillBooked, PairClosed,
-                    KillSwitchTripped, RejectSpike, HedgeTimedOut, ErrorRaised, SessionChanged, AutoPauseChanged,
-                    TokensObserved, ReplaySourceDescribed]
+Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
+               KillSwitchTripped | RejectSpike | HedgeTimedOut | ErrorRaised | SessionChanged | AutoPauseChanged |
+               TokensObserved | ReplaySourceDescribed)

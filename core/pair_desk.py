@@ -26,22 +26,61 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from core.clock import kst_date, kst_datetime
 from core.costs import CostModel
-from core.desk_events import (BrokerNotice, ConnectionChanged, DisarmRequested, HoldingUpdated, MarketOperationNotice,
-                              OrderAccepted, OrderAcknowledged, OrderCancelled, OrderDenied, OrderFilled,
-                              OrderRefused, OrderSendResult, SendOutcome, StepEvent)
+from core.desk_events import (
+    BrokerNotice,
+    ConnectionChanged,
+    DisarmRequested,
+    HoldingUpdated,
+    MarketOperationNotice,
+    OrderAccepted,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderDenied,
+    OrderFilled,
+    OrderRefused,
+    OrderSendResult,
+    SendOutcome,
+    StepEvent,
+)
 from core.enums import Direction, MarketOperation, OrderRole
 from core.ledger import Ledger
-from core.observations import (AuditEvent, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
-                               LatencyObserved, LatencyStage, Observation, OrderAudited, PairClosed, RejectSpike,
-                               SessionChanged)
+from core.observations import (
+    AuditEvent,
+    ErrorRaised,
+    FillBooked,
+    HedgeTimedOut,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    Observation,
+    OrderAudited,
+    PairClosed,
+    RejectSpike,
+    SessionChanged,
+)
 from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder, TakeContext, TokenRefund
-from core.pair_events import (Accepted, CancelConfirmed, EmitEvent, Filled, Finished, ForceFlatten, PairParams,
-                              Rejected, SendCancel, SendOrder, SendRateLimited, Sent, Start, StartTimer, TimerFired,
-                              TrAck)
+from core.pair_events import (
+    Accepted,
+    CancelConfirmed,
+    EmitEvent,
+    Filled,
+    Finished,
+    ForceFlatten,
+    PairParams,
+    Rejected,
+    SendCancel,
+    SendOrder,
+    SendRateLimited,
+    Sent,
+    Start,
+    StartTimer,
+    TimerFired,
+    TrAck,
+)
 from core.pair_fsm import PairStateMachine
 from core.risk import KillSwitchEvent, RiskGate, RiskLimits
 from core.session import SessionClock
@@ -55,7 +94,7 @@ __all__ = ["DeskOutput", "PairDesk", "RecoveredStep", "StepSummary", "pair_param
 
 NS_PER_MS = 1_000_000
 
-DeskOutput = Union[OrderRequest, CancelRequest, TokenRefund, Observation]
+DeskOutput = OrderRequest | CancelRequest | TokenRefund | Observation
 """What the desk asks its actor to do: send a request to the Throttler, or report an observation."""
 
 #: Machine events worth an operator-visible error.
@@ -98,8 +137,8 @@ class RecoveredStep:
     events: tuple[StepEvent, ...]
 
 
-_Notice = Union[OrderAccepted, OrderFilled, OrderCancelled, OrderRefused]
-_Held = Union[OrderSendResult, OrderAcknowledged]
+_Notice = OrderAccepted | OrderFilled | OrderCancelled | OrderRefused
+_Held = OrderSendResult | OrderAcknowledged
 
 
 class PairDesk:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum, unique
-from typing import Final, Literal, Union
+from typing import Final, Literal
 
 from core.enums import OrderRole, OrderStyle, Side, Venue
 
@@ -312,8 +312,8 @@ class ForceFlatten:
     now_ns: int
 
 
-PairEvent = Union[Start, Sent, SendRateLimited, TrAck, Accepted, Filled, CancelConfirmed, Rejected,
-                  TimerFired, ForceFlatten]
+PairEvent = (Start | Sent | SendRateLimited | TrAck | Accepted | Filled | CancelConfirmed | Rejected | TimerFired |
+             ForceFlatten)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,7 +391,7 @@ class Finished:
     unresolved_refs: tuple[str, ...] = ()
 
 
-PairAction = Union[SendOrder, SendCancel, StartTimer, EmitEvent, Finished]
+PairAction = SendOrder | SendCancel | StartTimer | EmitEvent | Finished
 
 
 # --------------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ Principles and the edge cases they settle:
   that arrives before its deadline (``now_ns < deadline_ns``) is answered with the same
   :class:`StartTimer` again, so the hedge escalation happens exactly at
   ``first_take_fill_ns + t_hedge_ms`` on the engine clock, never one nanosecond early.
-* **Rate-limit refusals** (the broker's order-rate overflow). The caller returns the throttle token. For the entry the slice ends with
+* **Rate-limit refusals** (the broker's order-rate overflow). The caller returns the throttle token. For the
+  entry the slice ends with
   ``'backoff'`` and a ``retry_after_308_ms`` cooldown (the caller may re-admit the signal if still
   valid). For a hedge, cancel or unwind every further send of this pair is held until a ``'retry'``
   timer fires, then whatever is still needed is re-requested (urgent) with the quantity recomputed.
@@ -77,13 +78,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Union
+from typing import Final
 
 from core.enums import Direction, OrderRole, OrderStyle, Side, Venue
 from core.pair_events import (
-    OPEN_STATUSES, TERMINAL_STATES, Accepted, CancelConfirmed, CancelIntent, CancelStatus, CancelView, EmitEvent,
-    Filled, Finished, ForceFlatten, OrderIntent, OrderStatus, OrderView, PairAction, PairEvent, PairParams,
-    PairState, Rejected, SendCancel, SendOrder, SendRateLimited, Sent, Start, StartTimer, TimerFired, TimerKind,
+    OPEN_STATUSES,
+    TERMINAL_STATES,
+    Accepted,
+    CancelConfirmed,
+    CancelIntent,
+    CancelStatus,
+    CancelView,
+    EmitEvent,
+    Filled,
+    Finished,
+    ForceFlatten,
+    OrderIntent,
+    OrderStatus,
+    OrderView,
+    PairAction,
+    PairEvent,
+    PairParams,
+    PairState,
+    Rejected,
+    SendCancel,
+    SendOrder,
+    SendRateLimited,
+    Sent,
+    Start,
+    StartTimer,
+    TimerFired,
+    TimerKind,
     TrAck,
 )
 
@@ -163,7 +188,7 @@ class _Timer:
     ref: str | None
 
 
-_BrokerNotice = Union[Accepted, Filled, CancelConfirmed, Rejected]
+_BrokerNotice = Accepted | Filled | CancelConfirmed | Rejected
 _MAX_BUFFERED: Final = 256
 _MAX_DRIVE_STEPS: Final = 32
 
@@ -422,7 +447,8 @@ class PairStateMachine:
             return
         self._set_state(PairState.CANDIDATE, "admitted")
         if self._params.entry_style == "ioc":
-            self._send_order(OrderRole.TAKE, self._rich, Side.SELL, self.qty, OrderStyle.LIMIT_IOC, self.rich_bid, False)
+            self._send_order(OrderRole.TAKE, self._rich, Side.SELL, self.qty, OrderStyle.LIMIT_IOC, self.rich_bid,
+                             False)
         else:
             self._send_order(OrderRole.TAKE, self._rich, Side.SELL, self.qty, OrderStyle.MARKET_IOC, 0, False)
         self._set_state(PairState.ENTRY_TAKE_SENT, "take_sent")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict, deque
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from core.clock import kst_date

@@ -248,7 +248,7 @@ def scan_kernel_py(code_idx: Any, venue: Any, ask: Any, bid: Any, ask_qty: Any, 
     from core.ticks import tick_size
 
     rows = zip(*(np.asarray(a).tolist() for a in (code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid,
-                                                   has_ask_qty, has_bid_qty, check_size)))
+                                                   has_ask_qty, has_bid_qty, check_size)), strict=True)
     tax = np.asarray(tax_bps, dtype=np.float64).tolist()
     mnt = np.asarray(min_net_ticks, dtype=np.float64).tolist()
     book: dict[tuple[int, int], list[int]] = {}
@@ -357,7 +357,7 @@ _SCAN_CHECK_COSTS = ((0.0, 0.0, 0.0, 1.0, 1), (1.5, 1.76833, 20.0, 1.0, 10))
 def _windows_text(wi: np.ndarray, wf: np.ndarray) -> str:
     return "; ".join(f"{DIRECTIONS[int(d)].label} rows {int(a)}..{int(b)} max_qty {int(q)} updates {int(u)} "
                      f"best {k!r} KRW {f!r} bps"
-                     for (_, d, a, b, q, u), (k, f) in zip(wi.tolist(), wf.tolist())) or "no window"
+                     for (_, d, a, b, q, u), (k, f) in zip(wi.tolist(), wf.tolist(), strict=True)) or "no window"
 
 
 def verify_scan_kernel(kernel: Any = None) -> int:

@@ -140,7 +140,7 @@ def _load_calendar(name: str) -> _Calendar:
         schedule = xcal.schedule
     opens = schedule["open"].dt.tz_convert("Asia/Seoul")
     usual = opens.dt.time.mode().iloc[0]
-    late = {ts.date(): o.time() for ts, o in zip(schedule.index, opens) if o.time() > usual}
+    late = {ts.date(): o.time() for ts, o in zip(schedule.index, opens, strict=True) if o.time() > usual}
     return _Calendar(
         name=name,
         first=_CALENDAR_START,

@@ -31,7 +31,7 @@ __all__ = [
     "OrderThrottle",
     "ThrottleConfigError",
     "ThrottleSnapshot",
-    "TimeWentBackwards",
+    "TimeWentBackwardsError",
     "TokenBucket",
 ]
 
@@ -40,7 +40,7 @@ class ThrottleConfigError(ValueError):
     """Impossible bucket parameters (non-positive capacity or window, reserve ≥ capacity, …)."""
 
 
-class TimeWentBackwards(ValueError):
+class TimeWentBackwardsError(ValueError):
     """A call carried a ``now_ns`` earlier than one already seen by the same object."""
 
 
@@ -81,7 +81,7 @@ class TokenBucket:
     def _observe(self, now_ns: int) -> None:
         """Check monotonic time and drop spends whose token has come back by ``now_ns``."""
         if self._last_now_ns is not None and now_ns < self._last_now_ns:
-            raise TimeWentBackwards(f"now_ns {now_ns} is earlier than {self._last_now_ns} already seen "
+            raise TimeWentBackwardsError(f"now_ns {now_ns} is earlier than {self._last_now_ns} already seen "
                                     f"({self._last_now_ns - now_ns} ns back)")
         self._last_now_ns = now_ns
         cutoff = now_ns - self.window_ns
@@ -368,7 +368,7 @@ class OrderThrottle:
     # -- observation -------------------------------------------------------------------------------
 
     def _observe(self, now_ns: int) -> None:
-        self._orders.spent_in_window(now_ns)   # raises TimeWentBackwards before any state changes
+        self._orders.spent_in_window(now_ns)   # raises TimeWentBackwardsError before any state changes
         self._pause.advance(now_ns)
 
     def update(self, now_ns: int) -> list[AutoPauseEvent]:

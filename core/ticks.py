@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -63,7 +63,7 @@ _BAND_START_INDEX = np.concatenate(
     ([0], np.cumsum((_BAND_UPPER_KRW - _BAND_LOWER_KRW[:-1]) // _BAND_TICK_KRW[:-1]))
 ).astype(np.int64)
 
-Number = Union[int, float]
+Number = int | float
 
 
 def _is_scalar(x: Any) -> bool:

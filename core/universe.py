@@ -11,8 +11,9 @@ most 200 screens per program. :meth:`Universe.screens` cuts the universe, in fil
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -98,7 +99,7 @@ class Universe:
         object.__setattr__(self, "_index", index)
 
     @classmethod
-    def from_codes(cls, codes: Iterable[str], market: Market = "KOSPI", nxt: bool = True) -> "Universe":
+    def from_codes(cls, codes: Iterable[str], market: Market = "KOSPI", nxt: bool = True) -> Universe:
         """Build a universe from bare codes, all in one ``market`` (handy for tests and tools)."""
         return cls(tuple(Symbol(c, "", market, nxt) for c in codes))
 

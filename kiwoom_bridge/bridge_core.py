@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -296,7 +297,8 @@ class BridgeCore:
             # the moment this tick would have reached us in real time (queueing in the bridge counts)
             arrival = self.wall_start_ns + int((u.t_ns - self.sim_start_ns) / self.speed)
         self._rows.setdefault(shard, []).append(
-            (i, v, KIND_TRADE if u.real_type == REAL_TYPE_TRADE else KIND_QUOTE, u.ask, u.bid, u.ask_qty, u.bid_qty, u.last,
+            (i, v, KIND_TRADE if u.real_type == REAL_TYPE_TRADE else KIND_QUOTE, u.ask, u.bid, u.ask_qty, u.bid_qty,
+             u.last,
              u.t_ns, arrival))
         self.updates_total += 1
 

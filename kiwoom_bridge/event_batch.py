@@ -59,14 +59,14 @@ class EventBatch:
         return int(self.t_ns.shape[0])
 
     @classmethod
-    def empty(cls) -> "EventBatch":
+    def empty(cls) -> EventBatch:
         """A batch of no events."""
         i64 = np.zeros(0, dtype=np.int64)
         return cls(i64, np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(0, np.uint8),
                    *(i64 for _ in _INT_FIELDS), np.zeros(0, np.float64))
 
     @classmethod
-    def concat(cls, batches: Sequence["EventBatch"]) -> "EventBatch":
+    def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:
         """The batches one after the other (no re-sorting)."""
         batches = [b for b in batches if len(b)]
         if not batches:
@@ -75,11 +75,11 @@ class EventBatch:
             return batches[0]
         return cls(*(np.concatenate([getattr(b, f) for b in batches]) for f in cls.__slots__))
 
-    def slice(self, start: int, stop: int) -> "EventBatch":
+    def slice(self, start: int, stop: int) -> EventBatch:
         """Rows ``start:stop`` (views, no copy)."""
         return EventBatch(*(getattr(self, f)[start:stop] for f in self.__slots__))
 
-    def take(self, index: np.ndarray) -> "EventBatch":
+    def take(self, index: np.ndarray) -> EventBatch:
         """Rows at ``index`` (an int array or a bool mask)."""
         return EventBatch(*(getattr(self, f)[index] for f in self.__slots__))
 
@@ -89,4 +89,4 @@ class EventBatch:
         code_of = list(codes)
         return [QuoteEvent(t, code_of[c], VENUE_CODES[v], REAL_TYPE_CODES[r], a, b, aq, bq, la, lq, cv, ch, cr,
                            sizes_known)
-                for t, c, v, r, a, b, aq, bq, la, lq, cv, ch, cr in zip(*cols)]
+                for t, c, v, r, a, b, aq, bq, la, lq, cv, ch, cr in zip(*cols, strict=True)]

@@ -15,8 +15,6 @@ import struct
 import time
 
 import click
-from pathlib import Path
-
 
 from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS
 

@@ -59,13 +59,24 @@ import platform
 import sys
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kiwoom_bridge.errors import KiwoomError, describe
 from kiwoom_bridge.fids import FID_215_MEANINGS, parse_float_keep, parse_signed, parse_signed_keep, split_code
 from kiwoom_bridge.types import (
-    KRX, NXT, REAL_TYPE_QUOTE, REAL_TYPE_SESSION, REAL_TYPE_TRADE, ApiMessage, BalanceReport,
-    ConnectionEvent, ExecutionReport, L1Update, OrderAck, SessionEvent,
+    KRX,
+    NXT,
+    REAL_TYPE_QUOTE,
+    REAL_TYPE_SESSION,
+    REAL_TYPE_TRADE,
+    ApiMessage,
+    BalanceReport,
+    ConnectionEvent,
+    ExecutionReport,
+    L1Update,
+    OrderAck,
+    SessionEvent,
 )
 
 __all__ = ["OpenApi", "PlatformNotSupportedError", "PROG_ID", "CALLBACK_NAMES", "MAX_CODES_PER_SCREEN"]

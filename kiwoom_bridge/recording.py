@@ -314,9 +314,10 @@ def _normalise_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _table_from_tuples(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    cols = list(zip(*rows)) if rows else [() for _ in RECORDING_SCHEMA.names]
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in RECORDING_SCHEMA.names]
     return pa.Table.from_arrays(
-        [pa.array(list(col), type=f.type) for col, f in zip(cols, RECORDING_SCHEMA)], schema=RECORDING_SCHEMA)
+        [pa.array(list(col), type=f.type) for col, f in zip(cols, RECORDING_SCHEMA, strict=True)],
+        schema=RECORDING_SCHEMA)
 
 
 # ------------------------------------------------------------------------------------------ the writer
@@ -364,7 +365,7 @@ class RecordingWriter:
         self.files: list[Path] = []
 
     # -------------------------------------------------------------------------------- context manager
-    def __enter__(self) -> "RecordingWriter":
+    def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

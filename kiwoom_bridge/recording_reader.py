@@ -491,7 +491,8 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
         else:
             row = _first_true(rt_idx == i)
             raise RecordingError(path, f"unknown real type {rt_txt.raw(row)!r} (known: {REAL_TYPE_QUOTE}, "
-                                       f"{REAL_TYPE_TRADE}, {', '.join(sorted(PRICE_ONLY_REAL_TYPES | SKIPPED_REAL_TYPES))})",
+                                       f"{REAL_TYPE_TRADE}, "
+                                       f"{', '.join(sorted(PRICE_ONLY_REAL_TYPES | SKIPPED_REAL_TYPES))})",
                                  row=row, column="real_type")
     rt = rt_lookup[rt_idx] if n else np.zeros(0, dtype=np.int64)
     counts = np.bincount(rt_idx, minlength=len(rt_dict)) if n else np.zeros(len(rt_dict), dtype=np.int64)
@@ -644,7 +645,7 @@ class DecodedRecording:
             inside = code_idx >= 0
             if not inside.all():
                 out_codes, out_counts = np.unique(d.symbol_idx[~inside], return_counts=True)
-                for c, k in zip(out_codes.tolist(), out_counts.tolist()):
+                for c, k in zip(out_codes.tolist(), out_counts.tolist(), strict=True):
                     skipped_symbols[d.symbol_dict[c]] = skipped_symbols.get(d.symbol_dict[c], 0) + k
             for name, k in d.skipped_types.items():
                 skipped_types[name] = skipped_types.get(name, 0) + k
@@ -723,7 +724,7 @@ class DecodedRecording:
         if universe_codes is not None:
             present = np.zeros(len(codes), dtype=bool)
             present[np.unique(self.events.code_idx)] = True
-            absent = [c for c, p in zip(codes, present) if not p]
+            absent = [c for c, p in zip(codes, present, strict=True) if not p]
             if absent:
                 self.notes.append(f"{len(absent)} universe symbols have no rows in the recording: "
                                   f"{', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}")

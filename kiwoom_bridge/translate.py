@@ -15,15 +15,25 @@ from __future__ import annotations
 from enum import StrEnum, unique
 from typing import Self
 
-from core.desk_events import (BrokerNotice, ConnectionChanged, HoldingUpdated, MarketOperationNotice, OrderAccepted,
-                              OrderAcknowledged, OrderCancelled, OrderFilled, OrderRefused, OrderSendResult,
-                              SendOutcome, StepEvent)
+from core.desk_events import (
+    BrokerNotice,
+    ConnectionChanged,
+    HoldingUpdated,
+    MarketOperationNotice,
+    OrderAccepted,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderFilled,
+    OrderRefused,
+    OrderSendResult,
+    SendOutcome,
+    StepEvent,
+)
 from core.enums import MarketOperation, Side, Venue
 from core.order_flow import PlacedOrder
 from kiwoom_bridge.errors import ErrorCode, describe
 from kiwoom_bridge.fids import FID_215_OPERATIONS
-from kiwoom_bridge.types import (ApiMessage, BalanceReport, ConnectionEvent, ExecutionReport, OrderAck,
-                                 SessionEvent)
+from kiwoom_bridge.types import ApiMessage, BalanceReport, ConnectionEvent, ExecutionReport, OrderAck, SessionEvent
 
 __all__ = ["ChejanStatus", "to_domain", "send_result"]
 

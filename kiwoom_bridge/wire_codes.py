@@ -14,7 +14,8 @@ wire code           venue         stream
 **The ``_AL`` rule.** An ``_AL`` code is recognised and reported as venue :data:`AL` — never as KRX or NXT,
 because its quotes are neither venue's book. This engine trades and records the KRX and NXT streams only,
 so every consumer refuses or ignores ``AL`` explicitly: the universe file refuses ``_AL`` codes
-(:mod:`config.universe_file`); the bridge drops AL real data with a notice; recordings refuse ``_AL`` raw codes (:mod:`kiwoom_bridge.recording`,
+(:mod:`config.universe_file`); the bridge drops AL real data with a notice; recordings refuse ``_AL`` raw
+codes (:mod:`kiwoom_bridge.recording`,
 :mod:`kiwoom_bridge.recording_reader`); the emulator accepts ``_AL`` registrations like the OCX but never
 sends AL data, refuses ``_AL`` orders with -500 and answers ``_AL`` opt10001 queries without prices (it
 models no integrated book).

@@ -29,12 +29,20 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from core.observations import (AutoPauseChanged, FillBooked, HedgeTimedOut, KillSwitchTripped, Observation,
-                               PairClosed, RejectSpike)
+from core.observations import (
+    AutoPauseChanged,
+    FillBooked,
+    HedgeTimedOut,
+    KillSwitchTripped,
+    Observation,
+    PairClosed,
+    RejectSpike,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -102,7 +110,7 @@ class AlertContext:
     freeze_s: int = 60
 
     @classmethod
-    def from_config(cls, config: Any) -> "AlertContext":
+    def from_config(cls, config: Any) -> AlertContext:
         """Take the numbers from an :class:`~config.schema.EngineConfig` (defaults where None)."""
         if config is None:
             return cls()
@@ -168,7 +176,8 @@ def format_alert(obs: Observation, ctx: AlertContext | None = None) -> tuple[str
         return "hedge_timeout", f"HEDGE TIMEOUT {obs.code} unhedged {_plain(ms)} ms → forced IOC, frozen"
     if isinstance(obs, RejectSpike):
         tail = f"frozen {_plain(obs.freeze_s)} s" if obs.frozen else "not frozen (kill switches off)"
-        return "reject_spike", f"REJECT SPIKE {_plain(obs.rejects)} rejects/{_plain(obs.window_s)} s on {obs.code} → {tail}"
+        return "reject_spike", (f"REJECT SPIKE {_plain(obs.rejects)} rejects/{_plain(obs.window_s)} s on {obs.code} "
+                                f"→ {tail}")
     return None
 
 

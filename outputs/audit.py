@@ -24,9 +24,10 @@ import glob
 import logging
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -170,7 +171,7 @@ class AuditLog:
         exists = self.path.exists() and self.path.stat().st_size > 0
         ends_with_newline = True
         if exists:
-            with open(self.path, "r", encoding="utf-8", newline="") as fh:
+            with open(self.path, encoding="utf-8", newline="") as fh:
                 header = next(csv.reader(fh), [])
             if tuple(header) != AUDIT_COLUMNS:
                 raise AuditSchemaError(f"{self.path}: existing header {header[:4]}… differs from the audit "
@@ -272,7 +273,7 @@ class AuditLog:
         finally:
             self.closed = True
 
-    def __enter__(self) -> "AuditLog":
+    def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -283,7 +284,7 @@ class AuditLog:
         return f"AuditLog({str(self.path)!r}, fmt={self.fmt!r}, rows={self.rows}, closed={self.closed})"
 
 
-def read_audit(path: str | os.PathLike[str]) -> "Any":
+def read_audit(path: str | os.PathLike[str]) -> Any:
     """Read an audit log (CSV, or Parquet with its part files) into a pandas DataFrame, in file order.
 
     CSV columns are read as text (leading zeros of codes and order numbers survive); ``t_ns`` and the

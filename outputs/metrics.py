@@ -11,7 +11,8 @@ Metric names carry their units (``_seconds``, ``_krw``, ``_ratio``); counters en
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -123,7 +124,7 @@ class MetricsExporter:
         self._thread: Any = None
 
     @classmethod
-    def from_config(cls, telemetry_cfg: Any) -> "MetricsExporter | None":
+    def from_config(cls, telemetry_cfg: Any) -> MetricsExporter | None:
         """An exporter for ``config.telemetry`` or None when ``prometheus_port`` is 0 (off)."""
         port = int(getattr(telemetry_cfg, "prometheus_port", 0) or 0)
         return cls(port) if port > 0 else None

@@ -17,8 +17,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,6 @@ __all__ = [
     "load_run",
     "pnl_curve_from_audit",
     "render_html",
-    "report_command",
     "summarise",
     "write_run_report",
 ]
@@ -266,7 +266,7 @@ def _svg_pnl(series: Sequence[tuple[int, float]], label: str) -> str:
 
     points = [(x(ts[0]), y(0.0))]
     prev = 0.0
-    for t, v in zip(ts, vs):
+    for t, v in zip(ts, vs, strict=True):
         points.append((x(t), y(prev)))
         points.append((x(t), y(v)))
         prev = v
@@ -328,7 +328,8 @@ def render_html(report: Mapping[str, Any], pnl_series: Sequence[tuple[int, float
         ("PnL gross / fees / tax / net (KRW)",
          f"{_fmt_num(pnl.get('gross'), sign=True)} / {_fmt_num(pnl.get('fees'))} / {_fmt_num(pnl.get('tax'))} / "
          f"{_fmt_num(pnl.get('net'), sign=True)}"),
-        ("End position", "flat" if not not_flat else "NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in not_flat.items())),
+        ("End position", "flat" if not not_flat
+         else "NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in not_flat.items())),
     ]
     slo = extra.get("slo") or {}
     lat_rows = []
@@ -345,7 +346,8 @@ def render_html(report: Mapping[str, Any], pnl_series: Sequence[tuple[int, float
                  _fmt_num(r.get("avg_net_bps"), 2, sign=True), r.get("rejects"), r.get("timeouts"),
                  _fmt_ms(r.get("unhedged_p95_ms")))
                 for r in extra.get("symbols_table") or []]
-    ks_rows = [(e.get("ts"), e.get("kind"), e.get("code"), e.get("reason")) for e in report.get("kill_switch_events") or []]
+    ks_rows = [(e.get("ts"), e.get("kind"), e.get("code"), e.get("reason"))
+               for e in report.get("kill_switch_events") or []]
     err_rows = [(e.get("ts"), e.get("source"), e.get("message")) for e in report.get("errors") or []]
     ap = extra.get("auto_pause") or {}
     ap_rows = [(e.get("start"), e.get("end"), f"{e.get('duration_s', 0):.1f}", _fmt_num(e.get("peak_utilisation"), 2))
@@ -358,7 +360,8 @@ def render_html(report: Mapping[str, Any], pnl_series: Sequence[tuple[int, float
         ("Tokens free: min / mean", f"{_fmt_num(tokens.get('min_free'))} / {_fmt_num(tokens.get('mean_free'), 2)}"),
         ("Max orders utilisation", _fmt_num(tokens.get("max_utilisation"), 2)),
         ("Reject rate / timeout rate (of attempts)",
-         f"{_fmt_num((ord_x.get('reject_rate') or 0) * 100, 2)} % / {_fmt_num((ord_x.get('timeout_rate') or 0) * 100, 2)} %"),
+         f"{_fmt_num((ord_x.get('reject_rate') or 0) * 100, 2)} % / "
+         f"{_fmt_num((ord_x.get('timeout_rate') or 0) * 100, 2)} %"),
         ("Orders refused by SendOrder / denied by the throttler",
          f"{ord_x.get('refused', 0)} / {ord_x.get('denied', 0)}"),
     ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -18,10 +18,25 @@ from typing import TYPE_CHECKING, Any
 
 from core.clock import NS_PER_S, kst_datetime
 from core.ledger import CashTotals
-from core.observations import (AuditEvent, AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut,
-                               KillSwitchTripped, LatencyObserved, LatencyStage, Observation, OrderAudited,
-                               PairClosed, RejectSpike, ReplaySourceDescribed, SessionChanged, SignalObserved,
-                               TicksCounted, TokensObserved)
+from core.observations import (
+    AuditEvent,
+    AutoPauseChanged,
+    ErrorRaised,
+    FillBooked,
+    HedgeTimedOut,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    Observation,
+    OrderAudited,
+    PairClosed,
+    RejectSpike,
+    ReplaySourceDescribed,
+    SessionChanged,
+    SignalObserved,
+    TicksCounted,
+    TokensObserved,
+)
 from outputs.stats import LatencyStats, MaxInWindow, RollingRate
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ def _short(value: object) -> str:
 def compact_repr(cls: _T) -> _T:
     """Class decorator: a repr of O(fields) cost (arrays, long tuples and dicts shown by their length)."""
 
-    def __repr__(self: object) -> str:
+    def __repr__(self: object) -> str:  # noqa: N807 - installed as the class's __repr__
         inner = ", ".join(f"{f.name}={_short(getattr(self, f.name))}" for f in fields(self))  # type: ignore[arg-type]
         return f"{type(self).__name__}({inner})"
 

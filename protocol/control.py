@@ -3,7 +3,7 @@ the end-of-run telemetry flush and the report."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from thespian.actors import ActorAddress
 
@@ -15,7 +15,7 @@ __all__ = ["ActorHealth", "Detail", "DetailValue", "FlushTelemetry", "HealthRepo
            "Pong", "RecoverPairManager", "RecoveryLog", "ReportRequest", "RunReport", "ScaleResult", "ScaleShards",
            "SessionFinished", "StatusReport", "StatusRequest", "StopEngine", "TelemetryFlushed"]
 
-DetailValue = Union[str, int, float, bool, None]
+DetailValue = str | int | float | bool | None
 #: An actor's state for the health and status views: ``((name, value), ...)``.
 Detail = tuple[tuple[str, DetailValue], ...]
 

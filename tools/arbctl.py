@@ -203,13 +203,13 @@ def _join_engine(config_path: str | None, as_json: bool = False):
 
     The system is never shut down here: it is the engine's.
     """
-    from actors.runtime import RuntimeErrorWithHint, connect, find_supervisor
+    from actors.runtime import EngineStartError, connect, find_supervisor
     cfg = _load_cfg(config_path)
     port = cfg.actor_system.admin_port
     try:
         asys = connect(port, cfg.actor_system.base)
         supervisor = find_supervisor(asys)
-    except RuntimeErrorWithHint as exc:
+    except EngineStartError as exc:
         _unreachable(str(exc), as_json)
     except Exception as exc:  # noqa: BLE001 - Thespian raises several types when the admin does not answer
         _unreachable(f"cannot join the actor system on admin port {port}: {exc}", as_json)
@@ -298,8 +298,8 @@ def status(config_path: str | None, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from protocol.control import StatusReport, StatusRequest
     from core.clock import kst_datetime
+    from protocol.control import StatusReport, StatusRequest
 
     cfg, asys, supervisor = _join_engine(config_path, as_json)
     port = cfg.actor_system.admin_port
@@ -370,8 +370,8 @@ def _check_recording(file: str) -> None:
     """
     import pyarrow.parquet as pq
 
-    from kiwoom_bridge.recording_reader import recording_files
     from kiwoom_bridge.recording import SEED_COLUMNS, RecordingError
+    from kiwoom_bridge.recording_reader import recording_files
     try:
         files = recording_files(file)
     except RecordingError as exc:
@@ -419,7 +419,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
 
     from rich.console import Console
 
-    from actors.runtime import EngineRuntime, RuntimeErrorWithHint, free_port, port_in_use
+    from actors.runtime import EngineRuntime, EngineStartError, free_port, port_in_use
     from config.loader import resolve_path
     from outputs.report import summarise
     from protocol.wiring import RunOptions
@@ -444,7 +444,7 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
                 f"run dir {rdir}")
     try:
         outcome = run_session(rt, Console(highlight=False), headline=headline, show_status=False, replay=True)
-    except RuntimeErrorWithHint as exc:
+    except EngineStartError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_FAILED)
     if outcome.failed:
@@ -518,9 +518,9 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
     """
     import signal
 
-    from protocol.wiring import RunOptions
     from config.loader import ConfigError, load_config
     from kiwoom_bridge.recording import RecordingError
+    from protocol.wiring import RunOptions
     from tools.recorder import RecorderError, record
 
     if replay_file and backend not in (None, "replay"):

@@ -31,9 +31,10 @@ closed (buffer flushed, Parquet footers written) in a ``finally``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kiwoom_bridge.recording import RecordingWriter, format_timestamp
 from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, ConnectionEvent, L1Update

@@ -22,8 +22,20 @@ import pyarrow.parquet as pq
 from config.schema import EngineConfig
 from core.clock import kst_date
 from core.costs import CostModel, settlement_date
-from core.scan import (DIRECTIONS, W_BPS, W_DIR, W_END, W_KRW, W_QTY, W_START, W_SYM, W_UPDATES, ScanParams,
-                       scan_arrays, warm_up)
+from core.scan import (
+    DIRECTIONS,
+    W_BPS,
+    W_DIR,
+    W_END,
+    W_KRW,
+    W_QTY,
+    W_START,
+    W_SYM,
+    W_UPDATES,
+    ScanParams,
+    scan_arrays,
+    warm_up,
+)
 
 __all__ = ["CSV_COLUMNS", "ScanError", "ScanResult", "scan_command", "scan_recording"]
 

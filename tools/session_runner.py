@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from actors.runtime import EngineRuntime, RuntimeErrorWithHint, replay_notice
+from actors.runtime import EngineRuntime, EngineStartError, replay_notice
 from core.clock import kst_datetime
 from protocol.control import RunReport, StatusReport
 
@@ -70,7 +70,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
     """Run the engine of ``rt`` to its end (see the module docstring); ``headline`` is printed once it started.
 
     Raises:
-      RuntimeErrorWithHint: the engine could not start (nothing is left running).
+      EngineStartError: the engine could not start (nothing is left running).
     """
     interrupts = _Interrupts()
     old = signal.signal(signal.SIGINT, interrupts)
@@ -123,7 +123,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
             live = None
         report = None if failed else rt.report()
         return SessionOutcome(report, failed, interrupted=interrupts.count > 0)
-    except RuntimeErrorWithHint:
+    except EngineStartError:
         raise
     except KeyboardInterrupt:
         print("\nstopped without waiting for the engine to finish: check open positions", file=sys.stderr)

@@ -41,7 +41,8 @@ flipping, 0 when flat), 932 ``|930| × 931``, 933 the orderable quantity (``max(
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from core.clock import NS_PER_MS
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from core.clock import NS_PER_MS, kst_date, ns_from_kst
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError, ReentrancyError, UnknownSignatureError

@@ -42,7 +42,8 @@ the increase of the cumulative volume (FID 13).
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from core.ticks import tick_size as _default_tick_size
 from kiwoom_bridge.types import QuoteEvent

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from core.clock import NS_PER_S, kst_date
 from core.ticks import is_on_tick
@@ -49,7 +49,14 @@ from kiwoom_bridge.emulator.call_errors import EmulatorCallError
 from kiwoom_bridge.emulator.chejan import HOGA_TEXT, ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import (
-    BUY, DONE, HOGA_MID, PRICED_HOGA, SELL, SUPPORTED_HOGA, ExchangeSimulator, SimOrder,
+    BUY,
+    DONE,
+    HOGA_MID,
+    PRICED_HOGA,
+    SELL,
+    SUPPORTED_HOGA,
+    ExchangeSimulator,
+    SimOrder,
 )
 from kiwoom_bridge.emulator.faults import Faults
 from kiwoom_bridge.emulator.scheduler import SimScheduler

@@ -4,7 +4,8 @@ Named ``QtSignal`` because the engine has another ``Signal`` (:class:`actors.mes
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["QtSignal"]
 

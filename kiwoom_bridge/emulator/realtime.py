@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kiwoom_bridge import fids as F
+from kiwoom_bridge import fids
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import ExchangeSimulator, L1Book
@@ -114,14 +114,14 @@ class RealTimeFeed:
             return int(E.OP_ERR_INPUT)
         code_list = [c.strip() for c in codes.split(";") if c.strip()]
         try:
-            fids = F.fid_list(fid_list)
+            fid_numbers = fids.fid_list(fid_list)
         except ValueError:
             return int(E.OP_ERR_INPUT)
         if len(code_list) > MAX_CODES_PER_CALL:
             return int(E.OP_ERR_OVER_MAX_DATA)
-        if not fids:
+        if not fid_numbers:
             return int(E.OP_ERR_INPUT)
-        if len(fids) > MAX_FIDS_PER_CALL:
+        if len(fid_numbers) > MAX_FIDS_PER_CALL:
             return int(E.OP_ERR_OVER_MAX_FID)
         for c in code_list:
             base, _ = parse_code(c)         # '_NX' and '_AL' codes are accepted, like the OCX
@@ -131,7 +131,7 @@ class RealTimeFeed:
             return int(E.OP_ERR_FAIL)
         if not code_list:
             # market-wide registration: only 장시작시간 (FID 215) is market-wide
-            if not F.SESSION_REAL_FIDS.intersection(fids):
+            if not fids.SESSION_REAL_FIDS.intersection(fid_numbers):
                 return int(E.OP_ERR_INPUT)
             first = not screens.market_wide
             screens.market_wide.add(screen)
@@ -143,7 +143,7 @@ class RealTimeFeed:
         if cap is not None and len(new_codes) > cap:
             return int(E.OP_ERR_OVER_MAX_DATA)
         screens.codes[screen] = new_codes
-        screens.fids[screen] = set(fids) if replace else screens.fids[screen] | set(fids)
+        screens.fids[screen] = set(fid_numbers) if replace else screens.fids[screen] | set(fid_numbers)
         self._rebuild_real_types()
         return 0
 
@@ -152,9 +152,9 @@ class RealTimeFeed:
         for screen, codes in self._screens.codes.items():
             f = self._screens.fids.get(screen, set())
             rts = set()
-            if F.TRADE_REAL_FIDS.intersection(f):
+            if fids.TRADE_REAL_FIDS.intersection(f):
                 rts.add(REAL_TYPE_TRADE)
-            if F.QUOTE_REAL_FIDS.intersection(f):
+            if fids.QUOTE_REAL_FIDS.intersection(f):
                 rts.add(REAL_TYPE_QUOTE)
             for c in codes:
                 per_code.setdefault(c, set()).update(rts)

@@ -110,7 +110,7 @@ class ReplaySource:
         flags = self._sizes_known_rows[start:self._cursor].tolist()
         return [QuoteEvent(e.t_ns, e.code, e.venue, e.real_type, e.ask, e.bid, e.ask_qty, e.bid_qty, e.last,
                            e.last_qty, e.cum_volume, e.change, e.change_rate, known)
-                for e, known in zip(batch.to_events(self.codes, True), flags)]
+                for e, known in zip(batch.to_events(self.codes, True), flags, strict=True)]
 
     def rewind(self) -> None:
         """Start again from the first row."""

@@ -6,7 +6,8 @@ time run in the order they were scheduled. Nothing here reads the wall clock.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["SimScheduler", "SchedulerError"]
 

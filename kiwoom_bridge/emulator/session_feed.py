@@ -11,7 +11,7 @@ is registered.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 from core.clock import kst_date, ns_from_kst
 from kiwoom_bridge.emulator.connection import Connection

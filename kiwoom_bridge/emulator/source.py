@@ -7,7 +7,8 @@ knows which one it has.
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from kiwoom_bridge.types import QuoteEvent
 

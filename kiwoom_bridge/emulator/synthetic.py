@@ -44,6 +44,7 @@ import numpy as np
 from config.schema import SimMarket
 from core.clock import NS_PER_S
 from core.ticks import price_at_tick_index, round_to_tick, tick_index
+
 # EventBatch and its codes live in kiwoom_bridge.event_batch (the replay reader needs them too); re-exported here.
 from kiwoom_bridge.event_batch import REAL_TYPE_CODES, RT_QUOTE, RT_TRADE, VENUE_CODES, EventBatch
 from kiwoom_bridge.types import QuoteEvent
@@ -174,7 +175,7 @@ class SyntheticMarket:
 
     @classmethod
     def from_config(cls, cfg: Any, codes: Sequence[str], start_ns: int, markets: Mapping[str, str] | None = None,
-                    end_ns: int | None = None, rate: float | None = None) -> "SyntheticMarket":
+                    end_ns: int | None = None, rate: float | None = None) -> SyntheticMarket:
         """Build from an :class:`config.schema.EngineConfig` (``cfg.sim.market`` and ``cfg.sim.seed``)."""
         return cls(codes, markets, start_ns, end_ns, cfg.sim.market, cfg.sim.seed, rate=rate)
 

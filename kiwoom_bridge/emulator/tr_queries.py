@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from core.clock import NS_PER_S
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError

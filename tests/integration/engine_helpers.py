@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from protocol.wiring import RunOptions
 from actors.runtime import EngineRuntime
 from config.loader import load_config, merge
 from core.universe import Symbol, Universe
 from kiwoom_bridge.recording import write_recording
+from protocol.wiring import RunOptions
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,18 +9,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
 
-from protocol.wiring import RunOptions
-from actors.runtime import EngineRuntime, port_in_use, port_listening as listening
+from actors.runtime import EngineRuntime, port_in_use
+from actors.runtime import port_listening as listening
 from config.loader import load_config, resolve_path
-from core.clock import ns_from_kst
 from config.universe_file import load_universe
+from core.clock import ns_from_kst
 from kiwoom_bridge.recording import format_timestamp, write_recording
+from protocol.wiring import RunOptions
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

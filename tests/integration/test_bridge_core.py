@@ -2,7 +2,8 @@
 
 :class:`~kiwoom_bridge.bridge_core.BridgeCore` is the KiwoomBridge actor's logic: login, screen
 registration and routing, market rows per shard, FID 215, orders and cancels, and the per-step hand-out
-(``take``) of the broker's notices translated into domain events (:mod:`core.desk_events`). Here it is driven directly, on the one simulated clock, so every assertion is about engine
+(``take``) of the broker's notices translated into domain events (:mod:`core.desk_events`). Here it is
+driven directly, on the one simulated clock, so every assertion is about engine
 time, never the wall clock. (Under ``tests/integration`` because building the first sim backend in a
 process takes a few seconds of imports; nothing here starts an ActorSystem.)
 """
@@ -17,15 +18,25 @@ import numpy as np
 import pytest
 
 from config.loader import load_config
+from config.universe_file import load_universe
 from core.clock import NS_PER_MS, NS_PER_S, ns_from_kst
-from core.desk_events import (BrokerNotice, ConnectionChanged, HoldingUpdated, MarketOperationNotice, OrderAccepted,
-                              OrderAcknowledged, OrderCancelled, OrderFilled, OrderSendResult, SendOutcome)
+from core.desk_events import (
+    BrokerNotice,
+    ConnectionChanged,
+    HoldingUpdated,
+    MarketOperationNotice,
+    OrderAccepted,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderFilled,
+    OrderSendResult,
+    SendOutcome,
+)
 from core.enums import MarketOperation, OrderRole, OrderStyle, Side, Venue
 from core.l1 import L1_ROW_DTYPE
 from core.order_flow import PlacedOrder
 from core.pair_events import CancelIntent, OrderIntent
 from core.ticks import is_on_tick, shift_ticks
-from config.universe_file import load_universe
 from core.universe import Universe
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.recording import format_timestamp, write_recording

@@ -7,8 +7,15 @@ from collections import defaultdict
 import pytest
 
 from config.universe_file import load_universe
-from tests.integration.engine_helpers import (ROOT, build_recording, dump, engine_config, read_audit, run_engine,
-                                              two_symbol_universe)
+from tests.integration.engine_helpers import (
+    ROOT,
+    build_recording,
+    dump,
+    engine_config,
+    read_audit,
+    run_engine,
+    two_symbol_universe,
+)
 
 pytestmark = pytest.mark.integration
 NS = 1_000_000

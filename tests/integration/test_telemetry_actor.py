@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from thespian.actors import ActorSystem
@@ -16,8 +16,18 @@ from core.clock import NS_PER_S
 from core.costs import CostModel
 from core.enums import Direction, OrderRole, Side, Venue
 from core.ledger import Ledger
-from core.observations import (AuditEvent, FillBooked, KillSwitchTripped, LatencyObserved, LatencyStage, Observation,
-                               OrderAudited, PairClosed, SignalObserved, TicksCounted)
+from core.observations import (
+    AuditEvent,
+    FillBooked,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    Observation,
+    OrderAudited,
+    PairClosed,
+    SignalObserved,
+    TicksCounted,
+)
 from outputs.audit import AUDIT_COLUMNS, read_audit
 from protocol.control import Ping, Pong, ReportRequest, RunReport
 from protocol.telemetry import TelemetryBatch, TelemetryConfigure, TelemetrySnapshot, TelemetrySnapshotRequest

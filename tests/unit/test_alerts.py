@@ -10,9 +10,21 @@ import pytest
 from config.loader import load_config
 from core.enums import Direction, Side, Venue
 from core.ledger import CashTotals
-from core.observations import (AutoPauseChanged, ErrorRaised, FillBooked, HedgeTimedOut, KillSwitchTripped,
-                               LatencyObserved, LatencyStage, PairClosed, RejectSpike, SessionChanged, SignalObserved,
-                               TicksCounted, TokensObserved)
+from core.observations import (
+    AutoPauseChanged,
+    ErrorRaised,
+    FillBooked,
+    HedgeTimedOut,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    PairClosed,
+    RejectSpike,
+    SessionChanged,
+    SignalObserved,
+    TicksCounted,
+    TokensObserved,
+)
 from outputs.alerts import AlertContext, SlackAlerter, alert_for_event, mask_secret
 
 URL = "https://hooks.slack.com/services/T000/B000/abcdefghSECRETwxyz"

@@ -7,16 +7,24 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from openpyxl import load_workbook
-
 from click.testing import CliRunner
+from openpyxl import load_workbook
 
 from core.clock import NS_PER_MS, NS_PER_S
 from core.costs import CostModel
 from core.enums import Direction, OrderRole, OrderStyle, Side, Venue
 from core.ledger import Ledger
-from core.observations import (AuditEvent, FillBooked, KillSwitchTripped, LatencyObserved, LatencyStage, OrderAudited,
-                               PairClosed, SignalObserved, TicksCounted)
+from core.observations import (
+    AuditEvent,
+    FillBooked,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    OrderAudited,
+    PairClosed,
+    SignalObserved,
+    TicksCounted,
+)
 from outputs.audit import AUDIT_COLUMNS, AuditLog, AuditSchemaError, audit_row, read_audit
 from outputs.report import REPORT_FILES, flatten, load_run, pnl_curve_from_audit, summarise, write_run_report
 from outputs.telemetry_book import TelemetryBook
@@ -55,11 +63,11 @@ class TestAuditCsv:
         assert tuple(rows[0]) == AUDIT_COLUMNS
         assert sum(1 for r in rows if tuple(r) == AUDIT_COLUMNS) == 1
         assert len(rows) == 4
-        rec = dict(zip(AUDIT_COLUMNS, rows[2]))
+        rec = dict(zip(AUDIT_COLUMNS, rows[2], strict=True))
         assert rec["message_text"] == "정상처리, \"quoted\"\nsecond line"
         assert rec["fid_9203"] == "" and rec["orig_order_no"] == ""
         assert rec["ts"].startswith("2026-") and rec["ts"].endswith("+09:00")   # derived from t_ns, Asia/Seoul
-        assert dict(zip(AUDIT_COLUMNS, rows[1]))["order_no"] == "0000001"      # leading zeros kept
+        assert dict(zip(AUDIT_COLUMNS, rows[1], strict=True))["order_no"] == "0000001"      # leading zeros kept
 
     def test_rows_are_flushed_as_they_come(self, tmp_path: Path) -> None:
         path = tmp_path / "audit.csv"

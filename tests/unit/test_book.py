@@ -5,8 +5,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.l1 import L1_ROW_DTYPE
 from core.book import ShardBook
+from core.l1 import L1_ROW_DTYPE
 
 
 def _one_by_one(syms, rows):

@@ -23,7 +23,7 @@ from core.clock import (
 )
 
 # 2026-11-20 09:00:32 KST == 2026-11-20 00:00:32 UTC
-GUARD_START_NS = int(dt.datetime(2026, 11, 20, 0, 0, 32, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000
+GUARD_START_NS = int(dt.datetime(2026, 11, 20, 0, 0, 32, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_ns_from_kst_round_trip() -> None:
 
 def test_kst_date_crosses_midnight_in_seoul_not_utc() -> None:
     # 2026-11-19 15:30 UTC is already 2026-11-20 00:30 in Seoul.
-    ns = int(dt.datetime(2026, 11, 19, 15, 30, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000
+    ns = int(dt.datetime(2026, 11, 19, 15, 30, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
     assert kst_date(ns) == dt.date(2026, 11, 20)
 
 
@@ -110,7 +110,7 @@ def test_ns_from_kst_rejects_ambiguous_inputs() -> None:
     with pytest.raises(TypeError):
         ns_from_kst(dt.datetime(2026, 11, 20, 9), dt.time(9))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        ns_from_kst(dt.date(2026, 11, 20), dt.time(9, tzinfo=dt.timezone.utc))
+        ns_from_kst(dt.date(2026, 11, 20), dt.time(9, tzinfo=dt.UTC))
 
 
 @pytest.mark.usefixtures("new_york_tz")

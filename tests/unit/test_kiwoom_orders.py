@@ -4,8 +4,15 @@ from __future__ import annotations
 import pytest
 
 from core.enums import OrderStyle, Side, Venue
-from kiwoom_bridge.orders import (HogaCode, OrderType, cancel_order_type, hoga_for, modify_order_type,
-                                  new_order_type, style_for)
+from kiwoom_bridge.orders import (
+    HogaCode,
+    OrderType,
+    cancel_order_type,
+    hoga_for,
+    modify_order_type,
+    new_order_type,
+    style_for,
+)
 
 
 def test_order_types_per_venue_and_side() -> None:

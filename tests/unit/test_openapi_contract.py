@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -18,14 +19,25 @@ from config.loader import load_config
 from core.clock import NS_PER_MS, ns_from_kst
 from kiwoom_bridge import fids
 from kiwoom_bridge.emulator.control import (
-    SIGNATURES, EmulatedControl, EmulatorCallError, UnknownSignatureError,
+    SIGNATURES,
+    EmulatedControl,
+    EmulatorCallError,
+    UnknownSignatureError,
 )
 from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.source import ListSource
 from kiwoom_bridge.errors import KiwoomError
 from kiwoom_bridge.openapi import CALLBACK_NAMES, OpenApi, PlatformNotSupportedError
 from kiwoom_bridge.types import (
-    KRX, NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE, BalanceReport, ExecutionReport, L1Update, OrderAck, QuoteEvent,
+    KRX,
+    NXT,
+    REAL_TYPE_QUOTE,
+    REAL_TYPE_TRADE,
+    BalanceReport,
+    ExecutionReport,
+    L1Update,
+    OrderAck,
+    QuoteEvent,
 )
 
 CFG = load_config()

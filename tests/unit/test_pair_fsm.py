@@ -779,7 +779,7 @@ class PairExchange(RuleBasedStateMachine):
             return None
         posts = [o for o in self.m.orders.values() if o.role == "hedge_post"]
         deadline = self.m.armed_timers[ev.token][1]
-        return (deadline, self.m.state, self.m.escalated, posts[-1] if posts else None)
+        return (deadline, self.m.state, self.m.escalated, posts[-1] if posts else None, self.m.retry_pending)
 
     def _check(self, ev, acts, before) -> None:
         m = self.m
@@ -818,10 +818,11 @@ class PairExchange(RuleBasedStateMachine):
             elif isinstance(a, Finished):
                 self.finished.append(a)
         if before is not None and ev.now_ns >= before[0]:
-            deadline, state, escalated, post = before
+            deadline, state, escalated, post, retry_pending = before
             assert deadline == m.hedge_deadline_ns
             assert ev.now_ns == deadline or self.hedge_armed_late, "timers fire exactly at their deadline"
-            if (state is PairState.HEDGE_POST_SENT and not escalated and post is not None
+            # (a rate-limit retry pending holds every send of the pair, the cancel too, until it is due)
+            if (state is PairState.HEDGE_POST_SENT and not escalated and post is not None and not retry_pending
                     and post.status is OrderStatus.WORKING and post.remaining > 0):
                 assert any(isinstance(a, SendCancel) and a.intent.target_ref == post.ref for a in acts), \
                     "escalation must cancel the post exactly at the deadline"

@@ -107,7 +107,7 @@ def test_recording_a_replay_reproduces_the_file(tmp_path: Path, cfg) -> None:
     assert summary.last_t_ns == parse_timestamp(str(src_rows[-1]["timestamp"]))
 
     book: dict[tuple[str, str], tuple[int, int]] = {}
-    for s, g in zip(src_rows, got):
+    for s, g in zip(src_rows, got, strict=True):
         assert (g["timestamp"], g["symbol"], g["venue"], g["real_type"], g["raw_code"]) == \
             (s["timestamp"], s["symbol"], s["venue"], s["real_type"], s["raw_code"])
         key = (str(s["symbol"]), str(s["venue"]))

@@ -58,7 +58,7 @@ def test_format_timestamp_is_naive_seoul_with_six_digits() -> None:
     assert format_timestamp(T0) == "2025-09-06T09:00:30.123456"
     assert format_timestamp(T0 - 123_456_000) == "2025-09-06T09:00:30.000000"
     assert format_timestamp(T0 + 999) == "2025-09-06T09:00:30.123456"          # ns truncated
-    midnight_utc = int(dt.datetime(2025, 9, 6, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000
+    midnight_utc = int(dt.datetime(2025, 9, 6, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
     assert format_timestamp(midnight_utc) == "2025-09-06T09:00:00.000000"
 
 

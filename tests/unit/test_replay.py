@@ -12,8 +12,8 @@ import pytest
 
 from kiwoom_bridge.emulator.replay import ReplaySource
 from kiwoom_bridge.event_batch import EventBatch
-from kiwoom_bridge.recording_reader import MIN_COMPARED, RecordingError, detect_fid41_meaning, recording_files
 from kiwoom_bridge.recording import SEED_COLUMNS, format_timestamp, parse_timestamp, write_recording
+from kiwoom_bridge.recording_reader import MIN_COMPARED, RecordingError, detect_fid41_meaning, recording_files
 from kiwoom_bridge.types import REAL_TYPE_QUOTE, REAL_TYPE_TRADE, QuoteEvent
 
 T0 = 1_757_116_800_000_000_000          # 2025-09-06 09:00:00 Asia/Seoul

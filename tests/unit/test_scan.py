@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from config.loader import load_config
 from core.costs import CostModel
 from core.scan import scan_kernel, scan_kernel_py
-from tools.scan_recording import CSV_COLUMNS, scan_command, scan_recording
 from core.ticks import tick_size
 from kiwoom_bridge.recording import format_timestamp, write_recording
+from tools.scan_recording import CSV_COLUMNS, scan_command, scan_recording
 
 QUOTE, TRADE, PRIORITY, EXPECTED = "주식호가잔량", "주식체결", "주식우선호가", "주식예상체결"
 T0 = 1_773_100_800_000_000_000          # 2026-03-10 09:00:00 Asia/Seoul (Tuesday; settles in 2026)
@@ -142,7 +142,7 @@ def assert_same_windows(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]])
     got, want = sorted(got, key=key), sorted(want, key=key)
     assert [(w[0], w[1], w[2], w[3], int(w[6]), int(w[7])) for w in got] == \
            [(w[0], w[1], w[2], w[3], int(w[6]), int(w[7])) for w in want]
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g[4] == pytest.approx(w[4], rel=1e-12, abs=1e-9)
         assert g[5] == pytest.approx(w[5], rel=1e-12, abs=1e-9)
 
@@ -197,7 +197,7 @@ def test_hand_made_recording_has_the_known_windows(tmp_path: Path) -> None:
     ]
     got = [(r[0], r[1], r[2], r[3], r[4], r[7]) for r in table(res)]
     assert [g[:4] + g[5:] for g in got] == [e[:4] + e[5:] for e in expected]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g[4] == pytest.approx(e[4], rel=1e-12)
     # the second window's visible qty is the NXT bid's 50 shares (KRX ask shows 500)
     assert list(res.windows["max_qty"]) == [300, 50, 100, 100]

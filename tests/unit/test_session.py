@@ -1,4 +1,5 @@
-"""core.session on real dates: XKRX + extra holidays, the guard window, market-operation notices, any machine time zone."""
+"""core.session on real dates: XKRX + extra holidays, the guard window, market-operation notices, any machine
+time zone."""
 from __future__ import annotations
 
 import datetime as dt
@@ -133,7 +134,8 @@ def test_guard_window_edges_with_nxt_main_open() -> None:
             assert status.reason == reason
         assert status.phase in PHASES
     assert clock.status(at(9, 0, 32)).reason == (
-        "armed: 2026-11-20 09:00:32 inside guard 09:00:32–15:19:50, NXT main open by the broker's notice 'R' at 09:00:30")
+        "armed: 2026-11-20 09:00:32 inside guard 09:00:32–15:19:50, "
+        "NXT main open by the broker's notice 'R' at 09:00:30")
 
 
 def test_guard_bounds_in_ns() -> None:

@@ -9,8 +9,14 @@ fact filled and ended a session with a net position of -1.
 from __future__ import annotations
 
 from config.loader import load_config
-from core.desk_events import (DisarmRequested, MarketOperationNotice, OrderAcknowledged, OrderDenied,
-                              OrderSendResult, SendOutcome)
+from core.desk_events import (
+    DisarmRequested,
+    MarketOperationNotice,
+    OrderAcknowledged,
+    OrderDenied,
+    OrderSendResult,
+    SendOutcome,
+)
 from core.enums import Direction, MarketOperation
 from core.observations import ErrorRaised
 from core.order_flow import OrderRequest

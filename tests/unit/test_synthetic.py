@@ -174,7 +174,7 @@ def test_dislocations_produce_eligible_edges_for_the_engine() -> None:
     # beyond an occasional stale quote).
     log = m.dislocation_log()
     inside = 0
-    for sym, t in zip(elig.sym.to_numpy(), elig.t.to_numpy()):
+    for sym, t in zip(elig.sym.to_numpy(), elig.t.to_numpy(), strict=True):
         hit = (log["code_idx"] == sym) & (log["start_ns"] <= t) & (t < log["end_ns"])
         inside += bool(hit.any())
     assert inside >= 0.9 * len(elig)
@@ -197,7 +197,8 @@ def test_dislocation_shifts_one_venue_then_reverts() -> None:
     assert set(np.abs(log["shift_ticks"]).tolist()) == {5}
     assert np.all(log["end_ns"] - log["start_ns"] == 2_000_000_000)
     expected_bid = m.start_prices[b.code_idx].copy()
-    for sym, v, t0, t1, k in zip(*(log[f] for f in ("code_idx", "venue", "start_ns", "end_ns", "shift_ticks"))):
+    columns = (log[f] for f in ("code_idx", "venue", "start_ns", "end_ns", "shift_ticks"))
+    for sym, v, t0, t1, k in zip(*columns, strict=True):
         during = (b.code_idx == sym) & (b.venue == v) & (b.t_ns >= t0) & (b.t_ns < t1)
         assert during.any()                                   # at least the start update
         if t1 <= b.t_ns[-1]:

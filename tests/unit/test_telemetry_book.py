@@ -14,9 +14,22 @@ from core.clock import NS_PER_MS, NS_PER_S
 from core.costs import CostModel
 from core.enums import Direction, MarketOperation, Side, Venue
 from core.ledger import Ledger
-from core.observations import (AuditEvent, AutoPauseChanged, ErrorRaised, FillBooked, KillSwitchTripped,
-                               LatencyObserved, LatencyStage, OrderAudited, PairClosed, RejectSpike,
-                               ReplaySourceDescribed, SessionChanged, SignalObserved, TicksCounted)
+from core.observations import (
+    AuditEvent,
+    AutoPauseChanged,
+    ErrorRaised,
+    FillBooked,
+    KillSwitchTripped,
+    LatencyObserved,
+    LatencyStage,
+    OrderAudited,
+    PairClosed,
+    RejectSpike,
+    ReplaySourceDescribed,
+    SessionChanged,
+    SignalObserved,
+    TicksCounted,
+)
 from outputs.report import summarise
 from outputs.telemetry_book import TelemetryBook
 
@@ -257,7 +270,8 @@ def test_replay_source_is_kept_in_the_report_and_said_in_the_summary() -> None:
     src = book.report()["extra"]["replay"]
     assert src == {"files": ["/d/market_data_20250908.parquet"], "fid41_meaning": "price",
                    "size_check_applied": False, "assumed_visible_qty": 100, "description": desc,
-                   "rows_read": 10, "rows_replayed": 9, "notes": [desc, "1 row of 999999 skipped (not in the universe)"]}
+                   "rows_read": 10, "rows_replayed": 9,
+                   "notes": [desc, "1 row of 999999 skipped (not in the universe)"]}
     text = summarise(book.report())
     assert f"  Replay: {desc}" in text.splitlines()
     assert text.count(desc) == 1                               # the description is not repeated as a note

@@ -12,7 +12,7 @@ from core.throttle import (
     AutoPauseEvent,
     OrderThrottle,
     ThrottleConfigError,
-    TimeWentBackwards,
+    TimeWentBackwardsError,
     TokenBucket,
 )
 
@@ -147,7 +147,7 @@ def test_next_available_ns_is_exact() -> None:
 def test_bucket_rejects_time_going_backwards_and_bad_parameters() -> None:
     bucket = TokenBucket(5)
     bucket.try_acquire(T0)
-    with pytest.raises(TimeWentBackwards):
+    with pytest.raises(TimeWentBackwardsError):
         bucket.free(T0 - 1)
     for kwargs in ({"capacity": 0}, {"capacity": 5, "reserve": 5}, {"capacity": 5, "window_ns": 0},
                    {"capacity": 5, "reserve": -1}):
