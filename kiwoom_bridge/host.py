@@ -28,19 +28,25 @@ def host_capabilities(leader: str, admin_port: int) -> dict:
 
 
 def warm_bridge_caches() -> None:
-    """Import what the bridge uses on first use (and build the XKRX calendar) before the host
-    system starts its actor processes, so the session's first order does not pay for it."""
-    import datetime as dt
+    """Import what the bridge uses on first use before the host system starts its actor processes, so the
+    session's first order does not pay for it (forked actors inherit the imports).
+
+    The emulator's modules (sim and replay backends, used when a benchmark puts the bridge in a host
+    system) are warmed only where their libraries exist: the 32-bit Windows host has no pandas or pyarrow
+    and never runs them (requirements-kiwoom-host.txt).
+    """
     import gc
     import importlib
 
-    from core.costs import settlement_date
-    settlement_date(dt.date.today())
-    for mod in ("kiwoom_bridge.bridge_core", "kiwoom_bridge.translate", "kiwoom_bridge.openapi", "kiwoom_bridge.errors",
-                "kiwoom_bridge.emulator.control", "kiwoom_bridge.emulator.scheduler",
-                "kiwoom_bridge.emulator.exchange", "kiwoom_bridge.emulator.synthetic",
-                "kiwoom_bridge.emulator.replay", "core.pair_fsm", "core.session"):
+    for mod in ("kiwoom_bridge.bridge_core", "kiwoom_bridge.translate", "kiwoom_bridge.openapi",
+                "kiwoom_bridge.errors", "core.pair_fsm", "core.pair_desk", "protocol.steps", "protocol.control"):
         importlib.import_module(mod)
+    for mod in ("kiwoom_bridge.emulator.control", "kiwoom_bridge.emulator.synthetic",
+                "kiwoom_bridge.emulator.replay"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            break                   # the emulator's libraries are not installed here: nothing to warm
     gc.collect()
     gc.freeze()
 
