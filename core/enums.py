@@ -14,10 +14,10 @@ from __future__ import annotations
 from enum import StrEnum, unique
 from typing import Self
 
-__all__ = ["Direction", "Market", "MarketOperation", "OrderRole", "OrderStyle", "Side", "Venue"]
+__all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OrderRole", "OrderStyle", "Side", "Venue"]
 
 
-class _LiteralEnum(StrEnum):
+class LiteralEnum(StrEnum):
     """A ``str`` enum whose values are the literal strings, with the one forgiving parser."""
 
     @classmethod
@@ -39,7 +39,7 @@ class _LiteralEnum(StrEnum):
 
 
 @unique
-class Venue(_LiteralEnum):
+class Venue(LiteralEnum):
     """A trading venue. ``index`` is its column in the numpy L1 rows (0 KRX, 1 NXT)."""
 
     KRX = "KRX"
@@ -70,7 +70,7 @@ class Venue(_LiteralEnum):
 
 
 @unique
-class Side(_LiteralEnum):
+class Side(LiteralEnum):
     """An order side. ``sign`` is +1 for a buy (shares in) and −1 for a sell (shares out)."""
 
     BUY = "BUY"
@@ -88,7 +88,7 @@ class Side(_LiteralEnum):
 
 
 @unique
-class Direction(_LiteralEnum):
+class Direction(LiteralEnum):
     """Direction of a cross-venue spread: A buys KRX and sells NXT, B buys NXT and sells KRX.
 
     The buy venue is the *cheap* one (the hedge posts there), the sell venue the *rich* one (the take
@@ -133,7 +133,7 @@ class Direction(_LiteralEnum):
 
 
 @unique
-class Market(_LiteralEnum):
+class Market(LiteralEnum):
     """Listing market of a stock; selects the sell-tax rate."""
 
     KOSPI = "KOSPI"
@@ -141,7 +141,7 @@ class Market(_LiteralEnum):
 
 
 @unique
-class OrderStyle(_LiteralEnum):
+class OrderStyle(LiteralEnum):
     """How an order executes, independent of any broker's codes.
 
     ``priced`` styles carry a limit price; the others are sent with price 0. ``immediate`` styles
@@ -174,7 +174,7 @@ class OrderStyle(_LiteralEnum):
 
 
 @unique
-class OrderRole(_LiteralEnum):
+class OrderRole(LiteralEnum):
     """What an order does for its pair: the take sells the rich venue, the hedge post buys the cheap
     venue at its touch, a hedge IOC buys what the post did not, an unwind sells an over-hedge."""
 
@@ -185,7 +185,7 @@ class OrderRole(_LiteralEnum):
 
 
 @unique
-class MarketOperation(_LiteralEnum):
+class MarketOperation(LiteralEnum):
     """A market-operation notice from the broker (the bridge translates the broker's own codes).
 
     The session clock acts on ``NXT_MAIN_OPEN`` / ``NXT_MAIN_CLOSE``; the others are recorded.

@@ -9,17 +9,16 @@ on KRX (KOA Studio); 21/22/23/25 NXT buy/sell/cancel/modify (seed 003; **unverif
 """
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum, unique
-from typing import Self
+from enum import IntEnum, unique
 
-from core.enums import OrderStyle, Side, Venue
+from core.enums import LiteralEnum, OrderStyle, Side, Venue
 
 __all__ = ["HogaCode", "OrderType", "cancel_order_type", "hoga_for", "new_order_type", "style_for"]
 
 
 @unique
-class HogaCode(StrEnum):
-    """Kiwoom's ``sHogaGb`` literal codes (the one parser: :meth:`parse`)."""
+class HogaCode(LiteralEnum):
+    """Kiwoom's ``sHogaGb`` literal codes (the one parser: :meth:`~core.enums.LiteralEnum.parse`)."""
 
     LIMIT = "00"
     MARKET = "03"
@@ -28,21 +27,6 @@ class HogaCode(StrEnum):
     LIMIT_FOK = "20"
     MARKET_FOK = "23"
     NXT_MID = "29"
-
-    @classmethod
-    def parse(cls, text: object) -> Self:
-        """The member for a hoga code as Kiwoom writes it (``"10"``; surrounding blanks ignored).
-
-        Raises:
-          ValueError: naming the bad code and the known ones.
-        """
-        if isinstance(text, cls):
-            return text
-        key = text.strip() if isinstance(text, str) else text
-        for member in cls:
-            if member.value == key:
-                return member
-        raise ValueError(f"unknown Kiwoom hoga code {text!r}: expected one of {', '.join(m.value for m in cls)}")
 
 
 @unique

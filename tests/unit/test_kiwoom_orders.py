@@ -35,5 +35,5 @@ def test_every_style_has_one_hoga_code_and_back() -> None:
     for s in OrderStyle:
         assert style_for(hoga_for(s)) is s
     assert style_for(" 10 ") is OrderStyle.LIMIT_IOC
-    with pytest.raises(ValueError, match="'99'"):
+    with pytest.raises(ValueError, match="unknown hogacode '99'"):
         HogaCode.parse("99")
