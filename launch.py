@@ -82,7 +82,7 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     from config.loader import ConfigError, load_config, resolve_path
     from config.universe_file import UniverseError, load_universe
     from outputs.report import summarise
-    from protocol.wiring import RunOptions
+    from protocol.wiring import RunOptions, parse_backend
     from tools.session_runner import run_session
 
     try:
@@ -109,7 +109,7 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     if not headless and not _gui_available():
         console.print("no display (or no GUI module) available: running headless", style="yellow")
 
-    opts = RunOptions(backend=backend, replay_file=replay_file, speed=speed, duration_s=duration_s,  # type: ignore[arg-type]
+    opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
                       seed=seed, run_dir=str(rdir), config_path=config_path)
     rt = EngineRuntime(cfg, universe, opts)
     headline = (f"engine started: backend {backend}, {len(universe)} symbols, speed "

@@ -33,7 +33,7 @@ URGENT_OBSERVATIONS: tuple[type, ...] = (OrderAudited, FillBooked, PairClosed, K
 TELEMETRY_FLUSH_NS = 50_000_000
 
 
-class EngineActor(ActorTypeDispatcher):
+class EngineActor(ActorTypeDispatcher):  # type: ignore[misc]  # thespian ships no type hints: its classes are Any
     """Base of the engine's actors.
 
     Counts messages in and out, answers the Supervisor's :class:`Ping` with a :class:`Pong`, keeps the

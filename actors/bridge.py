@@ -120,9 +120,12 @@ class KiwoomBridge(EngineActor):
 
     def _report_replay_source(self) -> None:
         """Say once what the recording holds (fid_41 meaning, size check) — into the run report."""
+        assert self.options is not None and self.core is not None     # set by Configure before the call
         if self.options.backend != "replay":
             return
-        src = self.core.source               # a kiwoom_bridge.emulator.replay.ReplaySource
+        from kiwoom_bridge.emulator.replay import ReplaySource
+        src = self.core.source
+        assert isinstance(src, ReplaySource), f"the replay backend runs a ReplaySource, not {src!r}"
         self.replay_description = src.describe()
         log.info("replay: %s", self.replay_description)
         self.observe(ReplaySourceDescribed(
@@ -233,10 +236,12 @@ class KiwoomBridge(EngineActor):
         if msg.step != self.step:
             return
         self.credited = True
-        if msg.step == 1 and self.core.simulated and self.options.speed is not None:
-            # paced: the first step carries the start-up snapshot and the actors' first-use costs;
-            # pin wall time to engine time only now, so the engine does not start out behind
-            self.core.start_clock()
+        if msg.step == 1:
+            assert self.core is not None and self.options is not None   # step 1 was emitted: Configure ran
+            if self.core.simulated and self.options.speed is not None:
+                # paced: the first step carries the start-up snapshot and the actors' first-use costs;
+                # pin wall time to engine time only now, so the engine does not start out behind
+                self.core.start_clock()
         le = self.last_exec
         if le is not None and (le.events or (self.deadline is not None and le.t_ns >= self.deadline)):
             # what a replacement PairManager must replay: steps with broker events or a due deadline
@@ -250,6 +255,7 @@ class KiwoomBridge(EngineActor):
                 self._finish("")
                 return
             if self.finish_by_ns is not None and self.t_ns >= self.finish_by_ns:
+                assert self.cfg is not None                          # finish_by_ns is set after Configure
                 self._finish(f"not flat {self.cfg.risk.unhedged_grace_ms + self.cfg.execution.t_hedge_ms} ms "
                              f"after the stop: check the audit log")
                 return
@@ -264,6 +270,7 @@ class KiwoomBridge(EngineActor):
         self.wakeup_pending = False
         if not self.started or self.finished:
             return
+        assert self.core is not None and self.options is not None   # started: Configure ran
         if self.credited:
             self._next_step()
         elif self.core.simulated and self.options.speed is not None:
@@ -280,15 +287,16 @@ class KiwoomBridge(EngineActor):
     def _next_step(self) -> None:
         if self.finished or not self.started or not self.credited:
             return
-        core = self.core
+        core, options = self.core, self.options
+        assert core is not None and options is not None             # started: Configure ran
         if self.end_ns is not None and self.t_ns >= self.end_ns:
-            self._request_stop(f"duration {self.options.duration_s:g} s reached")
+            self._request_stop(f"duration {options.duration_s:g} s reached")
         if core.simulated:
             nxt = core.next_event_ns()
-            if not self.exhausted and self.options.backend == "replay" and core.source_exhausted():
+            if not self.exhausted and options.backend == "replay" and core.source_exhausted():
                 self.exhausted = True
                 self._request_stop("end of the recording")
-            if self.options.speed is None:
+            if options.speed is None:
                 cands = [c for c in (nxt, self.deadline) if c is not None]
                 if not cands:
                     if self.stop_reason is None:
@@ -308,7 +316,7 @@ class KiwoomBridge(EngineActor):
                 # paced: engine time follows the wall clock; step as soon as credited and at least
                 # 1 ms of wall time has passed since the last step (credit-based coalescing)
                 target = core.paced_target_ns()
-                speed = self.options.speed or 1.0
+                speed = options.speed or 1.0
                 core.advance_to(max(target, core.now_ns()))      # collect what has "arrived" by now
                 busy = bool(self.carry) or self.stop_reason is not None or core.has_pending()
                 due = self.deadline is not None and target >= self.deadline
@@ -333,7 +341,7 @@ class KiwoomBridge(EngineActor):
         core.advance_to(t_next)
         self.t_ns = t_next
         self._emit_step()
-        if core.simulated and self.options.speed is not None:
+        if core.simulated and options.speed is not None:
             self._sleep(NS_PER_MS)
 
     def _sleep(self, wall_ns: float) -> None:
@@ -346,12 +354,15 @@ class KiwoomBridge(EngineActor):
         self.step += 1
         self.credited = False
         shard_ids = tuple(sorted(self.shards))
-        out = self.core.take(self.t_ns, shard_ids)
+        core = self.core
+        assert core is not None                                     # started: Configure ran
+        out = core.take(self.t_ns, shard_ids)
         events = step_events(self.carry, out.events, self.t_ns)
         self.carry = []
         if self.stop_reason is not None and not self.disarm_sent:
             events.append(DisarmRequested(self.stop_reason))
             self.disarm_sent = True
+            assert self.cfg is not None                              # started: Configure ran
             self.finish_by_ns = self.t_ns + (self.cfg.execution.t_hedge_ms + self.cfg.risk.unhedged_grace_ms
                                              + 30_000) * NS_PER_MS
         self.inflight = (self.step, shard_ids, out.rows, {s: self.shards[s][0] for s in shard_ids})
@@ -360,7 +371,7 @@ class KiwoomBridge(EngineActor):
             rows = out.rows[sid]
             snap = sid in self.pending_snapshots
             if snap:
-                rows = np.concatenate([self.core.snapshot_rows(sid), rows])
+                rows = np.concatenate([core.snapshot_rows(sid), rows])
                 self.pending_snapshots.discard(sid)
             self.rows_total += len(rows)
             self.send(addr, MarketBatch(step=self.step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows,

@@ -66,7 +66,7 @@ class EngineRuntime:
         self.bridge_layout = "external" if options.backend == "kiwoom" else bridge_layout
         self.asys: Any = None
         self.supervisor: Any = None
-        self.host_proc: subprocess.Popen | None = None
+        self.host_proc: subprocess.Popen[str] | None = None
         self.host_log: Path | None = None
         self.timeout = cfg.actor_system.ask_timeout_s
 

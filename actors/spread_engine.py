@@ -77,6 +77,7 @@ class SpreadEngine(EngineActor):
             if self.configure is None:
                 return
             self._build(msg.t_ns)
+            assert self.state is not None
         if msg.step != self.step:
             self.step = msg.step
             self.expected = set(msg.shard_ids)

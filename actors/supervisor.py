@@ -67,7 +67,7 @@ class ChildInfo:
     msgs_out: int = 0
     pending: int = 0
     restarts: int = 0
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)     # the child's last Pong.detail
     alive: bool = True
 
 
@@ -245,7 +245,7 @@ class Supervisor(EngineActor):
             detail=tuple(sorted({**{f"bridge.{k}": v for k, v in br.items()},
                                  **{f"pm.{k}": v for k, v in pm.items()}}.items())))
 
-    def _detail(self, kind: str) -> dict:
+    def _detail(self, kind: str) -> dict[str, Any]:
         for c in self.children.values():
             if c.kind == kind:
                 return c.detail

@@ -70,7 +70,7 @@ def _is_free_mapping(path: str, key: str) -> bool:
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = []
+    parts: list[str] = []
     for item in loc:
         if isinstance(item, int) and parts:
             parts[-1] = f"{parts[-1]}[{item}]"

@@ -36,7 +36,8 @@ def _parse_time(value: object) -> dt.time:
             parts.append(0)
         if len(parts) != 3:
             raise ValueError
-        return dt.time(*parts)
+        hour, minute, second = parts
+        return dt.time(hour, minute, second)
     except (ValueError, TypeError):
         raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {value!r}") from None
 
@@ -263,7 +264,7 @@ class FeesConfig(_Frozen):
 
     @field_validator("tax")
     @classmethod
-    def _tax(cls, v: dict) -> dict:
+    def _tax(cls, v: dict[str, dict[int, float]]) -> dict[str, dict[int, float]]:
         for market in ("KOSPI", "KOSDAQ"):
             if market not in v or not v[market]:
                 raise ValueError(f"needs a {market} entry with at least one year")

@@ -25,7 +25,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar, overload
 
 __all__ = [
     "HAVE_NUMBA",
@@ -103,8 +104,12 @@ def kernel_cache_dir(key: str, environ: Mapping[str, str] | None = None,
 #: Hash of :data:`KERNEL_SOURCES` as they are now; computed before numba is imported.
 KERNEL_CACHE_KEY: str = kernel_cache_key()
 
+# A plain module handle: numba.config's settings (CACHE_DIR, CACHE_LOCATOR_CLASSES) are set at import time from
+# the environment, so they are not declared anywhere a type checker could see them.
+_numba: ModuleType | None
 try:  # pragma: no branch - which arm runs depends on the host
-    import numba as _numba
+    import numba as _numba_module
+    _numba = _numba_module
 except ImportError:  # 32-bit Windows host, or numba not installed
     _numba = None
 
@@ -135,6 +140,7 @@ def _identity_njit(*args: Any, **kwargs: Any) -> Any:
 def _numba_cache_dir(path: str) -> Iterator[None]:
     """Point ``numba.config.CACHE_DIR`` at ``path`` for the duration (numba picks a function's cache
     folder when it is decorated, from this value), then restore it for other numba users in the process."""
+    assert _numba is not None
     previous = _numba.config.CACHE_DIR
     _numba.config.CACHE_DIR = path
     try:
@@ -149,6 +155,7 @@ def _keyed_njit(*args: Any, **kwargs: Any) -> Any:
     Without a usable keyed folder (none writable, or ``NUMBA_CACHE_LOCATOR_CLASSES`` overriding where numba
     looks) ``cache=True`` is dropped: compiling at every start beats loading a build of older sources.
     """
+    assert _numba is not None
     if not kwargs.get("cache"):
         return _numba.njit(*args, **kwargs)
     if KERNEL_CACHE_DIR is None or _numba.config.CACHE_LOCATOR_CLASSES:
@@ -165,4 +172,21 @@ def _keyed_njit(*args: Any, **kwargs: Any) -> Any:
     return decorate
 
 
-njit: Callable[..., Any] = _keyed_njit if _numba is not None else _identity_njit
+_njit_impl: Callable[..., Any] = _keyed_njit if _numba is not None else _identity_njit
+_Kernel = TypeVar("_Kernel", bound=Callable[..., Any])
+
+
+@overload
+def njit(fn: _Kernel, /) -> _Kernel: ...
+@overload
+def njit(signature: str | None = None, /, **options: Any) -> Callable[[_Kernel], _Kernel]: ...
+
+
+def njit(*args: Any, **kwargs: Any) -> Any:
+    """``@njit``, ``@njit(cache=True, nogil=True)`` or ``@njit("int64(int64)", cache=True)``: :func:`_keyed_njit`
+    with numba, :func:`_identity_njit` without.
+
+    Typed as returning the kernel itself: numba's dispatcher is called with the Python function's arguments, so
+    callers of a kernel are checked against its annotations.
+    """
+    return _njit_impl(*args, **kwargs)

@@ -8,6 +8,8 @@ own venue, or a price off the tick grid.
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from core.ticks import tick_size
@@ -17,6 +19,17 @@ Q_STALE, Q_CROSSED, Q_OFF_GRID = 1, 2, 4
 
 # L1 row field -> book column
 _FIELDS = (("bid", BID), ("ask", ASK), ("bid_qty", BID_QTY), ("ask_qty", ASK_QTY))
+
+
+class BookState(TypedDict):
+    """:meth:`ShardBook.delta`: the fields of a ``protocol.steps.BookDelta``, one entry per row."""
+
+    sym: np.ndarray              # int32 universe indices
+    krx: np.ndarray              # int64[n, 4] bid, ask (KRW), bid_qty, ask_qty (shares)
+    nxt: np.ndarray              # int64[n, 4], as krx
+    tick_arrival_ns: np.ndarray  # int64 arrival of the newest update that changed the row
+    tick_t_ns: np.ndarray        # int64 t_ns of that update
+    quality: np.ndarray          # uint8 Q_* flags
 
 
 class ShardBook:
@@ -128,7 +141,7 @@ class ShardBook:
             out[(last > 0) & (now_ns - last > self.stale_after_ns)] |= Q_STALE
         return out
 
-    def delta(self, local_rows: np.ndarray, now_ns: int) -> dict:
+    def delta(self, local_rows: np.ndarray, now_ns: int) -> BookState:
         """The full state of ``local_rows`` for a BookDelta message (copies, safe to send)."""
         return {
             "sym": self.syms[local_rows].astype(np.int32),

@@ -128,7 +128,8 @@ def settlement_date(trade_date: dt.date, extra_holidays: Iterable[dt.date] = ())
         if sessions[i] not in extra:
             counted += 1
             if counted == SETTLEMENT_LAG_SESSIONS:
-                return sessions[i].astype(dt.date)
+                settles: dt.date = sessions[i].astype(dt.date)
+                return settles
         i += 1
     raise ValueError(f"trade date {trade_date} settles beyond the XKRX calendar range ending {_CAL_END}")
 

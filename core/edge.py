@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsFloat, SupportsInt
 
 import numpy as np
 
@@ -65,11 +65,12 @@ DIRECTION_B = 2
 
 
 @njit(cache=True, nogil=True)
-def evaluate_edges(krx_bid, krx_ask, krx_bid_qty, krx_ask_qty,
-                   nxt_bid, nxt_ask, nxt_bid_qty, nxt_ask_qty,
-                   krx_fee_bps, nxt_fee_bps, tax_bps, min_net_ticks, slice_qty,
-                   cooldown_until_ns, now_ns,
-                   out_direction, out_net_krw, out_net_bps, out_eligible):  # type: ignore[no-untyped-def]
+def evaluate_edges(krx_bid: np.ndarray, krx_ask: np.ndarray, krx_bid_qty: np.ndarray, krx_ask_qty: np.ndarray,
+                   nxt_bid: np.ndarray, nxt_ask: np.ndarray, nxt_bid_qty: np.ndarray, nxt_ask_qty: np.ndarray,
+                   krx_fee_bps: float, nxt_fee_bps: float, tax_bps: np.ndarray, min_net_ticks: np.ndarray,
+                   slice_qty: int, cooldown_until_ns: np.ndarray, now_ns: int,
+                   out_direction: np.ndarray, out_net_krw: np.ndarray, out_net_bps: np.ndarray,
+                   out_eligible: np.ndarray) -> int:
     """Evaluate both directions for every symbol; write the outputs in place; return the number eligible.
 
     Inputs (length n each unless scalar): ``krx_bid``, ``krx_ask``, ``nxt_bid``, ``nxt_ask`` prices in KRW
@@ -165,11 +166,12 @@ def evaluate_edges_py(krx_bid: Any, krx_ask: Any, krx_bid_qty: Any, krx_ask_qty:
             (1, ka, nb, krx_fee_bps, nxt_fee_bps, int(krx_ask_qty[i]), int(nxt_bid_qty[i])),
             (2, na, kb, nxt_fee_bps, krx_fee_bps, int(nxt_ask_qty[i]), int(krx_bid_qty[i])),
         ]
-        best = None
+        best: tuple[int, float, int, int, int] | None = None    # direction, net KRW, buy px KRW, buy/sell qty
         for direction, buy, sell, buy_fee, sell_fee, buy_qty, sell_qty in candidates:
             net = net_edge_per_share_krw(buy, sell, buy_fee, sell_fee, tax)
             if best is None or net > best[1]:
                 best = (direction, net, buy, buy_qty, sell_qty)
+        assert best is not None                                     # two candidates, the first always taken
         direction, net, buy, buy_qty, sell_qty = best
         eligible = (net >= float(min_net_ticks[i]) * tick_size(buy)
                     and buy_qty >= slice_qty and sell_qty >= slice_qty
@@ -290,7 +292,7 @@ def band_edge_prices() -> tuple[int, ...]:
 
 def _gaps_krw() -> tuple[int, ...]:
     """Spreads in KRW around every tick size of the table (t − 1, t, t + 1): eligibility at 1 tick flips on them."""
-    gaps = set()
+    gaps: set[int] = set()
     for _, tick in TICK_BANDS:
         gaps.update((tick - 1, tick, tick + 1))
     return tuple(sorted(g for g in gaps if g > 0))
@@ -334,6 +336,11 @@ def _check_tick_kernel(tick_kernel: Callable[[int], int]) -> int:
     return len(prices)
 
 
+def _edge_text(direction: SupportsInt, net_krw: SupportsFloat, net_bps: SupportsFloat, eligible: object) -> str:
+    """One symbol's result of an edge kernel, for a :class:`KernelMismatchError`."""
+    return f"direction {int(direction)}, net {float(net_krw)!r} KRW, {float(net_bps)!r} bps, eligible {bool(eligible)}"
+
+
 def _check_edge_kernel(edge_kernel: Callable[..., int]) -> int:
     books, buy_px = _band_edge_books()
     n = len(buy_px)
@@ -354,11 +361,9 @@ def _check_edge_kernel(edge_kernel: Callable[..., int]) -> int:
             inputs = (f"buy price {int(buy_px[i]):,} KRW (book KRX {books['krx_bid'][i]:,}/{books['krx_ask'][i]:,}, "
                       f"NXT {books['nxt_bid'][i]:,}/{books['nxt_ask'][i]:,} KRW; fees {krx_fee:g}/{nxt_fee:g} bps, "
                       f"tax {tax:g} bps, min_net_ticks {min_ticks:g})")
-            show = lambda d, k, b, e: (f"direction {int(d)}, net {float(k)!r} KRW, {float(b)!r} bps, "  # noqa: E731
-                                       f"eligible {bool(e)}")
             raise KernelMismatchError("evaluate_edges", "evaluate_edges_py", inputs,
-                                      show(dir_k[i], net_k[i], bps_k[i], elig_k[i]),
-                                      show(dir_r[i], net_r[i], bps_r[i], elig_r[i]))
+                                      _edge_text(dir_k[i], net_k[i], bps_k[i], elig_k[i]),
+                                      _edge_text(dir_r[i], net_r[i], bps_r[i], elig_r[i]))
         if count_k != count_r:
             raise KernelMismatchError("evaluate_edges", "evaluate_edges_py", "the band-edge books",
                                       f"{count_k} eligible", f"{count_r} eligible")

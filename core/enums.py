@@ -40,14 +40,17 @@ class LiteralEnum(StrEnum):
 
 @unique
 class Venue(LiteralEnum):
-    """A trading venue. ``index`` is its column in the numpy L1 rows (0 KRX, 1 NXT)."""
+    """A trading venue. ``l1_index`` is its value in the numpy L1 rows' ``venue`` column (0 KRX, 1 NXT)."""
 
     KRX = "KRX"
     NXT = "NXT"
 
     @property
-    def index(self) -> int:
-        """0 for KRX, 1 for NXT (the ``venue`` column of :data:`core.l1.L1_ROW_DTYPE`)."""
+    def l1_index(self) -> int:
+        """0 for KRX, 1 for NXT (the ``venue`` column of :data:`core.l1.L1_ROW_DTYPE`).
+
+        Not named ``index``: that would shadow :meth:`str.index` of this ``str`` enum.
+        """
         return 0 if self is Venue.KRX else 1
 
     @classmethod

@@ -13,7 +13,7 @@ __all__ = ["KIND_QUOTE", "KIND_TRADE", "L1_ROW_DTYPE", "empty_rows"]
 #: Columns of a market batch (one entry per real-data event, in arrival order; explicit little-endian).
 L1_ROW_DTYPE = np.dtype([
     ("sym", "<i4"),          # index in the universe (file order)
-    ("venue", "i1"),         # core.enums.Venue.index: 0 KRX, 1 NXT
+    ("venue", "i1"),         # core.enums.Venue.l1_index: 0 KRX, 1 NXT
     ("kind", "i1"),          # KIND_QUOTE or KIND_TRADE
     ("ask", "<i8"), ("bid", "<i8"), ("ask_qty", "<i8"), ("bid_qty", "<i8"),   # 0 = not carried
     ("last", "<i8"),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from core.clock import kst_date, kst_datetime
 from core.costs import CostModel
@@ -103,10 +103,10 @@ _ERROR_KINDS = frozenset({"protocol_violation", "order_lost", "order_given_up", 
 
 def pair_params(cfg: EngineConfig, code: str) -> PairParams:
     """The state-machine parameters of a slice on ``code`` (per-symbol t_hedge override honoured)."""
-    entry = "market" if cfg.router.entry_leg.prefer == "market" else "ioc"
+    entry: Literal["ioc", "market"] = "market" if cfg.router.entry_leg.prefer == "market" else "ioc"
     pref = cfg.router.hedge_leg.prefer
-    hedge = "mid" if (pref == "mid" or (pref == "limit_or_mid" and cfg.router.hedge_leg.allow_nxt_mid_price)) \
-        else "limit"
+    mid = pref == "mid" or (pref == "limit_or_mid" and cfg.router.hedge_leg.allow_nxt_mid_price)
+    hedge: Literal["limit", "mid"] = "mid" if mid else "limit"
     ex = cfg.execution
     return PairParams(t_hedge_ms=cfg.hedge_fallback_ms(code), tr_ack_timeout_ms=ex.tr_ack_timeout_ms,
                       cancel_timeout_ms=ex.cancel_timeout_ms, cooldown_ms=cfg.spread_engine.cooldown_ms,
@@ -424,24 +424,24 @@ class PairDesk:
             self._orphans.setdefault(key, []).append(ev)
             return
         own_no = ev.cancel_order_no if isinstance(ev, OrderCancelled) and ev.cancel_order_no else ev.order_no
-        common = dict(ref=self._no_ref.get(own_no, ""), order_no=own_no,
-                      orig_order_no=ev.orig_order_no, venue=ev.venue, code=ev.code, side=ev.side,
-                      qty=ev.order_qty, price=ev.order_price, leaves_qty=ev.leaves_qty,
-                      broker_status=ev.broker_status)
+        ref = self._no_ref.get(own_no, "")
+        common: dict[str, object] = dict(order_no=own_no, orig_order_no=ev.orig_order_no, venue=ev.venue,
+                                         code=ev.code, side=ev.side, qty=ev.order_qty, price=ev.order_price,
+                                         leaves_qty=ev.leaves_qty, broker_status=ev.broker_status)
         if isinstance(ev, OrderAccepted):
-            self._audit(ev.t_ns, AuditEvent.ACCEPTED, pid, **common)
+            self._audit(ev.t_ns, AuditEvent.ACCEPTED, pid, ref, **common)
             self._handle(pid, Accepted(order_no=ev.order_no, now_ns=ev.t_ns))
         elif isinstance(ev, OrderFilled):
-            self._audit(ev.t_ns, AuditEvent.FILL, pid, fill_qty=ev.qty, fill_px=ev.price, exec_id=ev.exec_id,
+            self._audit(ev.t_ns, AuditEvent.FILL, pid, ref, fill_qty=ev.qty, fill_px=ev.price, exec_id=ev.exec_id,
                         **common)
             self._book_fill(pid, ev)
             self._handle(pid, Filled(order_no=ev.order_no, qty=ev.qty, price=float(ev.price), leaves_qty=ev.leaves_qty,
                                      now_ns=ev.t_ns, exec_id=ev.exec_id or None))
         elif isinstance(ev, OrderCancelled):
-            self._audit(ev.t_ns, AuditEvent.CANCEL_CONFIRMED, pid, **common)
+            self._audit(ev.t_ns, AuditEvent.CANCEL_CONFIRMED, pid, ref, **common)
             self._handle(pid, CancelConfirmed(order_no=key, cancelled_qty=ev.cancelled_qty, now_ns=ev.t_ns))
         else:
-            self._audit(ev.t_ns, AuditEvent.REJECT, pid, message=ev.reason, **common)
+            self._audit(ev.t_ns, AuditEvent.REJECT, pid, ref, message=ev.reason, **common)
             self._handle(pid, Rejected(reason=ev.reason or "refused by the broker", now_ns=ev.t_ns,
                                        order_no=ev.order_no))
 
@@ -616,7 +616,7 @@ class PairDesk:
                                    role=role, is_cancel=is_cancel, **fields))  # type: ignore[arg-type]
 
     # -- health ------------------------------------------------------------------------------------------
-    def detail(self) -> list[tuple[str, object]]:
+    def detail(self) -> list[tuple[str, str | int | float | bool | None]]:
         """The desk's state for the health and status views."""
         return [("session", self.phase), ("armed", self.armed), ("reason", self.disarm_reason or self.arm_reason),
                 ("active_pairs", len(self.active)), ("flat", self.flat), ("pnl_net_krw", self.marked_pnl_krw()),

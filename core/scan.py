@@ -82,8 +82,11 @@ _INITIAL_WINDOW_CAPACITY = 1024
 # ------------------------------------------------------------------------------------------ the kernel
 
 @njit(cache=True, nogil=True)
-def scan_kernel(code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, has_ask_qty, has_bid_qty,
-                check_size, n_symbols, krx_fee_bps, nxt_fee_bps, tax_bps, min_net_ticks, min_qty):  # type: ignore[no-untyped-def]
+def scan_kernel(code_idx: np.ndarray, venue: np.ndarray, ask: np.ndarray, bid: np.ndarray, ask_qty: np.ndarray,
+                bid_qty: np.ndarray, has_ask: np.ndarray, has_bid: np.ndarray, has_ask_qty: np.ndarray,
+                has_bid_qty: np.ndarray, check_size: np.ndarray, n_symbols: int, krx_fee_bps: float,
+                nxt_fee_bps: float, tax_bps: np.ndarray, min_net_ticks: np.ndarray,
+                min_qty: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Rebuild the books row by row and collect every eligibility window, in one pass.
 
     Args (one entry per row, replay order, unless scalar):
@@ -213,8 +216,8 @@ def scan_kernel(code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, h
                 wf[nw, 1] = o_bps[w]
                 nw += 1
                 o_open[w] = False
-    for w in range(m):
-        if o_open[w]:
+    for slot in range(m):
+        if o_open[slot]:
             if nw == cap:
                 cap *= 2
                 wi2 = np.empty((cap, 6), np.int64)
@@ -223,14 +226,14 @@ def scan_kernel(code_idx, venue, ask, bid, ask_qty, bid_qty, has_ask, has_bid, h
                 wf2[:nw] = wf[:nw]
                 wi = wi2
                 wf = wf2
-            wi[nw, 0] = w // 2
-            wi[nw, 1] = w % 2
-            wi[nw, 2] = o_start[w]
+            wi[nw, 0] = slot // 2
+            wi[nw, 1] = slot % 2
+            wi[nw, 2] = o_start[slot]
             wi[nw, 3] = -1
-            wi[nw, 4] = o_qty[w]
-            wi[nw, 5] = o_count[w]
-            wf[nw, 0] = o_krw[w]
-            wf[nw, 1] = o_bps[w]
+            wi[nw, 4] = o_qty[slot]
+            wi[nw, 5] = o_count[slot]
+            wf[nw, 0] = o_krw[slot]
+            wf[nw, 1] = o_bps[slot]
             nw += 1
     return wi[:nw].copy(), wf[:nw].copy(), n_eval
 
@@ -319,7 +322,12 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def _band_edge_recording() -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+#: The per-row columns of :func:`scan_kernel` in its argument order, ``code_idx`` to ``check_size``.
+_RowColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                    np.ndarray, np.ndarray, np.ndarray]
+
+
+def _band_edge_recording() -> tuple[_RowColumns, np.ndarray]:
     """A small recording (canonical dtypes) that walks spreads across one tick at every band edge.
 
     One symbol per positive price p of :func:`core.edge.band_edge_prices`: KRX quotes p/p − 1 (ask/bid) while
@@ -342,10 +350,10 @@ def _band_edge_recording() -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     table = np.array(rows, dtype=np.int64)
     quote = table[:, 6].astype(np.bool_)
     n = len(rows)
-    columns = (table[:, 0].astype(np.int32), table[:, 1].astype(np.uint8),
-               np.ascontiguousarray(table[:, 2]), np.ascontiguousarray(table[:, 3]),
-               np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5]),
-               quote, quote.copy(), quote.copy(), quote.copy(), np.arange(n) % 3 != 0)
+    columns: _RowColumns = (table[:, 0].astype(np.int32), table[:, 1].astype(np.uint8),
+                            np.ascontiguousarray(table[:, 2]), np.ascontiguousarray(table[:, 3]),
+                            np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5]),
+                            quote, quote.copy(), quote.copy(), quote.copy(), np.arange(n) % 3 != 0)
     return columns, np.array(prices, dtype=np.int64)
 
 

@@ -40,7 +40,10 @@ class SpreadState:
         self.n = n
         self.costs = costs
         self.params = params
-        z = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
+
+        def z() -> np.ndarray:
+            return np.zeros(n, dtype=np.int64)
+
         self.krx_bid, self.krx_ask, self.krx_bid_qty, self.krx_ask_qty = z(), z(), z(), z()
         self.nxt_bid, self.nxt_ask, self.nxt_bid_qty, self.nxt_ask_qty = z(), z(), z(), z()
         self.tick_arrival_ns = z()

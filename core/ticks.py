@@ -85,9 +85,8 @@ def _as_price_array(price: Any) -> np.ndarray:
 
 
 def _valid_mask(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind == "f":
-        return np.isfinite(arr) & (arr > 0)
-    return arr > 0
+    mask: np.ndarray = np.isfinite(arr) & (arr > 0) if arr.dtype.kind == "f" else arr > 0
+    return mask
 
 
 @overload
@@ -116,7 +115,7 @@ def tick_size(price: Any) -> Any:
 
 
 @njit(cache=True, nogil=True)
-def tick_size_nb(price):  # type: ignore[no-untyped-def]
+def tick_size_nb(price: int) -> int:
     """Tick size in KRW of an ``int64`` price in KRW (numba-compiled); 0 for a price ≤ 0."""
     if price <= 0:
         return 0
@@ -174,20 +173,20 @@ def round_to_tick(price: Any, direction: Direction) -> Any:
     ticks = tick_size(arr)
     safe_ticks = np.where(valid, ticks, 1)
     if arr.dtype.kind in "iu":
-        p = np.where(valid, arr, 0).astype(np.int64)
-        down = p - p % safe_ticks
-        up = np.where(down == p, down, down + safe_ticks)
+        prices = np.where(valid, arr, 0).astype(np.int64)
+        downs = prices - prices % safe_ticks
+        ups = np.where(downs == prices, downs, downs + safe_ticks)
     else:
-        p = np.where(valid, arr, 0.0).astype(np.float64)
-        q = p / safe_ticks
-        down = np.floor(q).astype(np.int64) * safe_ticks
-        up = np.ceil(q).astype(np.int64) * safe_ticks
+        prices = np.where(valid, arr, 0.0).astype(np.float64)
+        ratios = prices / safe_ticks
+        downs = np.floor(ratios).astype(np.int64) * safe_ticks
+        ups = np.ceil(ratios).astype(np.int64) * safe_ticks
     if direction == "down":
-        out = down
+        out = downs
     elif direction == "up":
-        out = up
+        out = ups
     else:
-        out = np.where((p - down < up - p) & (down > 0), down, up)
+        out = np.where((prices - downs < ups - prices) & (downs > 0), downs, ups)
     return np.where(valid, out, 0).astype(np.int64)
 
 
@@ -228,9 +227,9 @@ def tick_index(price: Any) -> Any:
         return int(_BAND_START_INDEX[band]) + (p - int(_BAND_LOWER_KRW[band])) // int(_BAND_TICK_KRW[band])
     arr = _as_price_array(price)
     _check_on_tick_array(arr, "prices")
-    p = arr.astype(np.int64)
-    band = np.searchsorted(_BAND_UPPER_KRW, p, side="right")
-    return (_BAND_START_INDEX[band] + (p - _BAND_LOWER_KRW[band]) // _BAND_TICK_KRW[band]).astype(np.int64)
+    prices = arr.astype(np.int64)
+    bands = np.searchsorted(_BAND_UPPER_KRW, prices, side="right")
+    return (_BAND_START_INDEX[bands] + (prices - _BAND_LOWER_KRW[bands]) // _BAND_TICK_KRW[bands]).astype(np.int64)
 
 
 def price_at_tick_index(index: Any) -> Any:
@@ -249,9 +248,9 @@ def price_at_tick_index(index: Any) -> Any:
         raise TypeError(f"tick indices must be integers, got dtype {arr.dtype}")
     if arr.size and arr.min() < 1:
         raise ValueError(f"tick indices must be ≥ 1, got {arr.min()!r}")
-    i = arr.astype(np.int64)
-    band = np.searchsorted(_BAND_START_INDEX, i, side="right") - 1
-    return (_BAND_LOWER_KRW[band] + (i - _BAND_START_INDEX[band]) * _BAND_TICK_KRW[band]).astype(np.int64)
+    indices = arr.astype(np.int64)
+    bands = np.searchsorted(_BAND_START_INDEX, indices, side="right") - 1
+    return (_BAND_LOWER_KRW[bands] + (indices - _BAND_START_INDEX[bands]) * _BAND_TICK_KRW[bands]).astype(np.int64)
 
 
 def ticks_between(a: Any, b: Any) -> Any:

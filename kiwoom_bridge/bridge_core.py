@@ -29,6 +29,8 @@ from kiwoom_bridge.translate import send_result, to_domain
 from kiwoom_bridge.types import REAL_TYPE_TRADE, ConnectionEvent, L1Update
 
 if TYPE_CHECKING:
+    from kiwoom_bridge.emulator.scheduler import SimScheduler
+    from kiwoom_bridge.emulator.source import MarketSource
     from protocol.wiring import RunOptions
 
 QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71"
@@ -91,11 +93,11 @@ class BridgeCore:
         self.last_t = np.zeros((2, n), dtype=np.int64)
         self.routes: dict[str, Route] = {}
         self.code_shard: dict[str, int] = {}
-        self._rows: dict[int, list[tuple]] = {}
+        self._rows: dict[int, list[tuple[int, ...]]] = {}    # shard id -> L1 rows (L1_ROW_DTYPE fields)
         self._events: list[StepEvent] = []
         self._foreign_feeds: set[str] = set()
-        self.scheduler = None
-        self.source = None
+        self.scheduler: SimScheduler | None = None       # the emulator's clock (sim and replay)
+        self.source: MarketSource | None = None          # SyntheticMarket or ReplaySource
         self.sim_start_ns = 0
         self.speed = options.speed
         self.wall_start_ns = 0
@@ -108,7 +110,8 @@ class BridgeCore:
             control = self._make_control()
         from kiwoom_bridge.openapi import OpenApi
         self.control = control
-        clock = (lambda: self.scheduler.now_ns) if self.scheduler is not None else time.time_ns
+        scheduler = self.scheduler
+        clock = (lambda: scheduler.now_ns) if scheduler is not None else time.time_ns
         self.api = OpenApi(control, clock_ns=clock, monotonic_ns=wall_ns)
         self.api.on_l1 = self._on_l1
         self.api.on_ack = self._push
@@ -144,21 +147,23 @@ class BridgeCore:
             _, start = session_start_ns(cfg)
             seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
             markets = {s.code: str(s.market) for s in self.universe.symbols}
-            self.source = SyntheticMarket(codes, markets=markets, start_ns=start, params=cfg.sim.market, seed=seed)
+            source: MarketSource = SyntheticMarket(codes, markets=markets, start_ns=start, params=cfg.sim.market,
+                                                   seed=seed)
         elif self.backend == "replay":
             from kiwoom_bridge.emulator.replay import ReplaySource
             if not self.options.replay_file:
                 raise BridgeError("the replay backend needs a recording file")
-            self.source = ReplaySource(self.options.replay_file, universe_codes=codes,
-                                       assumed_visible_qty=cfg.replay.assumed_visible_qty)
-            start = self.source.start_ns - REPLAY_LEAD_NS
+            source = ReplaySource(self.options.replay_file, universe_codes=codes,
+                                  assumed_visible_qty=cfg.replay.assumed_visible_qty)
+            start = source.start_ns - REPLAY_LEAD_NS
         else:
             raise BridgeError(f"unknown backend {self.backend!r} (sim | replay | kiwoom)")
+        self.source = source
         self.sim_start_ns = start
-        self.scheduler = SimScheduler(start)
+        self.scheduler = scheduler = SimScheduler(start)
         seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
         from core.session import SessionClock
-        return EmulatedControl(self.scheduler, self.source, cfg, codes, seed,
+        return EmulatedControl(scheduler, source, cfg, codes, seed,
                                markets={s.code: str(s.market) for s in self.universe.symbols},
                                names={s.code: s.name for s in self.universe.symbols},
                                is_trading_day=SessionClock(cfg.sessions).is_trading_day)
@@ -267,7 +272,7 @@ class BridgeCore:
         if i is None:
             return
         if u.venue == Venue.KRX:
-            v = 0                                     # Venue.index, without a parse per tick
+            v = 0                                     # Venue.l1_index, without a parse per tick
         elif u.venue == Venue.NXT:
             v = 1
         else:
@@ -307,7 +312,7 @@ class BridgeCore:
         """Pin wall time to the engine clock (paced runs)."""
         self.wall_start_ns = self.wall_ns()
         self.paced_arrival = self.simulated and self.speed is not None
-        if self.simulated:
+        if self.scheduler is not None:                  # simulated
             self.sim_start_ns = self.scheduler.now_ns
 
     def paced_target_ns(self) -> int:
@@ -322,7 +327,7 @@ class BridgeCore:
         return self.source is not None and self.source.peek_time_ns() is None
 
     def advance_to(self, t_ns: int) -> None:
-        if self.simulated:
+        if self.scheduler is not None:                  # simulated
             win = self.cfg.sim.faults.storm_308_window
             if win is not None:
                 from core.clock import kst_datetime

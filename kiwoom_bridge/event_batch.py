@@ -63,7 +63,7 @@ class EventBatch:
         """A batch of no events."""
         i64 = np.zeros(0, dtype=np.int64)
         return cls(i64, np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(0, np.uint8),
-                   *(i64 for _ in _INT_FIELDS), np.zeros(0, np.float64))
+                   **dict.fromkeys(_INT_FIELDS, i64), change_rate=np.zeros(0, np.float64))
 
     @classmethod
     def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:

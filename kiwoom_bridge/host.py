@@ -19,7 +19,7 @@ import click
 from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS
 
 
-def host_capabilities(leader: str, admin_port: int) -> dict:
+def host_capabilities(leader: str, admin_port: int) -> dict[str, object]:
     host, sep, port = leader.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise click.BadParameter(f"must be HOST:PORT, got {leader!r}", param_hint="--leader")

@@ -208,7 +208,7 @@ class OpenApi:
                 f"the Kiwoom OpenAPI+ control is a 32-bit OCX: run the Kiwoom host in a 32-bit Python "
                 f"(this one is {platform.architecture()[0]}); elsewhere use --backend sim or replay")
         try:
-            from PyQt5.QAxContainer import QAxWidget  # type: ignore[import-not-found]
+            from PyQt5.QAxContainer import QAxWidget
         except ImportError as exc:
             raise PlatformNotSupportedError(f"PyQt5.QAxContainer is not available ({exc}); install PyQt5 "
                                             f"in the 32-bit Kiwoom host Python") from exc

@@ -401,7 +401,7 @@ def _cast_int_text(s: pa.Array) -> pa.Array:
 def _codes_of(path: Path, name: str, text: _Text, allowed: Sequence[str]) -> np.ndarray:
     """Index in ``allowed`` of each row's value; the first value outside it raises."""
     lookup = np.array([allowed.index(v) if v in allowed else -1 for v in text.values] + [-1], dtype=np.int64)
-    out = lookup[text.index]          # index -1 (null/empty) picks the trailing -1
+    out: np.ndarray = lookup[text.index]          # index -1 (null/empty) picks the trailing -1
     if (out < 0).any():
         row = _first_true(out < 0)
         raise RecordingError(path, f"unknown value {text.raw(row)!r} (expected one of {', '.join(allowed)})",

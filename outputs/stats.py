@@ -134,7 +134,7 @@ class LatencyStats:
         if rank < self._zero:
             return 0.0
         idx = int(np.searchsorted(cum, rank - self._zero, side="right"))
-        rep = self.MIN_MS * self.GAMMA ** (idx + 0.5)
+        rep: float = self.MIN_MS * self.GAMMA ** (idx + 0.5)
         return min(max(rep, self._min), self._max)
 
     def _hist_percentile(self, q: float) -> float:

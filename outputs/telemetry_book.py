@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from core.clock import NS_PER_S, kst_datetime
 from core.ledger import CashTotals
@@ -76,6 +76,31 @@ def observation_kind(obs: Observation) -> str:
 def iso_kst(t_ns: int) -> str:
     """``t_ns`` (ns since the epoch) as an ISO-8601 Asia/Seoul timestamp with microseconds."""
     return kst_datetime(int(t_ns)).isoformat(timespec="microseconds")
+
+
+class _SymbolRow(TypedDict):
+    """One row of the report's ``extra.symbols_table``: a symbol's counters, cash (KRW) and latency (ms)."""
+
+    code: str
+    signals: int
+    pairs_done: int
+    pairs_failed: int
+    escalated: int
+    orders_sent: int
+    cancels: int
+    rejects: int
+    timeouts: int
+    reject_rate: float | None
+    fills: int
+    buy_qty: int
+    sell_qty: int
+    net_position: int
+    gross_krw: float
+    fees_krw: float
+    tax_krw: float
+    net_krw: float
+    avg_net_bps: float | None
+    unhedged_p95_ms: float | None
 
 
 @dataclass(slots=True)
@@ -482,7 +507,7 @@ class TelemetryBook:
             pause_open = {"start": iso_kst(self._pause_started_ns), "start_ns": self._pause_started_ns,
                           "duration_s": (now - self._pause_started_ns) / NS_PER_S}
         pause_total = sum(e["duration_s"] for e in self.auto_pause_episodes) + (pause_open or {}).get("duration_s", 0)
-        symbols_table = []
+        symbols_table: list[_SymbolRow] = []
         for code, s in sorted(self._symbols.items()):
             c = s.cash
             symbols_table.append({
@@ -543,7 +568,8 @@ class TelemetryBook:
                 "first_t_ns": self.first_t_ns, "last_t_ns": self.last_t_ns,
                 "first_ts": iso_kst(self.first_t_ns) if self.first_t_ns is not None else None,
                 "last_ts": iso_kst(self.last_t_ns) if self.last_t_ns is not None else None,
-                "duration_s": (self.last_t_ns - self.first_t_ns) / NS_PER_S if self.first_t_ns is not None else 0.0,
+                "duration_s": ((self.last_t_ns - self.first_t_ns) / NS_PER_S
+                               if self.first_t_ns is not None and self.last_t_ns is not None else 0.0),
             },
             "telemetry": {"bad_events": self.bad_events, "dropped_list_entries": self.dropped_entries},
         }

@@ -10,12 +10,27 @@ from config.schema import EngineConfig
 from core.universe import Universe
 from protocol.compact_repr import compact_repr
 
-__all__ = ["Backend", "Configure", "EngineStarted", "RegisterScreens", "ReleaseScreens", "RunOptions", "ScreenPlan",
-           "ScreensRegistered", "ShardAssignment", "ShardDown", "ShardReleased", "StartEngine", "Wiring"]
+__all__ = ["BACKENDS", "Backend", "Configure", "EngineStarted", "RegisterScreens", "ReleaseScreens", "RunOptions",
+           "ScreenPlan", "ScreensRegistered", "ShardAssignment", "ShardDown", "ShardReleased", "StartEngine", "Wiring",
+           "parse_backend"]
 
 Backend = Literal["sim", "replay", "kiwoom"]
+#: Every :data:`Backend`, in the order the command lines offer them.
+BACKENDS: tuple[Backend, ...] = ("sim", "replay", "kiwoom")
 #: A shard's screens: ``((screen_no, (code, ...)), ...)``.
 ScreenPlan = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def parse_backend(text: str) -> Backend:
+    """The :data:`Backend` named ``text`` (exactly ``sim``, ``replay`` or ``kiwoom``, as the ``--backend`` choice).
+
+    Raises:
+      ValueError: for any other text, naming it.
+    """
+    for backend in BACKENDS:
+        if text == backend:
+            return backend
+    raise ValueError(f"unknown backend {text!r}: expected one of {', '.join(BACKENDS)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from launch import speed_option
+
+if TYPE_CHECKING:
+    from config.schema import EngineConfig
+    from core.universe import Universe
+    from protocol.control import HealthReport
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -179,7 +184,7 @@ def symbols(file: str, config_path: str | None) -> None:
 
 # ---------------------------------------------------------------------------------- the running engine
 
-def _load_cfg(config_path: str | None):
+def _load_cfg(config_path: str | None) -> EngineConfig:
     """The config (defaults when ``config_path`` is None); a bad file exits 2 with its one-line reason."""
     from config.loader import ConfigError, load_config
     try:
@@ -198,7 +203,7 @@ def _unreachable(message: str, as_json: bool = False) -> NoReturn:
     sys.exit(EXIT_FAILED)
 
 
-def _join_engine(config_path: str | None, as_json: bool = False):
+def _join_engine(config_path: str | None, as_json: bool = False) -> tuple[EngineConfig, Any, Any]:
     """Join the running engine's actor system as a client: ``(cfg, asys, supervisor)``, or exit 1.
 
     The system is never shut down here: it is the engine's.
@@ -216,7 +221,7 @@ def _join_engine(config_path: str | None, as_json: bool = False):
     return cfg, asys, supervisor
 
 
-def _ask(asys, supervisor, message, timeout_s: float, port: int, as_json: bool = False):
+def _ask(asys: Any, supervisor: Any, message: object, timeout_s: float, port: int, as_json: bool = False) -> object:
     """``asys.ask`` that exits 1 with a clear line when the Supervisor does not answer in time."""
     try:
         reply = asys.ask(supervisor, message, timeout_s)
@@ -227,7 +232,7 @@ def _ask(asys, supervisor, message, timeout_s: float, port: int, as_json: bool =
     return reply
 
 
-def _require_started(asys, supervisor, port: int, as_json: bool):
+def _require_started(asys: Any, supervisor: Any, port: int, as_json: bool) -> HealthReport:
     """The engine's HealthReport; exits 1 when no engine was started in that actor system."""
     from protocol.control import HealthReport, HealthRequest
     health = _ask(asys, supervisor, HealthRequest(), HEALTH_TIMEOUT_S, port, as_json)
@@ -352,7 +357,7 @@ def scale(n_shards: int, config_path: str | None) -> None:
 
 # ---------------------------------------------------------------------------------- recordings and runs
 
-def _load_universe(cfg, config_path: str | None):
+def _load_universe(cfg: EngineConfig, config_path: str | None) -> Universe:
     """The config's universe; a bad file exits 2 with its first problem."""
     from config.loader import resolve_path
     from config.universe_file import UniverseError, load_universe
@@ -479,7 +484,7 @@ def _error_text(e: object) -> str:
     return str(e)
 
 
-def _printable(report: dict) -> dict:
+def _printable(report: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``report`` whose ``errors`` are all dicts (the Supervisor adds plain strings)."""
     errors = report.get("errors") or []
     if all(isinstance(e, dict) for e in errors):
@@ -520,7 +525,7 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
 
     from config.loader import ConfigError, load_config
     from kiwoom_bridge.recording import RecordingError
-    from protocol.wiring import RunOptions
+    from protocol.wiring import RunOptions, parse_backend
     from tools.recorder import RecorderError, record
 
     if replay_file and backend not in (None, "replay"):
@@ -536,8 +541,8 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
         _fail(str(exc))
         return
     universe = _load_universe(cfg, config_path)
-    opts = RunOptions(backend=backend, replay_file=replay_file, speed=speed, duration_s=duration_s, seed=seed,
-                      run_dir=out_dir, config_path=config_path)
+    opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
+                      seed=seed, run_dir=out_dir, config_path=config_path)
 
     def on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
         raise KeyboardInterrupt

@@ -150,7 +150,7 @@ def _start_before_first_event(core: Any) -> int | None:
     source = getattr(core, "source", None)
     if sched is None or source is None:
         return None
-    first = source.peek_time_ns()
+    first: int | None = source.peek_time_ns()
     if first is None:
         return None
     if not len(sched) and sched.now_ns > first - LOGIN_LEAD_NS:
@@ -218,6 +218,7 @@ def record(cfg: Any, universe: Any, options: Any, out_dir: str | Path, duration_
     by_venue = summary.by_venue
     by_type = summary.by_real_type
     bridge_on_l1 = core.api.on_l1
+    assert bridge_on_l1 is not None                  # BridgeCore wires its own handler in __init__
 
     def on_l1(u: L1Update) -> None:
         writer.append(row_from_update(u))

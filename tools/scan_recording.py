@@ -173,7 +173,8 @@ def _table(df: pd.DataFrame) -> str:
     shown["best_net_krw"] = shown["best_net_krw"].map(lambda v: f"{v:.2f}")
     shown["best_net_bps"] = shown["best_net_bps"].map(lambda v: f"{v:.2f}")
     shown["end"] = shown["end"].map(lambda v: v if v else "(open)")
-    return shown.to_string(index=False)
+    text: str = shown.to_string(index=False)
+    return text
 
 
 def _timestamp_text(files: tuple[str, ...], file_idx: np.ndarray, source_row: np.ndarray,

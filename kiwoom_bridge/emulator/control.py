@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from core.clock import NS_PER_MS, kst_date, ns_from_kst
@@ -276,14 +276,15 @@ class EmulatedControl:
         except KeyError:
             raise UnknownSignatureError(f"dynamicCall: the emulated OpenAPI+ control has no function "
                                         f"{signature!r}; known: {', '.join(SIGNATURES)}") from None
+        call_args: Sequence[Any] = args
         if len(args) == 1:
             a = args[0]
             if a.__class__ is list or a.__class__ is tuple:
-                args = a
-        if len(args) != arity:
+                call_args = a
+        if len(call_args) != arity:
             raise EmulatorCallError(f"dynamicCall({signature!r}) takes {arity} arguments, "
-                                    f"got {len(args)}: {list(args)!r}")
-        return fn(*args)
+                                    f"got {len(call_args)}: {list(call_args)!r}")
+        return fn(*call_args)
 
     # == driving the simulation ========================================================================
 

@@ -98,6 +98,13 @@ class OrderRequest:
     tax_acc: float = 0.0
 
 
+def _request_of(order: SimOrder) -> OrderRequest:
+    """The :class:`OrderRequest` the desk attached to ``order`` as its ``meta``."""
+    req = order.meta
+    assert isinstance(req, OrderRequest), f"order {order.order_no} carries no OrderRequest: {req!r}"
+    return req
+
+
 def _on_tick(price: int) -> bool:
     return bool(is_on_tick(price))
 
@@ -153,9 +160,9 @@ class OrderDesk:
                         ("sHogaGb", hoga), ("sOrgOrderNo", orig_order_no)):
             if not isinstance(v, str):
                 raise EmulatorCallError(f"SendOrder: {name} must be a string, got {v!r}")
-        for name, v in (("nOrderType", order_type), ("nQty", qty), ("nPrice", price)):
-            if type(v) is not int:
-                raise EmulatorCallError(f"SendOrder: {name} must be an int, got {v!r}")
+        for name, num in (("nOrderType", order_type), ("nQty", qty), ("nPrice", price)):
+            if type(num) is not int:
+                raise EmulatorCallError(f"SendOrder: {name} must be an int, got {num!r}")
         if not self._conn.connected:
             return int(E.OP_ERR_SOCKET_CLOSED)
         if not self._conn.account_ok:
@@ -335,7 +342,7 @@ class OrderDesk:
 
     def on_fill(self, order: SimOrder, qty: int, price: int, exec_id: str, t_ns: int) -> None:
         """Exchange callback: accrue fee/tax and the holding, then emit 체결 and 잔고."""
-        req: OrderRequest = order.meta
+        req = _request_of(order)
         notional = qty * price
         req.fee_acc += notional * self._fee_bps[req.venue] / 10_000
         if order.side == SELL:
@@ -357,9 +364,9 @@ class OrderDesk:
 
     def on_cancelled(self, order: SimOrder, qty: int, reason: str, t_ns: int) -> None:
         """Exchange callback: an IOC/FOK/market remainder was cancelled by the exchange."""
-        req: OrderRequest = order.meta
+        req = _request_of(order)
         self._chejan.order_row(req, "확인", qty, order.price, 0, reason=reason, self_cancel=True)
 
     def on_rejected(self, order: SimOrder, reason: str, t_ns: int) -> None:
         """Exchange callback: the order was refused on arrival."""
-        self._chejan.order_row(order.meta, "거부", order.qty, order.price, 0, reason=reason)
+        self._chejan.order_row(_request_of(order), "거부", order.qty, order.price, 0, reason=reason)
