@@ -79,7 +79,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
     stopping = False
     try:
         rt.start()
-        console.print(headline, highlight=False)
+        console.print(headline, highlight=False, soft_wrap=True)
         said_replay = not replay
         last_answer = last_line = time.monotonic()
         every = 1.0 if console.is_terminal else 5.0
@@ -103,7 +103,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
             if not said_replay:
                 notice = replay_notice(st)
                 if notice:
-                    console.print(notice, highlight=False)          # once: what the recording holds
+                    console.print(notice, highlight=False, soft_wrap=True)   # once: what the recording holds
                     said_replay = True
             if st.finished:
                 break
@@ -115,7 +115,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
                 if live is not None:
                     live.update(status_text(st))
                 elif now - last_line >= every:
-                    console.print(status_text(st), highlight=False)  # a plain line every few s into a log
+                    console.print(status_text(st), highlight=False, soft_wrap=True)  # a line every few s into a log
                     last_line = now
             time.sleep(_POLL_S)
         if live is not None:
