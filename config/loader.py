@@ -32,20 +32,86 @@ class ConfigError(ValueError):
         super().__init__(f"{where}{key}: {problem}" if key else f"{where}{problem}")
 
 
+#: A config file is a few kB; anything beyond this is not one (and is refused before it is parsed).
+MAX_CONFIG_BYTES = 1_048_576
+#: How deeply mappings and lists may nest (the default file nests 4 deep).
+MAX_DEPTH = 32
+
+
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints: its classes are Any
+    """PyYAML's safe loader, refusing what a config never needs and an attacker or a typo can abuse:
+    a key given twice in one mapping (YAML would silently keep the last), aliases (``*name``: a few
+    hundred bytes of them expand to gigabytes), and nesting deeper than :data:`MAX_DEPTH`."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _YamlRefusalError(event.start_mark, "YAML aliases (*name) are not allowed in a config")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _YamlRefusalError(self.peek_event().start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+            except TypeError:
+                continue                      # unhashable keys are refused by construct_mapping itself
+            if dup:
+                raise _YamlRefusalError(key_node.start_mark, f"key {_short(key)} is given twice in one mapping")
+            seen.add(key)
+        mapping: dict[object, object] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+class _YamlRefusalError(Exception):
+    def __init__(self, mark: yaml.Mark | None, problem: str) -> None:
+        self.mark = mark
+        self.problem = problem
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A bounded repr for error messages: never the whole of a large input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), "", f"{size:,} bytes: a config file is at most {MAX_CONFIG_BYTES:,} bytes")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), "", f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                                         f"{exc.start}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _YamlRefusalError as exc:
+        loc = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}: " if exc.mark else ""
+        raise ConfigError(str(path), "", f"{loc}{exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(str(path), "", f"{loc}not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "", f"nested more than {MAX_DEPTH} levels deep") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -97,7 +163,7 @@ def validate(data: Mapping[str, Any], source: str = "") -> EngineConfig:
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         elif "input" in err and err["type"] not in ("missing",):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {_short(err['input'])})"
         raise ConfigError(source, loc, msg) from None
 
 

@@ -3,6 +3,11 @@
 Every section of ``config/default.yaml`` has one model here. Models forbid unknown keys and refuse
 impossible values; cross-field rules live in :class:`EngineConfig`'s validator so there is one place
 to read them. Units are in the field names (``_ms``, ``_s``, ``_bps``, ``_krw``).
+
+Every number is finite (``.inf`` and ``.nan`` are refused) and bounded: each field's range is in its type
+below (and commented in ``config/default.yaml``). The bounds are sane limits, not tuning advice: a rate never
+above Kiwoom's caps (5 orders/s, 5 queries/s), a timer never longer than a minute (a stop must finish in
+bounded time), a count never beyond what one account or one machine can use.
 """
 from __future__ import annotations
 
@@ -17,9 +22,30 @@ NonNegInt = Annotated[int, Field(ge=0, strict=True)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Bps = Annotated[float, Field(ge=0, le=1000)]
 
+#: Kiwoom's caps (reference §4): SendOrder past 5/s returns -308; TR queries past 5/s fail likewise.
+KIWOOM_ORDERS_PER_SEC_CAP = 5
+KIWOOM_QUERIES_PER_SEC_CAP = 5
+#: The longest any engine timer may be: a stop waits for the timers of in-flight pairs.
+MAX_TIMER_MS = 60_000
+
+TimerMs = Annotated[int, Field(gt=0, le=MAX_TIMER_MS, strict=True)]
+DelayMs = Annotated[int, Field(ge=0, le=MAX_TIMER_MS, strict=True)]
+LatencyMs = Annotated[float, Field(ge=0, le=MAX_TIMER_MS)]
+Seconds = Annotated[int, Field(gt=0, le=86_400, strict=True)]
+Shares = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
+OrdersPerSec = Annotated[int, Field(gt=0, le=KIWOOM_ORDERS_PER_SEC_CAP, strict=True)]
+QueriesPerSec = Annotated[int, Field(gt=0, le=KIWOOM_QUERIES_PER_SEC_CAP, strict=True)]
+Ticks = Annotated[float, Field(ge=0, le=100)]
+
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A bounded repr for error messages: never the whole of a large input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({type(value).__name__}, {len(text):,} characters)"
 
 
 def _parse_time(value: object) -> dt.time:
@@ -29,7 +55,7 @@ def _parse_time(value: object) -> dt.time:
         raise ValueError("write times of day in quotes, e.g. \"15:19:50\" "
                          "(unquoted, YAML reads them as base-60 numbers)")
     if not isinstance(value, str):
-        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {value!r}")
+        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {_short(value)}")
     try:
         parts = [int(p) for p in value.split(":")]
         if len(parts) == 2:
@@ -39,7 +65,7 @@ def _parse_time(value: object) -> dt.time:
         hour, minute, second = parts
         return dt.time(hour, minute, second)
     except (ValueError, TypeError):
-        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {value!r}") from None
+        raise ValueError(f"expected a time of day \"HH:MM[:SS]\", got {_short(value)}") from None
 
 
 class TimeWindow(_Frozen):
@@ -59,8 +85,8 @@ class TimeWindow(_Frozen):
 
 class LoggingConfig(_Frozen):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_bytes: PositiveInt = 10_000_000
-    backup_count: NonNegInt = 5
+    max_bytes: Annotated[int, Field(gt=0, le=10_000_000_000, strict=True)] = 10_000_000
+    backup_count: Annotated[int, Field(ge=0, le=1000, strict=True)] = 5
 
 
 class AppConfig(_Frozen):
@@ -87,13 +113,23 @@ class ScreenNumbers(_Frozen):
     @field_validator("orders", "session", mode="before")
     @classmethod
     def _screen(cls, v: object) -> object:
-        return str(v) if isinstance(v, int) else v
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("marketdata", "orders", "session")
+    @classmethod
+    def _four_digits(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for screen in (v,) if isinstance(v, str) else v:
+            if not (screen.isascii() and screen.isdigit() and 1 <= len(screen) <= 4 and int(screen) > 0):
+                raise ValueError(f"a screen number is 1 to 4 digits, not 0: {_short(screen)}")
+        return v
 
 
 class RateLimits(_Frozen):
-    orders_per_sec: PositiveInt = 5
-    queries_per_sec: PositiveInt = 5
-    reserve_order_tokens: NonNegInt = 2
+    """Kiwoom's limits as the engine obeys them: never above Kiwoom's own caps."""
+
+    orders_per_sec: OrdersPerSec = 5
+    queries_per_sec: QueriesPerSec = 5
+    reserve_order_tokens: Annotated[int, Field(ge=0, le=KIWOOM_ORDERS_PER_SEC_CAP - 1, strict=True)] = 2
 
 
 class KiwoomFeatures(_Frozen):
@@ -144,15 +180,15 @@ class SessionsConfig(_Frozen):
                     try:
                         out.append(dt.date.fromisoformat(str(item)))
                     except ValueError:
-                        raise ValueError(f"{item!r} is not a date YYYY-MM-DD") from None
+                        raise ValueError(f"{_short(item)} is not a date YYYY-MM-DD") from None
             return tuple(out)
         return v
 
 
 class SymbolOverride(_Frozen):
-    edge_buffer_ticks: NonNegFloat | None = None
-    max_outstanding_pairs: PositiveInt | None = None
-    t_hedge_ms: PositiveInt | None = None
+    edge_buffer_ticks: Ticks | None = None
+    max_outstanding_pairs: Annotated[int, Field(gt=0, le=10, strict=True)] | None = None
+    t_hedge_ms: TimerMs | None = None
 
 
 class SymbolsConfig(_Frozen):
@@ -167,7 +203,7 @@ class SymbolsConfig(_Frozen):
             for code, ov in v.items():
                 code_s = str(code).zfill(6) if isinstance(code, int) else str(code)
                 if not (len(code_s) == 6 and code_s.isdigit()):
-                    raise ValueError(f"{code!r} is not a 6-digit code")
+                    raise ValueError(f"{_short(code)} is not a 6-digit code")
                 out[code_s] = ov
             return out
         return v
@@ -175,17 +211,17 @@ class SymbolsConfig(_Frozen):
 
 class MarketDataConfig(_Frozen):
     subscribe_top_of_book_only: bool = True
-    shards: Literal["auto"] | PositiveInt = "auto"
+    shards: Literal["auto"] | Annotated[int, Field(gt=0, le=64, strict=True)] = "auto"
     heartbeat_symbols: tuple[str, ...] = ()
-    stale_after_ms: PositiveInt = 5000
-    batch_max_rows: PositiveInt = 4096
+    stale_after_ms: Annotated[int, Field(gt=0, le=3_600_000, strict=True)] = 5000
+    batch_max_rows: Annotated[int, Field(gt=0, le=1_000_000, strict=True)] = 4096
 
     @field_validator("shards", mode="before")
     @classmethod
     def _shards(cls, v: object) -> object:
-        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64):
             return v
-        raise ValueError(f"must be \"auto\" or an integer ≥ 1, got {v!r}")
+        raise ValueError(f"must be \"auto\" or an integer from 1 to 64, got {_short(v)}")
 
     @field_validator("heartbeat_symbols", mode="before")
     @classmethod
@@ -201,14 +237,14 @@ class MarketDataConfig(_Frozen):
 
 
 class EdgeRule(_Frozen):
-    min_net_ticks_after_fees: NonNegFloat = 1.0
-    also_require_min_visible_qty: PositiveInt = 1
+    min_net_ticks_after_fees: Ticks = 1.0
+    also_require_min_visible_qty: Shares = 1
 
 
 class SpreadEngineConfig(_Frozen):
-    batch_interval_ms: PositiveInt = 10
+    batch_interval_ms: Annotated[int, Field(gt=0, le=1000, strict=True)] = 10
     edge_rule: EdgeRule = EdgeRule()
-    cooldown_ms: NonNegInt = 100
+    cooldown_ms: DelayMs = 100
 
 
 class EntryLeg(_Frozen):
@@ -218,7 +254,7 @@ class EntryLeg(_Frozen):
 class HedgeLeg(_Frozen):
     prefer: Literal["limit_or_mid", "limit", "mid"] = "limit_or_mid"
     allow_nxt_mid_price: bool = True
-    fallback_after_ms: PositiveInt | None = None
+    fallback_after_ms: TimerMs | None = None
 
 
 class RouterConfig(_Frozen):
@@ -227,14 +263,14 @@ class RouterConfig(_Frozen):
 
 
 class ExecutionConfig(_Frozen):
-    slice_qty: PositiveInt = 1
-    t_hedge_ms: PositiveInt = 1000
+    slice_qty: Annotated[int, Field(gt=0, le=10_000, strict=True)] = 1
+    t_hedge_ms: TimerMs = 1000
     cancel_then_new_on_type_change: bool = True
-    max_concurrent_symbols: PositiveInt = 2
-    max_outstanding_pairs_per_symbol: PositiveInt = 1
-    tr_ack_timeout_ms: PositiveInt = 200
-    cancel_timeout_ms: PositiveInt = 300
-    retry_after_308_ms: PositiveInt = 250
+    max_concurrent_symbols: Annotated[int, Field(gt=0, le=100, strict=True)] = 2
+    max_outstanding_pairs_per_symbol: Annotated[int, Field(gt=0, le=10, strict=True)] = 1
+    tr_ack_timeout_ms: TimerMs = 200
+    cancel_timeout_ms: TimerMs = 300
+    retry_after_308_ms: TimerMs = 250
 
     @field_validator("cancel_then_new_on_type_change")
     @classmethod
@@ -245,10 +281,10 @@ class ExecutionConfig(_Frozen):
 
 
 class ThrottlingConfig(_Frozen):
-    orders_bucket_per_sec: PositiveInt = 5
-    queries_bucket_per_sec: PositiveInt = 5
-    min_tokens_free_to_start_new_pair: PositiveInt = 4
-    window_margin_ms: NonNegInt = 20
+    orders_bucket_per_sec: OrdersPerSec = 5
+    queries_bucket_per_sec: QueriesPerSec = 5
+    min_tokens_free_to_start_new_pair: OrdersPerSec = 4
+    window_margin_ms: Annotated[int, Field(ge=0, le=1000, strict=True)] = 20
 
 
 class VenueFees(_Frozen):
@@ -259,7 +295,7 @@ class VenueFees(_Frozen):
 class FeesConfig(_Frozen):
     krx: VenueFees
     nxt: VenueFees
-    tax: dict[Literal["KOSPI", "KOSDAQ"], dict[int, Bps]]
+    tax: dict[Literal["KOSPI", "KOSDAQ"], dict[Annotated[int, Field(ge=2000, le=2100)], Bps]]
     rounding: Literal["truncate", "round", "none"] = "truncate"
 
     @field_validator("tax")
@@ -280,22 +316,29 @@ class FeesConfig(_Frozen):
 
 
 class SloTargets(_Frozen):
-    tick_to_signal_p95: PositiveInt = 25
-    signal_to_send_p95: PositiveInt = 15
-    send_to_ack_p95: PositiveInt = 150
+    tick_to_signal_p95: TimerMs = 25
+    signal_to_send_p95: TimerMs = 15
+    send_to_ack_p95: TimerMs = 150
 
 
 class AutoPause(_Frozen):
     threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
-    sustain_seconds: Annotated[float, Field(gt=0)] = 5
+    sustain_seconds: Annotated[float, Field(gt=0, le=3600)] = 5
     enabled: bool = True
 
 
 class TelemetryConfig(_Frozen):
     slo_targets_ms: SloTargets = SloTargets()
     orders_utilization_autopause: AutoPause = AutoPause()
-    heartbeat_interval_ms: PositiveInt = 1000
+    heartbeat_interval_ms: Annotated[int, Field(ge=100, le=MAX_TIMER_MS, strict=True)] = 1000
     prometheus_port: Annotated[int, Field(ge=0, le=65535, strict=True)] = 0
+
+    @field_validator("prometheus_port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if 0 < v < 1024:
+            raise ValueError(f"0 (off) or a port from 1024 to 65535, got {v}")
+        return v
 
 
 class SlackSendOn(_Frozen):
@@ -320,22 +363,22 @@ class PersistenceConfig(_Frozen):
     logs_dir: str = "runs"
     reports_dir: str = "runs"
     exec_log_format: Literal["csv", "parquet"] = "csv"
-    retention_days: PositiveInt = 14
+    retention_days: Annotated[int, Field(gt=0, le=3650, strict=True)] = 14
 
 
 class RejectFreeze(_Frozen):
-    rejects: PositiveInt = 3
-    window_s: PositiveInt = 60
-    freeze_s: PositiveInt = 60
+    rejects: Annotated[int, Field(gt=0, le=1000, strict=True)] = 3
+    window_s: Seconds = 60
+    freeze_s: Seconds = 60
 
 
 class RiskConfig(_Frozen):
     kill_switches_enabled: bool = True
     reject_freeze: RejectFreeze = RejectFreeze()
-    unhedged_grace_ms: PositiveInt = 1000
-    unhedged_freeze_s: PositiveInt = 60
-    max_session_loss_krw: Annotated[float, Field(gt=0)] = 100_000
-    max_trips_per_symbol_per_day: PositiveInt = 20
+    unhedged_grace_ms: TimerMs = 1000
+    unhedged_freeze_s: Seconds = 60
+    max_session_loss_krw: Annotated[float, Field(gt=0, le=100_000_000_000)] = 100_000
+    max_trips_per_symbol_per_day: Annotated[int, Field(gt=0, le=10_000, strict=True)] = 20
     disarm_on_disconnect: bool = True
     disarm_on_fid_215_mismatch: bool = True
 
@@ -346,7 +389,7 @@ class ActorSystemConfig(_Frozen):
     convention_leader: str | None = None
     kiwoom_host_admin_port: Annotated[int, Field(ge=1024, le=65535, strict=True)] = 19712
     process_startup_method: Literal["fork", "forkserver", "spawn"] = "fork"
-    ask_timeout_s: Annotated[float, Field(gt=0)] = 10
+    ask_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10
 
     @field_validator("convention_leader")
     @classmethod
@@ -355,15 +398,15 @@ class ActorSystemConfig(_Frozen):
             return v
         host, sep, port = v.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected \"host:port\", got {v!r}")
+            raise ValueError(f"expected \"host:port\", got {_short(v)}")
         return v
 
 
 class SimLatency(_Frozen):
-    send_to_ack_ms: NonNegFloat = 15
-    ack_to_fill_ms: NonNegFloat = 5
-    cancel_ms: NonNegFloat = 15
-    market_data_ms: NonNegFloat = 1
+    send_to_ack_ms: LatencyMs = 15
+    ack_to_fill_ms: LatencyMs = 5
+    cancel_ms: LatencyMs = 15
+    market_data_ms: LatencyMs = 1
 
 
 class SimFillModel(_Frozen):
@@ -372,14 +415,14 @@ class SimFillModel(_Frozen):
 
 
 class SimMarket(_Frozen):
-    updates_per_symbol_per_s: Annotated[float, Field(gt=0)] = 2.0
-    dislocation_rate_per_min: NonNegFloat = 1.0
-    dislocation_ticks_min: PositiveInt = 2
-    dislocation_ticks_max: PositiveInt = 6
-    dislocation_ms: PositiveInt = 1500
+    updates_per_symbol_per_s: Annotated[float, Field(gt=0, le=1000)] = 2.0
+    dislocation_rate_per_min: Annotated[float, Field(ge=0, le=600)] = 1.0
+    dislocation_ticks_min: Annotated[int, Field(gt=0, le=1000, strict=True)] = 2
+    dislocation_ticks_max: Annotated[int, Field(gt=0, le=1000, strict=True)] = 6
+    dislocation_ms: Annotated[int, Field(gt=0, le=3_600_000, strict=True)] = 1500
     correlation: Annotated[float, Field(ge=0, le=1)] = 0.95
-    size_min: PositiveInt = 1
-    size_max: PositiveInt = 2000
+    size_min: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 1
+    size_max: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 2000
 
     @model_validator(mode="after")
     def _ranges(self) -> SimMarket:
@@ -393,7 +436,7 @@ class SimMarket(_Frozen):
 class SimFaults(_Frozen):
     reject_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     drop_ack_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
-    chejan_delay_ms: NonNegFloat = 0
+    chejan_delay_ms: LatencyMs = 0
     storm_308: bool = False
     storm_308_window: TimeWindow | None = None
     disconnect_at: dt.time | None = None
@@ -405,7 +448,7 @@ class SimFaults(_Frozen):
 
 
 class SimConfig(_Frozen):
-    seed: NonNegInt = 7
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)] = 7
     date: dt.date | None = None
     start_time: dt.time = dt.time(9, 0, 25)
     latency: SimLatency = SimLatency()
@@ -423,11 +466,11 @@ class SimConfig(_Frozen):
         try:
             return dt.date.fromisoformat(str(v))
         except ValueError:
-            raise ValueError(f"{v!r} is not a date YYYY-MM-DD") from None
+            raise ValueError(f"{_short(v)} is not a date YYYY-MM-DD") from None
 
 
 class ReplayConfig(_Frozen):
-    assumed_visible_qty: PositiveInt = 100
+    assumed_visible_qty: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 100
 
 
 class EngineConfig(_Frozen):

@@ -179,13 +179,14 @@ def test_subprocess_check_config_exit_codes(tmp_path: Path) -> None:
     assert good.stdout.startswith("ok: config/default.yaml — universe config/universe_demo.csv")
     assert len(good.stdout.splitlines()) == 1 and good.stderr == ""
 
-    bad = write(tmp_path, "bad.yaml", "throttling: {min_tokens_free_to_start_new_pair: 9}\n")
+    bad = write(tmp_path, "bad.yaml", "throttling: {orders_bucket_per_sec: 3, min_tokens_free_to_start_new_pair: 4}\n")
     proc = run_arbctl("check-config", str(bad))
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert lines[0].startswith(f"{bad}: throttling.min_tokens_free_to_start_new_pair: 9 ")
+    assert lines[0] == (f"{bad}: throttling.min_tokens_free_to_start_new_pair: 4 is more than the orders cap "
+                        f"(3/s): no pair could ever start")
 
     bad_fee = write(tmp_path, "fee.yaml", "fees: {krx: {broker_bps: -1}}\n")
     proc = run_arbctl("check-config", str(bad_fee))
