@@ -13,10 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tools.session_runner import SessionOutcome
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -79,31 +84,25 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     from rich.console import Console
 
     from actors.runtime import EngineRuntime, EngineStartError
-    from config.loader import ConfigError, load_config, resolve_path
-    from config.universe_file import UniverseError, load_universe
+    from config.loader import resolve_path
     from outputs.report import summarise
     from protocol.wiring import RunOptions, parse_backend
+    from tools.preflight import InputError, preflight
     from tools.session_runner import run_session
 
-    try:
-        cfg = load_config(config_path, {"sim": {"seed": seed}} if seed is not None else None)
-    except ConfigError as exc:
-        _fail(str(exc))
-        return
-    if backend == "replay" and not replay_file:
-        _fail("--backend replay needs --replay FILE.parquet")
     if replay_file:
         backend = "replay"
-        if not Path(replay_file).exists():
-            _fail(f"--replay {replay_file}: file not found")
-    try:
-        universe = load_universe(resolve_path(cfg.symbols.universe_file, config_path))
-    except (UniverseError, OSError) as exc:
-        _fail(f"symbols.universe_file: {exc}")
+    try:        # every input checked before anything starts: a bad one exits 2 and leaves nothing behind
+        checked = preflight(config_path, backend=backend, replay_file=replay_file,
+                            overrides={"sim": {"seed": seed}} if seed is not None else None)
+    except InputError as exc:
+        _fail(str(exc))
         return
+    cfg, universe = checked.config, checked.universe
 
     rdir = Path(run_dir) if run_dir else (
         resolve_path(cfg.persistence.reports_dir, config_path) / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+    made_rdir = not rdir.exists()
     rdir.mkdir(parents=True, exist_ok=True)
     console = Console(highlight=False)
     if not headless and not _gui_available():
@@ -117,7 +116,8 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     try:
         outcome = run_session(rt, console, headline=headline, replay=backend == "replay")
     except EngineStartError as exc:
-        _remove_if_empty(rdir)        # the run never started: leave no empty run folder behind
+        if made_rdir:
+            shutil.rmtree(rdir, ignore_errors=True)   # the run never started: leave no run folder behind
         _fail(str(exc), EXIT_FAILED)
         return
     if outcome.report is None:
@@ -131,15 +131,20 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     if report_path:
         click.echo(f"report: {report_path}")
     click.echo(f"run files: {rdir}")
-    bad = [c for c, q in report.get("net_position", {}).items() if q != 0]
-    sys.exit(EXIT_FAILED if bad else EXIT_OK)
+    if outcome.exit_code != EXIT_OK:
+        click.echo(_why_not_ok(outcome), err=True)
+    sys.exit(outcome.exit_code)
 
 
-def _remove_if_empty(path: Path) -> None:
-    try:
-        path.rmdir()                    # only succeeds on an empty directory
-    except OSError:
-        pass
+def _why_not_ok(outcome: SessionOutcome) -> str:
+    """One line on why a run that produced a report still exits 1."""
+    from tools.session_runner import open_legs
+    legs = open_legs(outcome.report.report) if outcome.report is not None else {}
+    if legs:
+        return "NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(legs.items())) + " — flatten by hand"
+    if outcome.abandoned:
+        return "the run was abandoned before it finished: the report is partial"
+    return "the run did not finish cleanly: see the report's errors"
 
 
 def _gui_available() -> bool:

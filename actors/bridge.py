@@ -32,7 +32,15 @@ from core.order_flow import PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
-from protocol.control import Detail, RecoverPairManager, RecoveryLog, SessionFinished, StopEngine
+from protocol.control import (
+    Detail,
+    RecoverPairManager,
+    RecoverThrottler,
+    RecoveryLog,
+    SessionFinished,
+    StopEngine,
+    ThrottlerLog,
+)
 from protocol.steps import ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
 from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered, ShardReleased
@@ -84,6 +92,7 @@ class KiwoomBridge(EngineActor):
         self.order_log: list[PlacedOrder] = []
         self.cancel_log: list[PlacedCancel] = []
         self.steps_log: list[RecoveredStep] = []   # credited steps that mattered
+        self.throttler_restarts = 0
         self.recoveries = 0
         self.sent_refs: set[str] = set()
         self.duplicates_dropped = 0
@@ -206,6 +215,7 @@ class KiwoomBridge(EngineActor):
             return
         assert self.core is not None
         self.order_log.append(msg)
+        self._tell_new_throttler(msg.intent.ref, msg.token_ns, sender)
         self.carry.append(self.core.place(msg))
 
     def receiveMsg_PlacedCancel(self, msg: PlacedCancel, sender: ActorAddress) -> None:
@@ -213,7 +223,24 @@ class KiwoomBridge(EngineActor):
             return
         assert self.core is not None
         self.cancel_log.append(msg)
+        self._tell_new_throttler(msg.intent.ref, msg.token_ns, sender)
         self.carry.append(self.core.cancel(msg.intent))
+
+    def receiveMsg_RecoverThrottler(self, msg: RecoverThrottler, sender: ActorAddress) -> None:
+        """A new Throttler replaced a dead one: tell it every order and cancel placed and when, so it rebuilds
+        its token window and never places one twice."""
+        new = msg.throttler if msg.throttler is not None else self.wiring.throttler
+        self.wiring = dataclasses.replace(self.wiring, throttler=new)
+        placed = sorted([(p.intent.ref, p.token_ns) for p in self.order_log]
+                        + [(c.intent.ref, c.token_ns) for c in self.cancel_log], key=lambda rt: rt[1])
+        self.throttler_restarts += 1
+        self.send(new, ThrottlerLog(tuple(placed), self.t_ns))
+
+    def _tell_new_throttler(self, ref: str, token_ns: int, sender: ActorAddress) -> None:
+        """An order the dead Throttler placed reached us after its successor's log: the successor must count
+        its token too (it was spent)."""
+        if self.throttler_restarts and self.wiring.throttler is not None and sender != self.wiring.throttler:
+            self.send(self.wiring.throttler, ThrottlerLog(((ref, token_ns),), self.t_ns))
 
     def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: ActorAddress) -> None:
         """A new PairManager replaced a dead one: give it the session's order log, then the step
@@ -233,8 +260,8 @@ class KiwoomBridge(EngineActor):
 
     # -- stepping -----------------------------------------------------------------------------
     def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:
-        if msg.step != self.step:
-            return
+        if msg.step != self.step or self.credited:
+            return          # an old credit, or one a new Throttler passed on again
         self.credited = True
         if msg.step == 1:
             assert self.core is not None and self.options is not None   # step 1 was emitted: Configure ran

@@ -1,6 +1,7 @@
 """PairManager actor: the shell around :class:`core.pair_desk.PairDesk` (risk, pairs, ledger, timers)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from thespian.actors import ActorAddress
@@ -10,7 +11,14 @@ from config.schema import EngineConfig
 from core.order_flow import CancelRequest, OrderRequest, TokenRefund
 from core.pair_desk import DeskOutput, PairDesk
 from core.universe import Universe
-from protocol.control import Detail, RecoverPairManager, RecoveryLog
+from protocol.control import (
+    Detail,
+    RecoverPairManager,
+    RecoverThrottler,
+    RecoveryLog,
+    SignalsLost,
+    ThrottlerBacklog,
+)
 from protocol.steps import ExecBatch, SignalBatch, StepDone, ThrottlerQueue
 from protocol.wiring import Configure
 
@@ -46,6 +54,8 @@ class PairManager(EngineActor):
         self.direct_credit = False
         self.throttler_queued = 0
         self.throttler_seen_ns = 0
+        self.throttler_credit: StepDone | None = None    # the last credit sent through the Throttler
+        self.signals_lost = ""                           # why no SignalBatch will come any more
 
     # -- configuration ----------------------------------------------------------------------
     def receiveMsg_ThrottlerQueue(self, msg: ThrottlerQueue, sender: ActorAddress) -> None:
@@ -85,6 +95,20 @@ class PairManager(EngineActor):
         self._dispatch(outputs)
         self.flush_telemetry()
 
+    def receiveMsg_RecoverThrottler(self, msg: RecoverThrottler, sender: ActorAddress) -> None:
+        """From the Supervisor: a new Throttler replaced a dead one. Give it what the dead one may have been
+        holding: every request not answered yet and the last credit (the bridge drops a credit it has)."""
+        to = msg.throttler if msg.throttler is not None else self.wiring.throttler
+        self.wiring = dataclasses.replace(self.wiring, throttler=to)
+        self.throttler_queued = 0
+        backlog = tuple(self.desk.unreleased_requests()) if self.desk is not None else ()
+        self.send(to, ThrottlerBacklog(backlog, self.throttler_credit))
+
+    def receiveMsg_SignalsLost(self, msg: SignalsLost, sender: ActorAddress) -> None:
+        """From the Supervisor: the SpreadEngine is gone; step without signals so open pairs still finish."""
+        self.signals_lost = msg.reason
+        self._maybe_step()
+
     # -- the step ---------------------------------------------------------------------------
     def receiveMsg_ExecBatch(self, msg: ExecBatch, sender: ActorAddress) -> None:
         self.exec_batch = msg
@@ -99,6 +123,9 @@ class PairManager(EngineActor):
             self.exec_batch = None          # already replayed from the recovery log
         if self.signal_batch is not None and self.signal_batch.step <= self.done_step:
             self.signal_batch = None
+        if self.signals_lost and self.exec_batch is not None and (
+                self.signal_batch is None or self.signal_batch.step != self.exec_batch.step):
+            self.signal_batch = SignalBatch(step=self.exec_batch.step, t_ns=self.exec_batch.t_ns, signals=())
         eb, sb = self.exec_batch, self.signal_batch
         if eb is None or sb is None or eb.step != sb.step:
             if eb is not None and sb is not None and eb.step != sb.step:
@@ -126,6 +153,7 @@ class PairManager(EngineActor):
         else:
             self.send(self.wiring.throttler, done)
             self.throttler_seen_ns = eb.t_ns
+            self.throttler_credit = done
 
     def _dispatch(self, outputs: list[DeskOutput]) -> None:
         for out in outputs:
@@ -140,5 +168,8 @@ class PairManager(EngineActor):
 
     def detail(self) -> Detail:
         desk = tuple(self.desk.detail()) if self.desk is not None else (("session", "starting"),)
-        return desk + (("awaiting_recovery", self.awaiting_recovery), ("configured", self.cfg is not None),
+        positions = self.desk.open_positions() if self.desk is not None else {}
+        return desk + (("open_positions", ",".join(f"{c}:{q:+d}" for c, q in sorted(positions.items()))),
+                       ("signals_lost", self.signals_lost),
+                       ("awaiting_recovery", self.awaiting_recovery), ("configured", self.cfg is not None),
                        ("pending_recovery", self.pending_recovery is not None))

@@ -6,6 +6,7 @@ production layout, bridge over TCP), the Supervisor, and always shuts everything
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -91,8 +92,9 @@ class EngineRuntime:
         elif self.bridge_layout == "external":
             self._wait_for_host()
         self.supervisor = self.asys.createActor("actors.supervisor.Supervisor", globalName=SUPERVISOR_NAME)
-        started = self.asys.ask(self.supervisor, StartEngine(self.cfg, self.universe, self.options),
-                                max(30.0, self.timeout))
+        start = StartEngine(self.cfg, self.universe, self.options, launcher_pid=os.getpid(),
+                            admin_port=self.admin_port, base=base)
+        started = self.asys.ask(self.supervisor, start, max(30.0, self.timeout))
         if not isinstance(started, EngineStarted):
             raise EngineStartError(f"the Supervisor did not answer StartEngine (got {started!r})")
         if not started.ok:
@@ -158,8 +160,9 @@ class EngineRuntime:
             time.sleep(poll_s)
         return st
 
-    def report(self, timeout_s: float = 60) -> RunReport | None:
-        r = self.asys.ask(self.supervisor, ReportRequest(), timeout_s)
+    def report(self, timeout_s: float = 60, partial: bool = False) -> RunReport | None:
+        """The run report (``partial``: now, marked partial, whether or not the run has finished)."""
+        r = self.asys.ask(self.supervisor, ReportRequest(partial=partial), timeout_s)
         return r if isinstance(r, RunReport) else None
 
     def shutdown(self) -> None:
@@ -236,11 +239,21 @@ def free_port() -> int:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something already listens on (or holds) TCP ``port`` on this machine."""
+    """Whether something listens on, or holds, TCP ``port`` on this machine.
+
+    Connections of a system that just exited linger in TIME_WAIT; they do not hold the port for a new
+    listener (Thespian's admin binds with SO_REUSEADDR), so this probe binds with it too and an engine can
+    start again at once after an unclean kill. (On Windows SO_REUSEADDR would let two listeners share a
+    port, so there the probe binds exclusively.)
+    """
     import socket
     if port_listening(port, host):
         return True
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if sys.platform == "win32":
+            s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_EXCLUSIVEADDRUSE", socket.SO_REUSEADDR), 1)
+        else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("", port))
         except OSError:
@@ -263,11 +276,39 @@ def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
     daemon that outlives the caller. Only a listening socket counts: the port of an engine that
     has just shut down stays unbindable for a while (TIME_WAIT), yet nothing answers there.
     """
+    no_engine = (f"no engine is running on admin port {admin_port} (start python launch.py, or pass --config "
+                 f"with the right actor_system.admin_port)")
     if not port_listening(admin_port):
-        raise EngineStartError(f"no engine is running on admin port {admin_port} (start python launch.py, "
-                                   f"or pass --config with the right actor_system.admin_port)")
+        raise EngineStartError(no_engine)
     from thespian.actors import ActorSystem
-    return ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
+    before = time.time()
+    asys = ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
+    # the engine may have shut down between the probe and the join: then Thespian has just started an
+    # admin of its own there, which would outlive this command and capture the next launch. A listener
+    # younger than this call is ours: shut it down again and say that nothing runs there.
+    if _listener_started_after(admin_port, before):
+        asys.shutdown()
+        raise EngineStartError(no_engine)
+    return asys
+
+
+def _listener_started_after(port: int, t_wall: float) -> bool:
+    """Whether the process listening on TCP ``port`` was started after ``t_wall`` (seconds since the epoch).
+
+    False when no listener is found or its process cannot be read (then nothing is known to be ours).
+    """
+    import psutil
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return False
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            try:
+                return bool(psutil.Process(c.pid).create_time() >= t_wall - 0.05)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                return False
+    return False
 
 
 def find_supervisor(asys: Any) -> Any:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +22,13 @@ from protocol.control import (
     Ping,
     Pong,
     RecoverPairManager,
+    RecoverThrottler,
     ReportRequest,
     RunReport,
     ScaleResult,
     ScaleShards,
     SessionFinished,
+    SignalsLost,
     StatusReport,
     StatusRequest,
     StopEngine,
@@ -50,6 +54,10 @@ FLUSH_TIMEOUT_S = 5.0
 #: After a child that cannot be restarted dies, how long the bridge gets to finish before the
 #: Supervisor ends the run itself (the report then says it did not finish cleanly).
 DEAD_CHILD_STOP_S = 30.0
+#: A Throttler that keeps dying points at a bug: after this many restarts the run stops.
+MAX_THROTTLER_RESTARTS = 3
+#: After the report of a run whose launcher is gone, how long before the actor system is shut down.
+SELF_SHUTDOWN_DELAY_S = 1.0
 
 
 @dataclass
@@ -69,6 +77,7 @@ class ChildInfo:
     restarts: int = 0
     detail: dict[str, Any] = field(default_factory=dict)     # the child's last Pong.detail
     alive: bool = True
+    created_wall: float = field(default_factory=time.monotonic)
 
 
 class Supervisor(EngineActor):
@@ -98,6 +107,8 @@ class Supervisor(EngineActor):
         self.errors: list[str] = []
         self.flush_waiting: list[Any] = []
         self.report_requested = False
+        self.launcher_gone = False
+        self.partial_waiters: list[Any] = []
 
     # -- start-up ---------------------------------------------------------------------------
     def receiveMsg_StartEngine(self, msg: StartEngine, sender: ActorAddress) -> None:
@@ -190,8 +201,12 @@ class Supervisor(EngineActor):
                 error=f"the run did not finish cleanly {DEAD_CHILD_STOP_S:g} s after {who} died: open pairs may "
                       f"remain — check the broker's positions and the audit log"), self.myAddress)
             return
+        if msg.payload == "self-shutdown":
+            self._shut_the_system_down()
+            return
         if msg.payload != "heartbeat" or self.start is None:
             return
+        self._watch_launcher()
         self.nonce += 1
         for c in self.children.values():
             if c.alive:
@@ -215,7 +230,9 @@ class Supervisor(EngineActor):
                             heartbeat_age_s=0.0, msgs_in=self.msgs_in, msgs_out=self.msgs_out, pending=0)]
         for c in self.children.values():
             age = None if c.last_pong_wall is None else now - c.last_pong_wall
-            alive = c.alive and age is not None and age <= limit
+            # a child created less than the limit ago has had no chance to answer a heartbeat yet: starting
+            heard_from = age is not None and age <= limit
+            alive = c.alive and (heard_from or (age is None and now - c.created_wall <= limit))
             rows.append(ActorHealth(name=c.name, address=str(c.address), pid=c.pid, alive=alive,
                                     heartbeat_age_s=age, msgs_in=c.msgs_in, msgs_out=c.msgs_out,
                                     pending=c.pending, restarts=c.restarts))
@@ -251,6 +268,34 @@ class Supervisor(EngineActor):
                 return c.detail
         return {}
 
+    # -- the launcher -------------------------------------------------------------------------
+    def _watch_launcher(self) -> None:
+        """When the process that started the engine is gone, stop the run in order by ourselves: disarm,
+        finish in-flight pairs, write the report, then shut the whole actor system down."""
+        assert self.start is not None
+        pid = self.start.launcher_pid
+        if not pid or self.launcher_gone or _process_alive(pid):
+            return
+        self.launcher_gone = True
+        why = f"the launcher (pid {pid}) is gone"
+        self.errors.append(f"{why}: the engine stopped itself, wrote its report and shut its actor system down")
+        if self.finished is None:
+            self.receiveMsg_StopEngine(StopEngine(why), self.myAddress)
+        elif self.report is not None:
+            self.wakeupAfter(dt.timedelta(seconds=SELF_SHUTDOWN_DELAY_S), payload="self-shutdown")
+        # otherwise the report is on its way: receiveMsg_RunReport shuts the system down after it
+
+    def _shut_the_system_down(self) -> None:
+        """Nobody is left to shut this actor system down: a detached process does it (an actor cannot)."""
+        assert self.start is not None
+        code = ("from thespian.actors import ActorSystem\n"
+                f"ActorSystem({self.start.base!r}, {{'Admin Port': {self.start.admin_port}}}, "
+                f"logDefs={{'version': 1, 'root': {{'level': 'WARNING', 'handlers': []}}}}).shutdown()\n")
+        flags = (subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+                 if sys.platform == "win32" else 0)
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, creationflags=flags)
+
     # -- failures ---------------------------------------------------------------------------
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender: ActorAddress) -> None:
         dead = next((c for c in self.children.values() if c.address == msg.childAddress), None)
@@ -275,6 +320,22 @@ class Supervisor(EngineActor):
                                             slot=dead.slot, restarts=dead.restarts + 1)
             self._broadcast_wiring()
             self._send_assignment(self.children[name])
+        elif dead.kind == "throttler" and dead.restarts < MAX_THROTTLER_RESTARTS:
+            # the bridge knows every order placed and when: a new Throttler rebuilds its token window from
+            # that (ThrottlerLog) and the PairManager re-sends what the dead one had not released
+            self.errors.append(f"{dead.name} exited; restarting it and rebuilding its token window from the "
+                               f"bridge's order log")
+            new = self.createActor("actors.throttler.Throttler")
+            del self.children[dead.name]
+            name = f"Throttler@r{dead.restarts + 1}"
+            self.children[name] = ChildInfo(name=name, address=new, kind="throttler", restarts=dead.restarts + 1)
+            self._broadcast_wiring()
+            assert self.start is not None
+            recover = RecoverThrottler(f"{dead.name} died", new)
+            self.send(new, recover)                  # before Configure: it must hold requests until the log
+            self.send(new, Configure(self.start.config, self.start.universe, self.start.options))
+            self.send(self._addr("bridge"), recover)
+            self.send(self._addr("pair_manager"), recover)
         elif dead.kind == "pair_manager" and dead.restarts < MAX_PAIR_MANAGER_RESTARTS:
             # the bridge holds every order placed and every broker event: a new PairManager
             # rebuilds the pairs from them (RecoveryLog) and the session goes on
@@ -291,7 +352,17 @@ class Supervisor(EngineActor):
             self.send(new, Configure(self.start.config, self.start.universe, self.start.options))
             self.send(self._addr("bridge"), why)
             self.send(self._addr("spread_engine"), why)
+        elif dead.kind == "spread_engine":
+            # no signal will come any more: stop, and let the PairManager step without signals so that the
+            # open pairs are still hedged and the book ends flat
+            self.errors.append(f"{dead.name} exited unexpectedly; no new pairs, the run stops and the open pairs "
+                               f"are finished without it")
+            self.send(self._addr("pair_manager"), SignalsLost(f"{dead.name} died"))
+            self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
+            self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
         else:
+            # Telemetry (the audit log, the counters) or an actor without a recovery path: trading without an
+            # audit trail is not allowed, so the run stops; the open pairs are still finished
             self.errors.append(f"{dead.name} exited unexpectedly; the run cannot continue safely")
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
             # the bridge finishes only on a credit, which may need the dead actor: bound the wait
@@ -374,6 +445,9 @@ class Supervisor(EngineActor):
                                f"{FLUSH_TIMEOUT_S:g} s; the report may miss their last observations")
         self.report_requested = True
         tel = self._addr("telemetry")
+        if not self._alive("telemetry"):
+            self.receiveMsg_RunReport(self._report_without_telemetry(), self.myAddress)
+            return
         if self.errors:
             # into the report files too, not only the returned dict
             self.send(tel, TelemetryBatch(tuple(ErrorRaised(self.finished.t_ns, "Supervisor", e)
@@ -383,15 +457,81 @@ class Supervisor(EngineActor):
     def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
         if self.report is not None:
             self.send(sender, self.report)
+        elif msg.partial:
+            # the launcher gives up waiting: what Telemetry holds now, marked partial, files written
+            self.partial_waiters.append(sender)
+            tel = self._addr("telemetry")
+            if self.errors:
+                self.send(tel, TelemetryBatch(tuple(ErrorRaised(self._engine_t_ns(), "Supervisor", e)
+                                                    for e in self.errors)))
+                self.errors = []
+            self.send(tel, ReportRequest(partial=True))
         else:
             self.report_waiters.append(sender)
+
+    def _alive(self, kind: str) -> bool:
+        return any(c.kind == kind and c.alive for c in self.children.values())
+
+    def _report_without_telemetry(self) -> RunReport:
+        """The report when Telemetry died: its counters are gone, so only what the Supervisor knows — the
+        positions the PairManager holds, how the run finished, every error — marked partial and loud."""
+        assert self.start is not None and self.finished is not None
+        from outputs.report import write_run_report
+        from outputs.telemetry_book import TelemetryBook
+        book = TelemetryBook(self.start.config, self.start.options.backend, len(self.start.universe))
+        rep = book.report()
+        pm = self._detail("pair_manager")
+        positions = {}
+        for item in str(pm.get("open_positions", "") or "").split(","):
+            if ":" in item:
+                code, qty = item.split(":", 1)
+                positions[code] = int(qty)
+        rep["net_position"] = positions
+        rep["extra"]["partial"] = True
+        rep["extra"]["telemetry_lost"] = True
+        rep["extra"]["flat"] = not positions and bool(pm.get("flat", False))
+        t_ns = self.finished.t_ns
+        rep["errors"] = [{"ts": "", "t_ns": t_ns, "source": "Supervisor", "message": e} for e in self.errors] + [
+            {"ts": "", "t_ns": t_ns, "source": "Supervisor",
+             "message": "TELEMETRY LOST: the counters, PnL and latencies of this run died with the Telemetry actor; "
+                        "this report only holds the positions the PairManager knows. The audit log up to its death "
+                        "is in the run folder"}]
+        self.errors = []
+        paths: tuple[str, ...] = ()
+        try:
+            paths = tuple(write_run_report(rep, self.start.options.run_dir))
+        except OSError as exc:
+            rep["errors"].append({"ts": "", "t_ns": t_ns, "source": "Supervisor",
+                                  "message": f"the report files could not be written: {exc}"})
+        return RunReport(rep, paths)
+
+    def _engine_t_ns(self) -> int:
+        return int(self._detail("bridge").get("t_ns", 0))
 
     def receiveMsg_RunReport(self, msg: RunReport, sender: ActorAddress) -> None:
         rep = dict(msg.report)
         if self.finished is not None:
             rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,
                                                        "step": self.finished.step, "rows": self.finished.rows}
+        if rep.get("extra", {}).get("partial"):
+            for w in self.partial_waiters:
+                self.send(w, RunReport(rep, msg.paths))
+            self.partial_waiters = []
+            return
         self.report = RunReport(rep, msg.paths)
         for w in self.report_waiters:
             self.send(w, self.report)
         self.report_waiters = []
+        if self.launcher_gone:
+            self.wakeupAfter(dt.timedelta(seconds=SELF_SHUTDOWN_DELAY_S), payload="self-shutdown")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not count: it has exited)."""
+    import psutil
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True

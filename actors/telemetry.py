@@ -44,6 +44,8 @@ MAX_PENDING_EVENTS = 100_000
 #: Audit write failures described in the report's ``errors``; later ones are only counted.
 MAX_AUDIT_ERRORS = 10
 _METRICS_TICK = "metrics"
+#: At the end of a run the alerter gets this long (s) to post what is still waiting (at Slack's pace).
+ALERT_FLUSH_S = 3.0
 
 
 class Telemetry(EngineActor):
@@ -154,7 +156,16 @@ class Telemetry(EngineActor):
                 self._close_audit()
             else:
                 self.audit.flush()
+        if self.alerter is not None:
+            if not msg.partial:
+                self.alerter.close(timeout_s=ALERT_FLUSH_S)    # the run is over: deliver what is waiting
+            book.alert_delivery = self.alerter.stats()
         report = book.report()
+        if msg.partial:
+            report["extra"]["partial"] = True
+            report["errors"].append({"ts": "", "t_ns": book.last_t_ns, "source": "telemetry",
+                                     "message": "PARTIAL report: the operator stopped waiting before the run "
+                                                "finished; orders may still be working at the broker"})
         open_pos = {c: q for c, q in (report.get("net_position") or {}).items() if q}
         if open_pos:
             report["errors"].append({"ts": "", "t_ns": book.last_t_ns, "source": "telemetry",
@@ -162,8 +173,6 @@ class Telemetry(EngineActor):
                                                 f"(shares by code, from the fills); flatten by hand"})
         report["extra"]["audit"] = {"path": str(self.audit_file) if self.audit_rows else None,
                                     "format": self.audit_fmt, "rows": self.audit_rows, "errors": self.audit_errors}
-        if self.alerter is not None:
-            report["extra"]["alerts"] = self.alerter.stats()
         paths: tuple[str, ...] = ()
         try:
             assert self.run_dir is not None
@@ -182,6 +191,8 @@ class Telemetry(EngineActor):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
         if msg.payload != _METRICS_TICK or self.metrics is None or self.book is None:
             return
+        if self.alerter is not None:
+            self.book.alert_delivery = self.alerter.stats()
         self.metrics.update(self.book.snapshot())
         self.wakeupAfter(self.metrics_interval, payload=_METRICS_TICK)
 

@@ -5,16 +5,16 @@ import dataclasses
 from collections import deque
 from typing import Any
 
-from thespian.actors import ActorAddress
+from thespian.actors import ActorAddress, ActorTypeDispatcher
 
 from actors.base import EngineActor
 from core.desk_events import OrderDenied
 from core.observations import AutoPauseChanged, TokensObserved
 from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder, TokenRefund
 from core.throttle import OrderThrottle
-from protocol.control import Detail
+from protocol.control import Detail, RecoverThrottler, ThrottlerBacklog, ThrottlerLog
 from protocol.steps import StepDone, ThrottlerQueue
-from protocol.wiring import Configure
+from protocol.wiring import Configure, Wiring
 
 
 class Throttler(EngineActor):
@@ -26,6 +26,12 @@ class Throttler(EngineActor):
     * Urgent requests (cancels, hedges, unwinds) may use the reserve; when even that is spent they
       wait in FIFO order and are released on the first step at which a token is free again.
     * A -308 refund returns the token spent for that order.
+    * A replacement (after the Supervisor restarted a dead one, :class:`RecoverThrottler`) holds every
+      message until the bridge's :class:`ThrottlerLog` has told it which orders were placed and when: its
+      token window is rebuilt from those spends, so it never places an order twice nor more than the cap
+      in any window; then the PairManager's :class:`ThrottlerBacklog` (requests the dead one never
+      answered, its last credit) goes through it like new requests, except takes: they are denied (their
+      prices are stale).
     Everything the Throttler sends to the bridge precedes the step's :class:`StepDone` on the same
     channel, so the bridge sees a step's orders before its credit. A step with no order, no cancel
     and no queue may skip this hop in paced runs (see :class:`actors.pair_manager.PairManager`).
@@ -42,9 +48,82 @@ class Throttler(EngineActor):
         self.now_ns = 0
         self.denied = 0
         self.placed = 0
+        self.recovering = False
+        self.held: list[tuple[Any, ActorAddress]] = []   # messages held while recovering or unconfigured
+        self.rebuilt_from = 0                            # placed orders the window was rebuilt from
+        self.log_received = False
+        self.pending_logs: list[ThrottlerLog] = []
+
+    def _holding(self) -> bool:
+        return self.recovering or self.throttle is None or self.wiring.bridge is None
+
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:  # noqa: N802 (Thespian API)
+        if self._holding() and isinstance(msg, (OrderRequest, CancelRequest, TokenRefund, StepDone,
+                                                ThrottlerBacklog)):
+            self.msgs_in += 1
+            self.held.append((msg, sender))   # until the order log, the configuration and the wiring are in
+            return
+        super().receiveMessage(msg, sender)
+
+    def receiveMsg_Wiring(self, msg: Wiring, sender: ActorAddress) -> None:
+        super().receiveMsg_Wiring(msg, sender)
+        self._release_held()
 
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
-        self.throttle = OrderThrottle.from_config(msg.config)
+        if self.throttle is None:
+            self.throttle = OrderThrottle.from_config(msg.config)
+        logs, self.pending_logs = self.pending_logs, []
+        for log_msg in logs:
+            self._apply_log(log_msg)
+        self._release_held()
+
+    # -- replacing a dead Throttler ---------------------------------------------------------------
+    def receiveMsg_RecoverThrottler(self, msg: RecoverThrottler, sender: ActorAddress) -> None:
+        if not self.log_received:
+            self.recovering = True            # hold everything until the bridge's order log
+
+    def receiveMsg_ThrottlerLog(self, msg: ThrottlerLog, sender: ActorAddress) -> None:
+        if self.throttle is None:
+            self.pending_logs.append(msg)     # applied once configured
+            return
+        self._apply_log(msg)
+        self._release_held()
+
+    def _apply_log(self, msg: ThrottlerLog) -> None:
+        assert self.throttle is not None
+        self.now_ns = max(self.now_ns, msg.t_ns, max((t for _, t in msg.placed), default=0))
+        for ref, token_ns in msg.placed:
+            if ref in self.seen:
+                continue
+            self.seen.add(ref)
+            self.spent[ref] = token_ns
+            self.throttle.record_spend(token_ns, self.now_ns)
+            self.rebuilt_from += 1
+        self.log_received = True
+        self.recovering = False
+
+    def _release_held(self) -> None:
+        if self._holding():
+            return
+        held, self.held = self.held, []
+        for m, s in held:
+            ActorTypeDispatcher.receiveMessage(self, m, s)    # counted when it arrived
+
+    def receiveMsg_ThrottlerBacklog(self, msg: ThrottlerBacklog, sender: ActorAddress) -> None:
+        for req in msg.requests:
+            if isinstance(req, OrderRequest) and req.new_pair:
+                if req.intent.ref not in self.seen:
+                    self.seen.add(req.intent.ref)
+                    self.denied += 1
+                    self.send(self.wiring.bridge, OrderDenied(req.intent.ref, req.intent.pair_id,
+                                                              "the Throttler restarted before placing it",
+                                                              max(self.now_ns, req.t_ns)))
+            elif isinstance(req, OrderRequest):
+                self.receiveMsg_OrderRequest(req, sender)
+            else:
+                self.receiveMsg_CancelRequest(req, sender)
+        if msg.credit is not None:
+            self.receiveMsg_StepDone(msg.credit, sender)
 
     def receiveMsg_OrderRequest(self, msg: OrderRequest, sender: ActorAddress) -> None:
         assert self.throttle is not None
@@ -127,4 +206,5 @@ class Throttler(EngineActor):
     def detail(self) -> Detail:
         snap = self.throttle.snapshot(self.now_ns) if self.throttle else None
         return (("tokens_free", snap.orders_free if snap else 0), ("paused", snap.paused if snap else False),
-                ("placed", self.placed), ("denied", self.denied))
+                ("placed", self.placed), ("denied", self.denied), ("recovering", self.recovering),
+                ("rebuilt_from", self.rebuilt_from))

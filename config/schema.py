@@ -348,6 +348,7 @@ class SlackSendOn(_Frozen):
     auto_pause_on: bool = True
     hedge_timeout: bool = True
     reject_spike: bool = True
+    kill_switch: bool = True      # engine-wide disarms (disconnect, session loss, 215 mismatch, failed flatten)
 
 
 class SlackConfig(_Frozen):

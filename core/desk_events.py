@@ -38,9 +38,10 @@ class OrderSendResult:
     """The outcome of the bridge's send of ``ref`` (an order or a cancel).
 
     ``send_ns`` is the monotonic wall time of the call (Signal→Send latency end), ``signal_ns`` the
-    signal's. ``reason`` describes a refusal or failure in words. ``wire_code`` (the broker's return
-    code), ``wire_style`` (the broker's order-style code as sent) and ``screen_no`` are opaque, for the
-    audit log. ``order`` is the placed order this answers (None for a cancel).
+    signal's. ``reason`` describes a refusal or failure in words. ``wire_code`` is the broker's return
+    code (None when the bridge's own rate guard kept the call off the wire), ``wire_style`` the broker's
+    order-style code as sent; they and ``screen_no`` are opaque, for the audit log. ``order`` is the
+    placed order this answers (None for a cancel).
     """
 
     ref: str
@@ -49,7 +50,7 @@ class OrderSendResult:
     send_ns: int
     signal_ns: int = 0
     reason: str = ""
-    wire_code: int = 0
+    wire_code: int | None = 0
     wire_style: str = ""
     screen_no: str = ""
     order: PlacedOrder | None = None

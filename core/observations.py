@@ -14,8 +14,9 @@ from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, 
 from core.ledger import CashTotals
 
 __all__ = [
-    "AuditEvent", "AutoPauseChanged", "ErrorRaised", "FillBooked", "HedgeTimedOut", "KillSwitchTripped",
-    "LatencyObserved", "LatencyStage", "Observation", "OrderAudited", "PairClosed", "RejectSpike",
+    "AuditEvent", "AutoPauseChanged", "ConnectionObserved", "ErrorRaised", "FillBooked", "HedgeTimedOut",
+    "KillSwitchTripped", "LatencyObserved", "LatencyStage", "Observation", "OrderAudited", "PairClosed",
+    "RefusalStorm", "RejectSpike",
     "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
 ]
 
@@ -45,6 +46,7 @@ class AuditEvent(StrEnum):
     CANCEL_SEND = "cancel_send"
     CANCEL_CONFIRMED = "cancel_confirmed"
     TIMEOUT = "timeout"
+    LOST = "lost"
     DENIED = "denied"
     MESSAGE = "message"
 
@@ -171,6 +173,26 @@ class RejectSpike:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalStorm:
+    """``refusals`` sends refused for the order rate (-308, or the bridge's guard) within ``window_s``;
+    ``total`` refusals in the session so far."""
+
+    t_ns: int
+    refusals: int
+    window_s: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionObserved:
+    """The broker connection went down (``connected`` False) or came back; ``reason`` as the bridge gave it."""
+
+    t_ns: int
+    connected: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class HedgeTimedOut:
     """The hedge post of ``pair_id`` did not complete within ``t_hedge_ms``: escalating."""
 
@@ -238,5 +260,5 @@ class ReplaySourceDescribed:
 
 
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
-               KillSwitchTripped | RejectSpike | HedgeTimedOut | ErrorRaised | SessionChanged | AutoPauseChanged |
-               TokensObserved | ReplaySourceDescribed)
+               KillSwitchTripped | RejectSpike | RefusalStorm | ConnectionObserved | HedgeTimedOut | ErrorRaised |
+               SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed)

@@ -50,6 +50,7 @@ from core.enums import Direction, MarketOperation, OrderRole
 from core.ledger import Ledger
 from core.observations import (
     AuditEvent,
+    ConnectionObserved,
     ErrorRaised,
     FillBooked,
     HedgeTimedOut,
@@ -59,6 +60,7 @@ from core.observations import (
     Observation,
     OrderAudited,
     PairClosed,
+    RefusalStorm,
     RejectSpike,
     SessionChanged,
 )
@@ -82,7 +84,7 @@ from core.pair_events import (
     TrAck,
 )
 from core.pair_fsm import PairStateMachine
-from core.risk import KillSwitchEvent, RiskGate, RiskLimits
+from core.risk import KillSwitchEvent, RefusalStormDetector, RiskGate, RiskLimits
 from core.session import SessionClock
 from core.signal import Signal
 
@@ -157,6 +159,7 @@ class PairDesk:
         per_sym = {c: o.max_outstanding_pairs for c, o in cfg.symbols.per_symbol_overrides.items()
                    if o.max_outstanding_pairs}
         self.risk = RiskGate(RiskLimits.from_config(cfg), per_sym)
+        self.refusal_storms = RefusalStormDetector()
         self.markets = {s.code: str(s.market) for s in universe.symbols}
         self.ledger: Ledger | None = None          # built at the first step: the tax year follows its date
         self.incarnation = incarnation
@@ -187,6 +190,7 @@ class PairDesk:
         self.recovered_pairs = 0
         self._out: list[DeskOutput] = []
         self._requests = 0
+        self._unreleased: dict[str, OrderRequest | CancelRequest] = {}   # ref -> request not yet answered
 
     # -- the step ----------------------------------------------------------------------------------------
     def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
@@ -319,6 +323,8 @@ class PairDesk:
 
     # -- events ------------------------------------------------------------------------------------------
     def _on_event(self, ev: StepEvent) -> None:
+        if isinstance(ev, (OrderSendResult, OrderDenied)):
+            self._unreleased.pop(ev.ref, None)
         if isinstance(ev, OrderSendResult):
             self._on_send_result(ev)
         elif isinstance(ev, OrderAcknowledged):
@@ -339,6 +345,7 @@ class PairDesk:
                 else f"unknown market-operation code {ev.raw!r} (logged raw)",
                 operation=ev.operation, raw=ev.raw, known=known, meaning=ev.meaning))
         elif isinstance(ev, ConnectionChanged):
+            self._observe(ConnectionObserved(ev.t_ns, ev.connected, ev.reason))
             if not ev.connected and self.cfg.risk.disarm_on_disconnect:
                 self._kill(self.risk.disarm("disconnect", ev.t_ns, f"bridge disconnected ({ev.reason})"))
         elif isinstance(ev, DisarmRequested):
@@ -383,6 +390,9 @@ class PairDesk:
             if not self._replaying:
                 self._out.append(TokenRefund(ev.ref, ev.t_ns))
             self._audit(ev.t_ns, AuditEvent.SEND_REFUSED, pid, ref=ev.ref, wire_code=ev.wire_code, message=ev.reason)
+            storm = None if self._replaying else self.refusal_storms.on_refusal(ev.t_ns)
+            if storm is not None:
+                self._observe(RefusalStorm(storm.t_ns, storm.refusals, storm.window_s, storm.total))
             self._handle(pid, SendRateLimited(order_ref=ev.ref, now_ns=ev.t_ns))
         else:
             self._audit(ev.t_ns, AuditEvent.REJECT, pid, ref=ev.ref, wire_code=ev.wire_code, message=ev.reason)
@@ -492,9 +502,8 @@ class PairDesk:
                 return          # placed before the crash: never send an order twice
             ctx = TakeContext(Direction.parse(m.direction), m.qty, m.rich_bid, m.cheap_ask) \
                 if it.role is OrderRole.TAKE else None
-            self._requests += 1
-            self._out.append(OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role is OrderRole.TAKE,
-                                          signal_ns=self._signal_ns.get(pid, 0), context=ctx))
+            self._request(OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role is OrderRole.TAKE,
+                                       signal_ns=self._signal_ns.get(pid, 0), context=ctx))
         elif isinstance(act, SendCancel):
             ci = act.intent
             self._by_ref[ci.ref] = pid
@@ -502,18 +511,32 @@ class PairDesk:
                 self._deferred.extend(self._held.pop(ci.ref))
             if self._replaying and ci.ref in self._replay_sent:
                 return
-            self._requests += 1
-            self._out.append(CancelRequest(intent=ci, t_ns=self.now_ns))
+            self._request(CancelRequest(intent=ci, t_ns=self.now_ns))
         elif isinstance(act, StartTimer):
             self._timer_seq += 1
             heapq.heappush(self._timers, (act.deadline_ns, self._timer_seq, pid, act.kind, act.token))
         elif isinstance(act, EmitEvent):
+            if act.kind in ("ack_timeout", "cancel_timeout", "order_lost"):
+                # a silent order: counted (timeouts, lost acks) and kept in the audit log
+                ref = str(act.detail_dict.get("order_ref", ""))
+                self._audit(act.now_ns, AuditEvent.LOST if act.kind == "order_lost" else AuditEvent.TIMEOUT, pid,
+                            ref=ref, message=f"{act.kind}: {act.reason}")
             if act.kind == "hedge_timeout":
                 self._observe(HedgeTimedOut(act.now_ns, pid, m.symbol, m.params.t_hedge_ms))
             elif act.kind in _ERROR_KINDS:
                 self._observe(ErrorRaised(act.now_ns, f"pair {pid}", f"{act.kind}: {act.reason}"))
         elif isinstance(act, Finished):
             self._finished(pid, m, act, denied)
+
+    def _request(self, req: OrderRequest | CancelRequest) -> None:
+        self._requests += 1
+        self._unreleased[req.intent.ref] = req
+        self._out.append(req)
+
+    def unreleased_requests(self) -> list[OrderRequest | CancelRequest]:
+        """The orders and cancels requested that no send result or denial has answered yet, oldest first:
+        what a Throttler that died may have been holding (:class:`protocol.control.ThrottlerBacklog`)."""
+        return list(self._unreleased.values())
 
     def _finished(self, pid: str, m: PairStateMachine, fin: Finished, denied: bool) -> None:
         if pid in self.active:
@@ -618,7 +641,9 @@ class PairDesk:
     # -- health ------------------------------------------------------------------------------------------
     def detail(self) -> list[tuple[str, str | int | float | bool | None]]:
         """The desk's state for the health and status views."""
-        return [("session", self.phase), ("armed", self.armed), ("reason", self.disarm_reason or self.arm_reason),
+        # armed = the session allows trading and no kill switch or operator has disarmed the engine
+        return [("session", self.phase), ("armed", self.armed and self.disarm_reason is None),
+                ("reason", self.disarm_reason or self.arm_reason),
                 ("active_pairs", len(self.active)), ("flat", self.flat), ("pnl_net_krw", self.marked_pnl_krw()),
                 ("pairs", len(self.pairs)), ("recovered_pairs", self.recovered_pairs),
                 ("incarnation", self.incarnation), ("held", sum(len(v) for v in self._held.values()))]

@@ -11,6 +11,10 @@
   forced flat and frozen; session loss beyond ``max_session_loss_krw`` → disarm; bridge
   disconnect or FID 215 mismatch → disarm.
 Every freeze/disarm returns a :class:`KillSwitchEvent` with a reason, for the audit and alerts.
+
+:class:`RefusalStormDetector` watches the broker's order-rate refusals (-308 and the bridge's own guard):
+many in a short time mean something else spends the account's order budget or the clocks disagree, and the
+operator must hear of it even though each refusal is retried.
 """
 from __future__ import annotations
 
@@ -202,3 +206,46 @@ class RiskGate:
     @property
     def active_pairs(self) -> int:
         return sum(self.active.values())
+
+
+#: A refusal storm: this many order-rate refusals within REFUSAL_STORM_WINDOW_NS.
+REFUSAL_STORM_COUNT = 10
+REFUSAL_STORM_WINDOW_NS = 10 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalStormEvent:
+    """``refusals`` order-rate refusals within ``window_s`` up to ``t_ns`` (``total`` in the session)."""
+
+    refusals: int
+    window_s: int
+    total: int
+    t_ns: int
+
+
+class RefusalStormDetector:
+    """At least ``count`` refusals within ``window_ns`` make a storm; one event per window at most (a storm
+    that goes on raises another event every window, with that window's count)."""
+
+    def __init__(self, count: int = REFUSAL_STORM_COUNT, window_ns: int = REFUSAL_STORM_WINDOW_NS) -> None:
+        if count < 1 or window_ns < 1:
+            raise ValueError(f"refusal storm needs count ≥ 1 and window_ns ≥ 1, got {count}, {window_ns}")
+        self.count = count
+        self.window_ns = window_ns
+        self.total = 0
+        self._times: deque[int] = deque()
+        self._quiet_until_ns: int | None = None
+
+    def on_refusal(self, now_ns: int) -> RefusalStormEvent | None:
+        """One refusal at ``now_ns``; the storm event when this one makes (or continues) a storm."""
+        self.total += 1
+        q = self._times
+        q.append(now_ns)
+        while q and q[0] <= now_ns - self.window_ns:
+            q.popleft()
+        if self._quiet_until_ns is not None and now_ns < self._quiet_until_ns:
+            return None
+        if len(q) < self.count:
+            return None
+        self._quiet_until_ns = now_ns + self.window_ns
+        return RefusalStormEvent(len(q), self.window_ns // 10**9, self.total, now_ns)

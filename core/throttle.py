@@ -139,6 +139,20 @@ class TokenBucket:
                 return True
         return False
 
+    def record_spend(self, spent_ns: int, now_ns: int) -> None:
+        """Count a spend made at ``spent_ns`` by someone else (a Throttler that died): the window is rebuilt
+        from the orders the bridge placed. It counts even when the window is already full (it happened);
+        ``spent_ns`` may lie before ``now_ns`` and before later spends.
+        """
+        self._observe(now_ns)
+        if spent_ns <= now_ns - self.window_ns or spent_ns > now_ns:
+            return          # already back (or not yet spent: the caller's clock is behind the log's)
+        spends = self._spends
+        i = len(spends)
+        while i > 0 and spends[i - 1] > spent_ns:
+            i -= 1
+        spends.insert(i, spent_ns)
+
     def last_spend_ns(self) -> int | None:
         """Time of the most recent spend still inside the window (as of the last call), or None."""
         return self._spends[-1] if self._spends else None
@@ -287,6 +301,15 @@ class _UtilisationTracker:
         if self._since is None and self._above():
             self._since = now_ns
 
+    def record(self, spent_ns: int) -> None:
+        """A spend someone else made at ``spent_ns`` (already advanced past it); ignored when older than
+        the last spend known (the exact expiry replay needs spends in time order)."""
+        if self._spends and spent_ns < self._spends[-1]:
+            return
+        self._spends.append(spent_ns)
+        if self._since is None and self._above():
+            self._since = spent_ns
+
     def on_release(self, now_ns: int) -> None:
         self.advance(now_ns)
         if self._spends:
@@ -432,6 +455,14 @@ class OrderThrottle:
             return False
         self._pause.on_release(now_ns)
         return True
+
+    def record_spend(self, spent_ns: int, now_ns: int) -> None:
+        """Count an order token another Throttler spent at ``spent_ns`` (rebuilding after a restart; see
+        :meth:`TokenBucket.record_spend`). Auto-pause hears of it when it is not older than the last spend."""
+        self._observe(now_ns)
+        self._orders.record_spend(spent_ns, now_ns)
+        if spent_ns > now_ns - self._orders.window_ns:
+            self._pause.record(spent_ns)
 
     def acquire_query(self, now_ns: int) -> bool:
         """Take one TR query token (CommRqData, condition searches)."""

@@ -9,6 +9,7 @@ of broker events. It never decides anything about trading.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from config.schema import EngineConfig
+from config.schema import KIWOOM_ORDERS_PER_SEC_CAP, EngineConfig
 from core.clock import KST, ns_from_kst
-from core.desk_events import BrokerNotice, ConnectionChanged, OrderSendResult, StepEvent
+from core.desk_events import BrokerNotice, ConnectionChanged, OrderSendResult, SendOutcome, StepEvent
 from core.enums import Venue
 from core.l1 import KIND_QUOTE, KIND_TRADE, L1_ROW_DTYPE, empty_rows
 from core.order_flow import PlacedOrder
 from core.pair_events import CancelIntent
+from core.throttle import TokenBucket
 from core.universe import Universe
+from kiwoom_bridge.errors import ErrorCode
 from kiwoom_bridge.orders import HogaCode, cancel_order_type, hoga_for, new_order_type
 from kiwoom_bridge.translate import send_result, to_domain
 from kiwoom_bridge.types import REAL_TYPE_TRADE, ConnectionEvent, L1Update
@@ -39,6 +42,8 @@ SESSION_FIDS = "215;20;214"
 #: OnEventConnect, 100 ms in the emulator) and the screen registrations run on that clock; rows it
 #: passed before the screens existed would reach the exchange books but never the engine.
 REPLAY_LEAD_NS = 1_000_000_000
+#: The account the emulated user holds when KIWOOM_ACCOUNT is not set.
+EMULATOR_ACCOUNT = "8012345611"
 
 
 class BridgeError(RuntimeError):
@@ -113,6 +118,12 @@ class BridgeCore:
         scheduler = self.scheduler
         clock = (lambda: scheduler.now_ns) if scheduler is not None else time.time_ns
         self.api = OpenApi(control, clock_ns=clock, monotonic_ns=wall_ns)
+        # the last guard of Kiwoom's order cap, on the clock the broker counts (the emulator's in sim and
+        # replay, the wall in live): whatever the Throttler did, never more than 5 sends in any 1 s
+        self.send_guard = TokenBucket(KIWOOM_ORDERS_PER_SEC_CAP, 1_000_000_000)
+        self._guard_clock = (lambda: scheduler.now_ns) if scheduler is not None else time.monotonic_ns
+        self._guard_last_ns = 0
+        self.guard_refusals = 0
         self.api.on_l1 = self._on_l1
         self.api.on_ack = self._push
         self.api.on_execution = self._push
@@ -163,10 +174,12 @@ class BridgeCore:
         self.scheduler = scheduler = SimScheduler(start)
         seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
         from core.session import SessionClock
+        # the emulated user holds the account the operator names (any number works in sim and replay)
+        account = os.environ.get("KIWOOM_ACCOUNT", "").strip() or EMULATOR_ACCOUNT
         return EmulatedControl(scheduler, source, cfg, codes, seed,
                                markets={s.code: str(s.market) for s in self.universe.symbols},
                                names={s.code: s.name for s in self.universe.symbols},
-                               is_trading_day=SessionClock(cfg.sessions).is_trading_day)
+                               is_trading_day=SessionClock(cfg.sessions).is_trading_day, account=account)
 
     @property
     def simulated(self) -> bool:
@@ -197,8 +210,7 @@ class BridgeCore:
                 raise BridgeError(f"login failed: {bad[-1].reason}")
         self._events[:] = [e for e in self._events if not isinstance(e, ConnectionChanged)]
         self.api.show_account_window()
-        import os
-        acc = os.environ.get("KIWOOM_ACCOUNT") or ""
+        acc = os.environ.get("KIWOOM_ACCOUNT", "").strip()
         accounts = [a for a in self.api.login_info("ACCNO").split(";") if a]
         if acc and acc not in accounts:
             raise BridgeError("KIWOOM_ACCOUNT is not one of the logged-in user's accounts")
@@ -372,8 +384,12 @@ class BridgeCore:
         hoga = hoga_for(intent.style)
         screen = self.cfg.kiwoom.screen_numbers.orders
         send_ns = self.wall_ns()
+        guard_ns = self._guard()
+        if guard_ns is None:
+            return self._guard_refusal(intent.ref, send_ns, placed.signal_ns, placed)
         rc = self.api.send_order(intent.ref, screen, self.account, new_order_type(intent.venue, intent.side),
                                  intent.symbol, intent.qty, intent.price, hoga.value, "")
+        self._guard_settle(rc, guard_ns)
         return send_result(rc, intent.ref, self.now_ns(), send_ns, signal_ns=placed.signal_ns, wire_style=hoga.value,
                            screen_no=screen, order=placed)
 
@@ -381,9 +397,29 @@ class BridgeCore:
         """SendOrder with the cancel order type (3/4 KRX, 23 NXT), price 0, the original order number."""
         screen = self.cfg.kiwoom.screen_numbers.orders
         send_ns = self.wall_ns()
+        guard_ns = self._guard()
+        if guard_ns is None:
+            return self._guard_refusal(intent.ref, send_ns, 0, None)
         rc = self.api.send_order(intent.ref, screen, self.account, cancel_order_type(intent.venue, intent.side),
                                  intent.symbol, intent.qty, 0, HogaCode.LIMIT.value, intent.order_no)
+        self._guard_settle(rc, guard_ns)
         return send_result(rc, intent.ref, self.now_ns(), send_ns, screen_no=screen)
 
+    # -- the order-cap guard ----------------------------------------------------------------
+    def _guard(self) -> int | None:
+        """The guard clock's time when a send may go out now (its token taken), None when it may not."""
+        t = self._guard_last_ns = max(self._guard_clock(), self._guard_last_ns)   # never backwards
+        return t if self.send_guard.try_acquire(t, urgent=True) else None
+
+    def _guard_settle(self, rc: int, guard_ns: int) -> None:
+        if rc == ErrorCode.OP_ERR_ORD_OVERFLOW:      # -308: the broker did not count that call
+            self.send_guard.release_at(guard_ns, guard_ns)
+
+    def _guard_refusal(self, ref: str, send_ns: int, signal_ns: int, order: PlacedOrder | None) -> OrderSendResult:
+        self.guard_refusals += 1
+        return OrderSendResult(ref=ref, outcome=SendOutcome.RATE_LIMITED, t_ns=self.now_ns(), send_ns=send_ns,
+                               signal_ns=signal_ns, wire_code=None, order=order,
+                               reason=f"not sent: the bridge allows at most {KIWOOM_ORDERS_PER_SEC_CAP} sends in "
+                                      f"any 1 s (Kiwoom's order cap) and this would have been one more")
 
 __all__ = ["BridgeCore", "BridgeError", "StepOutput", "session_start_ns"]

@@ -12,6 +12,8 @@ PAIR_DONE      ``PAIR_DONE 005930 net +0.7 bps (+₩12)``                       
 AUTO-PAUSE     ``AUTO-PAUSE ON (orders ≥80% for 5 s)`` / ``AUTO-PAUSE OFF``      ``auto_pause_on``
 HEDGE TIMEOUT  ``HEDGE TIMEOUT 005930 1000 ms → cancel→IOC``                     ``hedge_timeout``
 REJECT SPIKE   ``REJECT SPIKE 3 rejects/60 s on 035420 → frozen 60 s``           ``reject_spike``
+REFUSAL STORM  ``REFUSAL STORM 12 order-rate refusals (-308) in 10 s (40 today)`` ``reject_spike``
+KILL SWITCH    ``KILL SWITCH disconnect: bridge disconnected (…) → disarmed``   ``kill_switch``
 ============== ================================================================ =================
 
 The webhook URL is a secret: it is read only from the environment variable named by
@@ -41,6 +43,7 @@ from core.observations import (
     KillSwitchTripped,
     Observation,
     PairClosed,
+    RefusalStorm,
     RejectSpike,
 )
 
@@ -57,7 +60,7 @@ __all__ = [
 log = logging.getLogger("arb.alerts")
 
 #: Alert categories, named like the ``alerts.slack.send_on`` flag that gates each.
-CATEGORIES = ("buy_fill", "sell_fill", "pair_done", "auto_pause_on", "hedge_timeout", "reject_spike")
+CATEGORIES = ("buy_fill", "sell_fill", "pair_done", "auto_pause_on", "hedge_timeout", "reject_spike", "kill_switch")
 _STOP = object()
 
 
@@ -142,7 +145,7 @@ def format_alert(obs: Observation, ctx: AlertContext | None = None) -> tuple[str
     """``(category, text)`` for an alert-worthy observation, else None. Scope flags are not applied here.
 
     Alert-worthy: a booked fill; a pair closed done; an auto-pause change; a hedge timeout; an unhedged
-    freeze (the escalated hedge timeout); a reject spike.
+    freeze (the escalated hedge timeout); a reject spike; a refusal storm; an engine-wide kill switch.
     """
     ctx = ctx or AlertContext()
     if isinstance(obs, FillBooked):
@@ -174,6 +177,11 @@ def format_alert(obs: Observation, ctx: AlertContext | None = None) -> tuple[str
     if isinstance(obs, KillSwitchTripped) and obs.kind == "unhedged_freeze":
         ms = ctx.t_hedge_ms + ctx.unhedged_grace_ms
         return "hedge_timeout", f"HEDGE TIMEOUT {obs.code} unhedged {_plain(ms)} ms → forced IOC, frozen"
+    if isinstance(obs, KillSwitchTripped) and not obs.code and obs.kind != "operator":
+        return "kill_switch", f"KILL SWITCH {obs.kind}: {obs.reason} → disarmed"
+    if isinstance(obs, RefusalStorm):
+        return "reject_spike", (f"REFUSAL STORM {_plain(obs.refusals)} order-rate refusals (-308) in "
+                                f"{_plain(obs.window_s)} s ({_plain(obs.total)} today)")
     if isinstance(obs, RejectSpike):
         tail = f"frozen {_plain(obs.freeze_s)} s" if obs.frozen else "not frozen (kill switches off)"
         return "reject_spike", (f"REJECT SPIKE {_plain(obs.rejects)} rejects/{_plain(obs.window_s)} s on {obs.code} "
@@ -195,7 +203,18 @@ class WebhookLike(Protocol):
 
 
 class SlackAlerter:
-    """Posts alert texts to a Slack incoming webhook from a background thread.
+    """Posts alert texts to a Slack incoming webhook from a background thread, within Slack's limits.
+
+    Slack accepts about one message per second per webhook (short bursts allowed) and answers HTTP 429 with
+    ``Retry-After`` beyond (https://api.slack.com/docs/rate-limits). So the worker **coalesces**: the alerts
+    that arrive while it must wait go out together as one multi-line post, at most one post per
+    ``min_interval_s``, at most ``max_lines`` alerts per post (the rest in the next). A 429 keeps the alerts and
+    waits ``Retry-After`` (at most ``max_retry_after_s``) before the next try; any other failure loses that
+    post's alerts. Nothing here ever blocks the caller: :meth:`send` only queues.
+
+    Counted (:meth:`stats`, the report's ``extra.alerts``): ``posts`` delivered and the ``delivered`` alerts in
+    them, ``failures`` (posts that failed), ``rate_limited`` (429 answers), ``undelivered`` alerts (queue full,
+    failed posts, still waiting at :meth:`close`), ``last_error``.
 
     Args:
       slack_cfg: ``config.alerts.slack`` (``webhook_env`` and ``send_on`` flags); None = defaults.
@@ -203,25 +222,38 @@ class SlackAlerter:
       client: A webhook client to use instead of ``slack_sdk.webhook.WebhookClient`` (tests, proxies).
         Giving one enables the alerter even without a URL.
       context: Numbers quoted in the texts (:meth:`AlertContext.from_config`).
-      queue_size: Alerts waiting for delivery at most; beyond, new alerts are dropped and counted.
+      queue_size: Alerts waiting for the worker at most; beyond, new alerts are dropped and counted.
       timeout_s: HTTP timeout (s) of the default client.
-      max_retry_after_s: On HTTP 429 the alert is retried once after Slack's ``Retry-After``, capped here (s).
+      min_interval_s: Least time between two posts (s).
+      max_lines: Most alerts in one post.
+      max_retry_after_s: The longest ``Retry-After`` honoured (s); a longer one is cut to this.
+      max_pending: Alerts the worker holds while Slack makes it wait; beyond, the oldest are given up (counted).
     """
 
     def __init__(self, slack_cfg: Any = None, env: Mapping[str, str] | None = None, *,
                  client: WebhookLike | None = None, context: AlertContext | None = None,
-                 queue_size: int = 256, timeout_s: float = 5.0, max_retry_after_s: float = 5.0) -> None:
+                 queue_size: int = 256, timeout_s: float = 5.0, min_interval_s: float = 1.0, max_lines: int = 40,
+                 max_retry_after_s: float = 60.0, max_pending: int = 2_000) -> None:
         env = os.environ if env is None else env
         self.webhook_env = str(getattr(slack_cfg, "webhook_env", None) or "SLACK_WEBHOOK_URL")
         send_on = getattr(slack_cfg, "send_on", None)
         self.scope = {cat: bool(getattr(send_on, cat, True)) for cat in CATEGORIES}
         self.context = context or AlertContext()
-        self.max_retry_after_s = float(max_retry_after_s)
-        self.sent = 0
-        self.failed = 0
+        self.min_interval_s = max(0.0, float(min_interval_s))
+        self.max_lines = max(1, int(max_lines))
+        self.max_retry_after_s = max(0.0, float(max_retry_after_s))
+        self.max_pending = max(1, int(max_pending))
+        self.queued = 0
+        self.posts = 0
+        self.delivered = 0
+        self.failures = 0
+        self.rate_limited = 0
+        self.undelivered = 0
         self.dropped = 0
         self.suppressed = 0
+        self.last_error = ""
         self.closed = False
+        self._pending: list[str] = []           # the worker's: taken from the queue, not delivered yet
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, int(queue_size)))
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -238,7 +270,11 @@ class SlackAlerter:
         elif url:
             from slack_sdk.webhook import WebhookClient
 
-            self._client = WebhookClient(url, timeout=max(1, int(round(timeout_s))))
+            # the client's own logger would log the URL (a secret) at DEBUG and every failure a second time
+            quiet = logging.getLogger("arb.alerts.slack_sdk")
+            quiet.setLevel(logging.CRITICAL + 1)
+            quiet.propagate = False
+            self._client = WebhookClient(url, timeout=max(1, int(round(timeout_s))), logger=quiet)
         else:
             self._client = None
         self.enabled = self._client is not None
@@ -285,21 +321,25 @@ class SlackAlerter:
             self._queue.put_nowait(str(text))
         except queue.Full:
             self.dropped += 1
+            self.undelivered += 1
             if self.dropped == 1 or self.dropped % 100 == 0:
                 log.warning("Slack alert queue full (%d dropped so far) for %s", self.dropped, self.masked_url)
             return False
+        self.queued += 1
         return True
 
     def stats(self) -> dict[str, Any]:
-        """Delivery counters: ``enabled``, ``sent``, ``failed``, ``dropped``, ``suppressed``, ``queued``."""
-        return {"enabled": self.enabled, "sent": self.sent, "failed": self.failed, "dropped": self.dropped,
-                "suppressed": self.suppressed, "queued": self._queue.qsize()}
+        """Delivery counters (see the class docstring), and ``waiting``: alerts not delivered yet."""
+        waiting = self._queue.qsize() + len(self._pending)
+        return {"enabled": self.enabled, "queued": self.queued, "posts": self.posts, "delivered": self.delivered,
+                "failures": self.failures, "rate_limited": self.rate_limited, "undelivered": self.undelivered,
+                "dropped": self.dropped, "suppressed": self.suppressed, "waiting": waiting,
+                "last_error": self.last_error}
 
     def close(self, timeout_s: float = 2.0) -> None:
-        """Stop accepting alerts, let the worker deliver what is queued for at most ``timeout_s``.
-
-        A hanging webhook cannot hold this up longer than ``timeout_s`` (the worker is a daemon thread).
-        """
+        """Stop accepting alerts and let the worker post what it holds for at most ``timeout_s``; what is
+        still waiting then counts as undelivered. A hanging webhook cannot hold this up longer than
+        ``timeout_s`` (the worker is a daemon thread)."""
         if self.closed:
             return
         self.closed = True
@@ -312,13 +352,18 @@ class SlackAlerter:
             self._stop.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         self._stop.set()
-        remaining = self._queue.qsize()
-        if self._thread.is_alive() or remaining:
-            log.warning("Slack alerter closed with %d alert(s) undelivered (%s)", remaining, self.masked_url)
+        if self._thread.is_alive():
+            # stuck in the client: everything it holds or has not taken yet is lost
+            left = len(self._pending) + sum(1 for item in list(self._queue.queue) if item is not _STOP)
+            self.undelivered += left
+            self._pending = []
+        if self.undelivered:
+            log.warning("Slack alerter closed: %d alert(s) undelivered, %d post(s) failed, %d answered 429 (%s)",
+                        self.undelivered, self.failures, self.rate_limited, self.masked_url)
 
     def __repr__(self) -> str:
-        return f"SlackAlerter(url={self.masked_url!r}, enabled={self.enabled}, sent={self.sent}, " \
-               f"failed={self.failed}, dropped={self.dropped})"
+        return f"SlackAlerter(url={self.masked_url!r}, enabled={self.enabled}, posts={self.posts}, " \
+               f"delivered={self.delivered}, undelivered={self.undelivered})"
 
     # -- delivery ----------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -329,36 +374,84 @@ class SlackAlerter:
                 self._thread = threading.Thread(target=self._run, name="slack-alerts", daemon=True)
                 self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            item = self._queue.get()
+    def _take(self, timeout: float | None) -> bool:
+        """Move queued alerts into the worker's pending list (waiting up to ``timeout`` for the first; None =
+        until one comes); False once the stop marker was taken."""
+        try:
+            item = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return True
+        while True:
             if item is _STOP:
-                return
-            self._deliver(item)
-
-    def _deliver(self, text: str) -> None:
-        assert self._client is not None
-        for attempt in (1, 2):
+                return False
+            self._pending.append(item)
             try:
-                response = self._client.send(text=text)
-            except Exception as exc:  # noqa: BLE001 - any client failure must stay in this thread
-                self.failed += 1
-                log.warning("Slack alert failed (%s): %s: %s", self.masked_url, type(exc).__name__,
-                            _scrub(str(exc), self._url))
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        excess = len(self._pending) - self.max_pending
+        if excess > 0:                      # Slack keeps us waiting longer than alerts come: give up the oldest
+            del self._pending[:excess]
+            self.undelivered += excess
+        return True
+
+    def _run(self) -> None:
+        next_post = 0.0
+        running = True
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if running:
+                wait = None if not self._pending else max(0.0, next_post - now)
+                running = self._take(wait)
+                now = time.monotonic()
+            if not self._pending:
+                if running:
+                    continue
                 return
-            status = getattr(response, "status_code", 200)
-            if status == 200:
-                self.sent += 1
-                return
-            if status == 429 and attempt == 1 and not self._stop.is_set():
-                headers = getattr(response, "headers", None) or {}
-                try:
-                    wait = float(headers.get("Retry-After") or headers.get("retry-after") or 1)
-                except (TypeError, ValueError):
-                    wait = 1.0
-                self._stop.wait(min(max(wait, 0.0), self.max_retry_after_s))
-                continue
-            self.failed += 1
-            body = _scrub(str(getattr(response, "body", ""))[:200], self._url)
-            log.warning("Slack alert rejected (%s): HTTP %s %s", self.masked_url, status, body)
-            return
+            if now < next_post:
+                if running:
+                    continue
+                if self._stop.wait(next_post - now):    # closing: wait for Slack's pace, up to close()'s bound
+                    break
+            next_post = self._post_batch()
+        self.undelivered += len(self._pending)
+        self._pending = []
+
+    def _post_batch(self) -> float:
+        """Post the oldest pending alerts as one message; the earliest time the next post may go."""
+        assert self._client is not None
+        batch = self._pending[:self.max_lines]
+        try:
+            response = self._client.send(text="\n".join(batch))
+        except Exception as exc:  # noqa: BLE001 - any client failure must stay in this thread
+            self._failed(len(batch), f"{type(exc).__name__}: {_scrub(str(exc), self._url)}")
+            return time.monotonic() + self.min_interval_s
+        status = getattr(response, "status_code", 200)
+        if status == 200:
+            del self._pending[:len(batch)]
+            self.posts += 1
+            self.delivered += len(batch)
+            return time.monotonic() + self.min_interval_s
+        if status == 429:
+            self.rate_limited += 1
+            headers = getattr(response, "headers", None) or {}
+            try:
+                wait = float(headers.get("Retry-After") or headers.get("retry-after") or 1)
+            except (TypeError, ValueError):
+                wait = 1.0
+            if self.rate_limited == 1 or self.rate_limited % 100 == 0:
+                log.warning("Slack answered 429 (%d so far): waiting %.1f s, alerts are kept and coalesced (%s)",
+                            self.rate_limited, wait, self.masked_url)
+            return time.monotonic() + min(max(wait, self.min_interval_s), self.max_retry_after_s)
+        body = _scrub(str(getattr(response, "body", ""))[:200], self._url)
+        self._failed(len(batch), f"HTTP {status} {body}".strip())
+        return time.monotonic() + self.min_interval_s
+
+    def _failed(self, alerts: int, why: str) -> None:
+        del self._pending[:alerts]
+        self.failures += 1
+        self.undelivered += alerts
+        self.last_error = why
+        if self.failures == 1 or self.failures % 100 == 0:     # once, then every 100th: one line per failure
+            log.warning("Slack post failed (%d so far, %d alert(s) undelivered): %s (%s)", self.failures,
+                        self.undelivered, why, self.masked_url)

@@ -28,8 +28,11 @@ _COUNTERS = (
     ("signals", "arb_signals_total", "Eligible edges signalled by the spread engine."),
     ("orders_sent", "arb_orders_sent_total", "New orders that reached Kiwoom (SendOrder returned 0)."),
     ("cancels", "arb_cancels_total", "Cancels that reached Kiwoom (they count against the 5/s cap)."),
-    ("rejects", "arb_rejects_total", "Orders rejected (TR or exchange)."),
+    ("rejects", "arb_rejects_total", "Rejects of every kind (arb_rejects_by_kind_total splits them)."),
     ("timeouts", "arb_timeouts_total", "Ack or cancel timeouts."),
+    ("disconnects", "arb_disconnects_total", "Broker connection losses."),
+    ("refusal_storms", "arb_refusal_storms_total", "Episodes of many order-rate (-308) refusals in a short time."),
+    ("alerts_undelivered", "arb_alerts_undelivered_total", "Slack alerts that could not be delivered."),
     ("pairs_done", "arb_pairs_done_total", "Pairs completed flat."),
     ("pairs_failed", "arb_pairs_failed_total", "Pairs that failed."),
     ("pairs_escalated", "arb_pairs_escalated_total", "Pairs whose hedge was escalated to IOC/market."),
@@ -80,6 +83,16 @@ class SnapshotCollector(Collector):
             value = _float(snap.get(key))
             if value is not None:
                 yield GaugeMetricFamily(name, help_text, value=value * scale)
+        kinds = snap.get("rejects_by_kind") or {}
+        if kinds:
+            kinds_family = CounterMetricFamily("arb_rejects_by_kind", "Rejects by kind: broker (the broker refused the "
+                                         "order), rate_limited (-308 or the bridge's order-cap guard), lost (no "
+                                         "ack in time).", labels=["kind"])
+            for kind, n in sorted(kinds.items()):
+                value = _float(n)
+                if value is not None:
+                    kinds_family.add_metric([kind], value)
+            yield kinds_family
         pnl = snap.get("pnl_krw") or {}
         if pnl:
             family = GaugeMetricFamily("arb_pnl_krw", "Session PnL in KRW by component (cash flows; "

@@ -533,6 +533,10 @@ def summarise(report: Mapping[str, Any]) -> str:
     if period.get("first_ts"):
         head += f", {period['first_ts']} → {period.get('last_ts')} ({_fmt_num(period.get('duration_s'), 1)} s)"
     lines.append(head)
+    if extra.get("telemetry_lost"):
+        lines.append("  TELEMETRY LOST: the counters below cover nothing; only the position is known (see errors)")
+    elif extra.get("partial"):
+        lines.append("  PARTIAL: the run had not finished when this report was made")
     replay = extra.get("replay")
     if replay:
         lines.append(f"  Replay: {replay.get('description', '')}")
@@ -546,9 +550,29 @@ def summarise(report: Mapping[str, Any]) -> str:
         pair_line += f" (hit rate {hit * 100:.1f} %"
         pair_line += f", avg net {avg_bps:+.2f} bps)" if avg_bps is not None else ")"
     lines.append(pair_line)
-    lines.append(f"  Orders: {orders.get('sent', 0)} sent, {orders.get('cancels', 0)} cancels, "
-                 f"{orders.get('rejects', 0)} rejects, {orders.get('timeouts', 0)} timeouts, "
-                 f"max {orders.get('max_in_any_1s', 0)} in any 1 s")
+    ox = extra.get("orders") or {}
+    kinds = ox.get("rejects_by_kind") or {}
+    reject_text = f"{orders.get('rejects', 0)} rejects"
+    if kinds:
+        reject_text += (f" ({kinds.get('broker', 0)} by the broker, {kinds.get('rate_limited', 0)} refused for the "
+                        f"order rate (-308), {kinds.get('lost', 0)} lost without ack)")
+    lines.append(f"  Orders: {orders.get('sent', 0)} sent, {orders.get('cancels', 0)} cancels, {reject_text}, "
+                 f"{orders.get('timeouts', 0)} timeouts, max {orders.get('max_in_any_1s', 0)} in any 1 s"
+                 + (f", {ox['denied']} takes denied by the throttler" if ox.get("denied") else ""))
+    storms = ox.get("refusal_storms") or []
+    if storms:
+        worst = max(storms, key=lambda st: st.get("refusals", 0))
+        lines.append(f"  REFUSAL STORM: {len(storms)} episode(s) of order-rate refusals, worst {worst.get('refusals')} "
+                     f"in {worst.get('window_s')} s at {worst.get('ts', '')}")
+    conn = extra.get("connection") or {}
+    if conn.get("disconnects"):
+        lines.append(f"  Connection: {conn['disconnects']} disconnect(s), {conn.get('reconnects', 0)} reconnect(s)")
+    alerts = extra.get("alerts") or {}
+    if alerts.get("undelivered") or alerts.get("failures"):
+        lines.append(f"  Slack: {alerts.get('delivered', 0)} alert(s) delivered in {alerts.get('posts', 0)} post(s), "
+                     f"{alerts.get('undelivered', 0)} undelivered, {alerts.get('failures', 0)} failed post(s), "
+                     f"{alerts.get('rate_limited', 0)} answered 429"
+                     + (f" (last: {alerts['last_error']})" if alerts.get("last_error") else ""))
     lines.append(f"  PnL KRW: gross {_fmt_num(pnl.get('gross'), sign=True)} · fees {_fmt_num(pnl.get('fees'))} · "
                  f"tax {_fmt_num(pnl.get('tax'))} · net {_fmt_num(pnl.get('net'), sign=True)}")
     not_flat = {c: q for c, q in net_pos.items() if q}

@@ -21,6 +21,7 @@ from core.ledger import CashTotals
 from core.observations import (
     AuditEvent,
     AutoPauseChanged,
+    ConnectionObserved,
     ErrorRaised,
     FillBooked,
     HedgeTimedOut,
@@ -30,6 +31,7 @@ from core.observations import (
     Observation,
     OrderAudited,
     PairClosed,
+    RefusalStorm,
     RejectSpike,
     ReplaySourceDescribed,
     SessionChanged,
@@ -57,10 +59,14 @@ TICK_RATE_WINDOW_NS = 5 * NS_PER_S
 MAX_LIST_ENTRIES = 10_000
 #: At most this many observations that could not be accounted are described in ``errors``.
 MAX_BAD_EVENT_ERRORS = 100
+#: The kinds of reject: the broker's (a failed send, an ack without an order number, a refused order), the
+#: order-rate refusals (-308, or the bridge's own guard), and orders lost without trace (no ack in time).
+REJECT_KINDS = ("broker", "rate_limited", "lost")
 
 _KIND: dict[type, str] = {
     TicksCounted: "ticks", SignalObserved: "signal", LatencyObserved: "latency", OrderAudited: "order",
-    FillBooked: "fill", KillSwitchTripped: "kill_switch", RejectSpike: "reject_spike", HedgeTimedOut: "hedge_timeout",
+    FillBooked: "fill", KillSwitchTripped: "kill_switch", RejectSpike: "reject_spike", RefusalStorm: "refusal_storm",
+    ConnectionObserved: "connection", HedgeTimedOut: "hedge_timeout",
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
     ReplaySourceDescribed: "replay_source",
 }
@@ -162,11 +168,15 @@ class TelemetryBook:
         self.pairs_escalated = 0
         self.orders_sent = 0
         self.cancels = 0
-        self.rejects = 0
+        self.rejects_by_kind: Counter[str] = Counter({kind: 0 for kind in REJECT_KINDS})
         self.timeouts = 0
         self.refused = 0
         self.denied = 0
         self.reject_spikes = 0
+        self.refusal_storms: list[dict[str, Any]] = []
+        self.disconnects = 0
+        self.reconnects = 0
+        self.alert_delivery: dict[str, Any] | None = None   # the Slack alerter's counts, set by its owner
         self.order_events: Counter[str] = Counter()
         self.events_by_kind: Counter[str] = Counter()
         self.bad_events = 0
@@ -213,6 +223,7 @@ class TelemetryBook:
             TicksCounted: self._on_ticks, SignalObserved: self._on_signal, LatencyObserved: self._on_latency,
             OrderAudited: self._on_order, FillBooked: self._on_fill, PairClosed: self._on_pair_closed,
             KillSwitchTripped: self._on_kill_switch, RejectSpike: self._on_reject_spike,
+            RefusalStorm: self._on_refusal_storm, ConnectionObserved: self._on_connection,
             HedgeTimedOut: self._on_hedge_timeout, ErrorRaised: self._on_error, SessionChanged: self._on_session,
             AutoPauseChanged: self._on_auto_pause, TokensObserved: self._on_tokens,
             ReplaySourceDescribed: self._on_replay_source,
@@ -310,18 +321,35 @@ class TelemetryBook:
                     sym.cancels += 1
         elif event is AuditEvent.SEND_REFUSED:
             self.refused += 1
+            self._attempts_5m.add(t_ns)        # a SendOrder call all the same
+            self._reject("rate_limited", t_ns, sym)
         elif event is AuditEvent.DENIED:
             self.denied += 1
         elif event is AuditEvent.REJECT:
-            self.rejects += 1
-            self._rejects_5m.add(t_ns)
-            if sym:
-                sym.rejects += 1
+            self._reject("broker", t_ns, sym)
+        elif event is AuditEvent.LOST:
+            self._reject("lost", t_ns, sym)
         elif event is AuditEvent.TIMEOUT:
             self.timeouts += 1
             self._timeouts_5m.add(t_ns)
             if sym:
                 sym.timeouts += 1
+
+    def _reject(self, kind: str, t_ns: int, sym: _Symbol | None) -> None:
+        self.rejects_by_kind[kind] += 1
+        self._rejects_5m.add(t_ns)
+        if sym:
+            sym.rejects += 1
+
+    @property
+    def rejects(self) -> int:
+        """Every reject: the broker's, the order-rate refusals (-308 or the bridge's guard), lost acks."""
+        return sum(self.rejects_by_kind.values())
+
+    @property
+    def attempts(self) -> int:
+        """SendOrder calls: orders and cancels sent, and the ones refused for the order rate."""
+        return self.orders_sent + self.cancels + self.refused
 
     def _on_fill(self, obs: FillBooked) -> None:
         self.cash = obs.session
@@ -359,6 +387,9 @@ class TelemetryBook:
                     sym.net_bps_n += 1
 
     def _on_kill_switch(self, obs: KillSwitchTripped) -> None:
+        if not obs.code:                       # engine-wide: disarmed until the operator re-arms
+            self.armed = False
+            self.session_reason = f"disarmed: {obs.reason}"
         entry: dict[str, Any] = {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "kind": obs.kind, "code": obs.code,
                                  "reason": obs.reason}
         if obs.until_ns is not None:
@@ -367,6 +398,16 @@ class TelemetryBook:
 
     def _on_reject_spike(self, obs: RejectSpike) -> None:
         self.reject_spikes += 1
+
+    def _on_refusal_storm(self, obs: RefusalStorm) -> None:
+        self._append(self.refusal_storms, {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "refusals": obs.refusals,
+                                           "window_s": obs.window_s, "total": obs.total})
+
+    def _on_connection(self, obs: ConnectionObserved) -> None:
+        if obs.connected:
+            self.reconnects += 1
+        else:
+            self.disconnects += 1
 
     def _on_hedge_timeout(self, obs: HedgeTimedOut) -> None:
         pass                                   # counted in events_by_kind; alerted
@@ -451,7 +492,12 @@ class TelemetryBook:
             "orders_sent": self.orders_sent,
             "cancels": self.cancels,
             "rejects": self.rejects,
+            "rejects_by_kind": dict(self.rejects_by_kind),
+            "refused": self.refused,
             "timeouts": self.timeouts,
+            "disconnects": self.disconnects,
+            "refusal_storms": len(self.refusal_storms),
+            "alerts_undelivered": (self.alert_delivery or {}).get("undelivered", 0),
             "orders_last_1s": self._sends.count_at(now),
             "max_in_any_1s": self.max_in_any_1s,
             "attempts_5m": self._attempts_5m.count(now),
@@ -496,7 +542,7 @@ class TelemetryBook:
         }
 
     def _extra(self, now: int, latency: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        attempts = self.orders_sent + self.cancels
+        attempts = self.attempts
         slo = {}
         for stage, target in self.slo_targets_ms.items():
             p95 = latency[stage.value]["p95"]
@@ -531,6 +577,7 @@ class TelemetryBook:
             "latency_detail": {stage.value: st.stats() for stage, st in self.latency.items()},
             "orders": {
                 "attempts": attempts, "refused": self.refused, "denied": self.denied,
+                "rejects_by_kind": dict(self.rejects_by_kind), "refusal_storms": list(self.refusal_storms),
                 "by_event_type": dict(sorted(self.order_events.items())),
                 "reject_rate": self.rejects / attempts if attempts else None,
                 "timeout_rate": self.timeouts / attempts if attempts else None,
@@ -550,6 +597,8 @@ class TelemetryBook:
                     "buy_qty": c.buy_qty, "sell_qty": c.sell_qty, "fills": c.fills,
                     "marked_net_krw": self.marked_net},
             "flat": all(q == 0 for q in self.net_position.values()),
+            "connection": {"disconnects": self.disconnects, "reconnects": self.reconnects},
+            "alerts": dict(self.alert_delivery) if self.alert_delivery is not None else None,
             "signals": {"by_direction": dict(sorted(self.signals_by_direction.items())),
                         "avg_net_bps": self._signal_bps_sum / self.signals if self.signals else None},
             "auto_pause": {"episodes": list(self.auto_pause_episodes), "count": len(self.auto_pause_episodes),

@@ -7,13 +7,15 @@ from typing import Any
 
 from thespian.actors import ActorAddress
 
-from core.order_flow import PlacedCancel, PlacedOrder
+from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
 from protocol.compact_repr import compact_repr
+from protocol.steps import StepDone
 
 __all__ = ["ActorHealth", "Detail", "DetailValue", "FlushTelemetry", "HealthReport", "HealthRequest", "Ping",
-           "Pong", "RecoverPairManager", "RecoveryLog", "ReportRequest", "RunReport", "ScaleResult", "ScaleShards",
-           "SessionFinished", "StatusReport", "StatusRequest", "StopEngine", "TelemetryFlushed"]
+           "Pong", "RecoverPairManager", "RecoverThrottler", "RecoveryLog", "ReportRequest", "RunReport",
+           "ScaleResult", "ScaleShards", "SessionFinished", "SignalsLost", "StatusReport", "StatusRequest",
+           "StopEngine", "TelemetryFlushed", "ThrottlerBacklog", "ThrottlerLog"]
 
 DetailValue = str | int | float | bool | None
 #: An actor's state for the health and status views: ``((name, value), ...)``.
@@ -154,6 +156,47 @@ class RecoveryLog:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoverThrottler:
+    """Supervisor → new Throttler, Bridge and PairManager: a new Throttler replaces a dead one.
+
+    The new one holds every request until the bridge's :class:`ThrottlerLog` has told it which orders were
+    placed and when (so it never exceeds the rate or places an order twice); the PairManager re-sends the
+    requests the dead one had not released and its last credit. ``throttler`` is the new actor's address.
+    """
+
+    reason: str
+    throttler: ActorAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlerLog:
+    """Bridge → new Throttler: ``(ref, token_ns)`` of every order and cancel placed, in order, and the
+    engine clock ``t_ns``; the token window is rebuilt from the recent ones."""
+
+    placed: tuple[tuple[str, int], ...]
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsLost:
+    """Supervisor → PairManager: the SpreadEngine died (the run is stopping). Step on the bridge's batches
+    alone from now on, with no new signals, so the open pairs are hedged and the book ends flat."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlerBacklog:
+    """PairManager → new Throttler: the requests the PairManager made that no send result or denial has
+    answered yet (the dead Throttler may have held them), oldest first, and the last step credit it sent
+    through the Throttler. Orders and cancels already placed are dropped by ref; a take that was not placed
+    is denied (its prices are stale); the rest go out as usual."""
+
+    requests: tuple[OrderRequest | CancelRequest, ...]
+    credit: StepDone | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionFinished:
     """Bridge → Supervisor: stepping ended (duration reached / replay exhausted / stop) and the engine
     reported flat, or ``error`` says why not. ``rows``: market rows handed to the shards over the run."""
@@ -168,7 +211,13 @@ class SessionFinished:
 
 @dataclass(frozen=True, slots=True)
 class ReportRequest:
-    """Launcher → Supervisor → Telemetry: the run report, once the run has finished."""
+    """Launcher → Supervisor → Telemetry: the run report, once the run has finished.
+
+    ``partial``: now, whether or not the run has finished (the launcher is giving up waiting): the report
+    says it is partial and the files are written all the same.
+    """
+
+    partial: bool = False
 
 
 @compact_repr

@@ -53,11 +53,19 @@ class RunOptions:
 @compact_repr
 @dataclass(frozen=True, slots=True, repr=False)
 class StartEngine:
-    """Launcher → Supervisor: build every actor from ``config`` and start the session."""
+    """Launcher → Supervisor: build every actor from ``config`` and start the session.
+
+    ``launcher_pid`` is the process the Supervisor watches: when it is gone (killed, crashed) the engine
+    stops itself in order and shuts its actor system down (``admin_port`` and ``base`` name that system).
+    0 = nobody to watch (tests that drive the system themselves).
+    """
 
     config: EngineConfig
     universe: Universe
     options: RunOptions
+    launcher_pid: int = 0
+    admin_port: int = 0
+    base: str = "multiprocTCPBase"
 
 
 @compact_repr

@@ -21,8 +21,8 @@ from launch import speed_option
 
 if TYPE_CHECKING:
     from config.schema import EngineConfig
-    from core.universe import Universe
     from protocol.control import HealthReport
+    from tools.preflight import Preflight
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,6 +30,8 @@ EXIT_INVALID = 2
 HEALTH_TIMEOUT_S = 10.0
 STATUS_TIMEOUT_S = 10.0
 SCALE_TIMEOUT_S = 60.0
+#: arbctl stop waits this long by default for the engine to finish and shut down (seconds).
+STOP_TIMEOUT_S = 180.0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,33 +73,10 @@ def check_config(path: str) -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from config.loader import ConfigError, load_config, resolve_path
-    from config.universe_file import UniverseError, load_universe
-    from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError
-
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        _fail(str(exc))
-        return
-
+    # the same checks a launch makes before it starts anything (tools/preflight.py)
+    checked = _checked(path, backend="sim")
+    cfg, universe = checked.config, checked.universe
     universe_value = cfg.symbols.universe_file
-    universe_path = resolve_path(universe_value, path)
-    try:
-        universe = load_universe(universe_path)
-    except UniverseError as exc:  # one line: the first problem, and how to see them all
-        problems = exc.problems
-        more = f" (+{len(problems) - 1} more; run: arbctl symbols {universe_value})" if len(problems) > 1 else ""
-        _fail(f"{path}: symbols.universe_file: {universe_path}: {problems[0]}{more}")
-        return
-    sn = cfg.kiwoom.screen_numbers
-    try:
-        universe.screens(per_screen=MAX_CODES_PER_SCREEN, base=sn.marketdata_base, explicit=sn.marketdata,
-                         reserved=(sn.orders, sn.session))
-    except ScreenAllocationError as exc:
-        key = "kiwoom.screen_numbers.marketdata" if sn.marketdata else "kiwoom.screen_numbers.marketdata_base"
-        _fail(f"{path}: {key}: {exc}")
-        return
 
     md = cfg.market_data
     shards = f"auto({md.shard_count()})" if md.shards == "auto" else str(md.shards)
@@ -330,6 +309,60 @@ def status(config_path: str | None, as_json: bool) -> None:
     click.echo(f"finished  {'yes' if st.finished else 'no'}")
 
 
+@cli.command("stop")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
+@click.option("--reason", default="arbctl stop", show_default=True, help="Why, for the report and the audit log.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=STOP_TIMEOUT_S, show_default=True,
+              metavar="SECONDS", help="How long to wait for the engine to finish and shut down.")
+def stop(config_path: str | None, reason: str, timeout_s: float) -> None:
+    """Stop the running engine in order, from another terminal: disarm, let in-flight pairs finish (bounded by
+    the hedge timers), write the report, shut every engine process down. The same stop as Ctrl-C or SIGTERM
+    in the launcher's terminal; waits until the engine's admin port is free.
+
+    Exit codes: 0 = stopped, flat, shut down; 1 = not flat, not stopped within --timeout, no engine started or
+    not reachable; 2 = bad config.
+    """
+    import time
+
+    from actors.runtime import port_listening
+    from outputs.report import summarise
+    from protocol.control import ReportRequest, RunReport, StatusReport, StatusRequest, StopEngine
+    from tools.session_runner import open_legs
+
+    cfg, asys, supervisor = _join_engine(config_path)
+    port = cfg.actor_system.admin_port
+    _require_started(asys, supervisor, port, False)
+    asys.tell(supervisor, StopEngine(reason))
+    click.echo(f"stop requested ({reason}): disarming, finishing in-flight pairs…")
+    deadline = time.monotonic() + timeout_s
+    st: object = None
+    while time.monotonic() < deadline:
+        st = asys.ask(supervisor, StatusRequest(), STATUS_TIMEOUT_S)
+        if not isinstance(st, StatusReport) or st.finished:
+            break
+        time.sleep(0.3)
+    report = None
+    if isinstance(st, StatusReport) and st.finished:
+        got = asys.ask(supervisor, ReportRequest(), max(1.0, deadline - time.monotonic()))
+        report = got.report if isinstance(got, RunReport) else None
+    if report is not None:
+        click.echo(summarise(_printable(report)))
+    while port_listening(port) and time.monotonic() < deadline:
+        time.sleep(0.2)     # the launcher (or the Supervisor, when the launcher is gone) shuts the system down
+    if port_listening(port):
+        _unreachable(f"the engine on admin port {port} has not shut down within {timeout_s:g} s: check it with "
+                     f"arbctl health")
+    legs = open_legs(report) if report is not None else {}
+    if legs:
+        click.echo("NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(legs.items())) + " — flatten by hand",
+                   err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"stopped: the engine on admin port {port} has shut down" + ("" if report is not None else
+               " (its report was not received here: see the launcher's output and the run folder)"))
+    sys.exit(EXIT_OK if report is not None else EXIT_FAILED)
+
+
 @cli.command("scale")
 @click.option("--shards", "n_shards", type=click.IntRange(min=1), required=True,
               help="How many MarketData shard actors the running engine should have.")
@@ -357,40 +390,15 @@ def scale(n_shards: int, config_path: str | None) -> None:
 
 # ---------------------------------------------------------------------------------- recordings and runs
 
-def _load_universe(cfg: EngineConfig, config_path: str | None) -> Universe:
-    """The config's universe; a bad file exits 2 with its first problem."""
-    from config.loader import resolve_path
-    from config.universe_file import UniverseError, load_universe
-    path = resolve_path(cfg.symbols.universe_file, config_path)
+def _checked(config_path: str | None, *, backend: str, replay_file: str | None = None,
+             overrides: dict[str, object] | None = None) -> Preflight:
+    """Every input of a run checked before anything starts (:func:`tools.preflight.preflight`); the first
+    problem exits 2 with its one line."""
+    from tools.preflight import InputError, preflight
     try:
-        return load_universe(path)
-    except (UniverseError, OSError) as exc:
-        _fail(f"symbols.universe_file: {exc}")
-
-
-def _check_recording(file: str) -> None:
-    """Fail fast (exit 2) when FILE is not a recording: missing, not Parquet, or lacking seed 004 columns.
-
-    The full row-by-row validation happens when the replay reads it.
-    """
-    import pyarrow.parquet as pq
-
-    from kiwoom_bridge.recording import SEED_COLUMNS, RecordingError
-    from kiwoom_bridge.recording_reader import recording_files
-    try:
-        files = recording_files(file)
-    except RecordingError as exc:
-        _fail(f"recording: {exc}")
-        return
-    for f in files:
-        try:
-            names = pq.read_schema(f).names
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError for non-Parquet files
-            _fail(f"recording: {f}: not a readable Parquet file ({exc})")
-            return
-        missing = [c for c in SEED_COLUMNS if c not in names]
-        if missing:
-            _fail(f"recording: {f}: missing column(s) {', '.join(missing)} (seed 004 schema)")
+        return preflight(config_path, backend=backend, replay_file=replay_file, overrides=overrides)
+    except InputError as exc:
+        _fail(str(exc))
 
 
 @cli.command("replay")
@@ -415,12 +423,13 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     taken (e.g. by a live engine), and it is shut down at the end. Ctrl-C disarms, finishes in-flight
     pairs and still reports.
 
-    Exit codes: 0 = the run ended flat (every net_position 0) and replayed ticks; 1 = not flat, nothing
-    replayed, no report, or the engine could not start (e.g. a row of the recording cannot be read: the
-    reason is printed); 2 = invalid config, universe, recording or arguments.
+    Exit codes: 0 = the run finished cleanly, flat, and replayed ticks; 1 = not flat, nothing replayed, no
+    report, a run that did not finish cleanly, or the engine could not start; 2 = invalid config, universe,
+    recording (read whole before anything starts) or arguments: nothing is started and no run folder is left.
     """
     import datetime as dt
     import json
+    import shutil
 
     from rich.console import Console
 
@@ -428,13 +437,13 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     from config.loader import resolve_path
     from outputs.report import summarise
     from protocol.wiring import RunOptions
-    from tools.session_runner import run_session
+    from tools.session_runner import open_legs, run_session
 
-    cfg = _load_cfg(config_path)
-    universe = _load_universe(cfg, config_path)
-    _check_recording(file)
+    checked = _checked(config_path, backend="replay", replay_file=file)
+    cfg, universe = checked.config, checked.universe
     rdir = Path(run_dir) if run_dir else (
         resolve_path(cfg.persistence.reports_dir, config_path) / dt.datetime.now().strftime("replay-%Y%m%d-%H%M%S"))
+    made_rdir = not rdir.exists()
     rdir.mkdir(parents=True, exist_ok=True)
     port = cfg.actor_system.admin_port
     if port_in_use(port):
@@ -445,19 +454,18 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     opts = RunOptions(backend="replay", replay_file=file, speed=speed, duration_s=duration_s, seed=None,
                       run_dir=str(rdir), config_path=config_path)
     rt = EngineRuntime(cfg, universe, opts, admin_port=port)
-    headline = (f"replaying {file}: {len(universe)} symbols, speed {'max' if speed is None else f'{speed:g}'}, "
-                f"run dir {rdir}")
+    headline = (f"replaying {file}: {len(universe)} symbols ({checked.recording_rows:,} rows of theirs), speed "
+                f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}")
     try:
         outcome = run_session(rt, Console(highlight=False), headline=headline, show_status=False, replay=True)
     except EngineStartError as exc:
+        if made_rdir:
+            shutil.rmtree(rdir, ignore_errors=True)     # nothing ran: leave no run folder behind
         click.echo(str(exc), err=True)
-        sys.exit(EXIT_FAILED)
-    if outcome.failed:
-        click.echo(f"the replay could not start: {outcome.failed}", err=True)
         sys.exit(EXIT_FAILED)
     result = outcome.report
     if result is None:
-        click.echo("the replay ended without a report", err=True)
+        click.echo(f"the replay ended without a report: {outcome.failed or 'no answer'}", err=True)
         sys.exit(EXIT_FAILED)
     report = result.report
     if report_path:
@@ -467,15 +475,20 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     if report_path:
         click.echo(f"report: {report_path}")
     click.echo(f"run files: {rdir}")
-    not_flat = {c: q for c, q in (report.get("net_position") or {}).items() if q != 0}
-    if not_flat:
-        click.echo("NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(not_flat.items())), err=True)
+    legs = open_legs(report)
+    if legs:
+        click.echo("NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(legs.items())) + " — flatten by hand",
+                   err=True)
         sys.exit(EXIT_FAILED)
     if not report.get("ticks"):
         errors = report.get("errors") or []
         click.echo("nothing was replayed" + (": " + "; ".join(_error_text(e) for e in errors) if errors else ""),
                    err=True)
         sys.exit(EXIT_FAILED)
+    if outcome.exit_code != EXIT_OK:
+        click.echo("the replay did not finish cleanly (see the report's errors)"
+                   + (": the report is partial" if outcome.abandoned else ""), err=True)
+    sys.exit(outcome.exit_code)
 
 
 def _error_text(e: object) -> str:
@@ -523,7 +536,6 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
     """
     import signal
 
-    from config.loader import ConfigError, load_config
     from kiwoom_bridge.recording import RecordingError
     from protocol.wiring import RunOptions, parse_backend
     from tools.recorder import RecorderError, record
@@ -531,16 +543,9 @@ def record_cmd(config_path: str | None, backend: str | None, replay_file: str | 
     if replay_file and backend not in (None, "replay"):
         _fail(f"--replay needs --backend replay (got --backend {backend})")
     backend = backend or ("replay" if replay_file else "sim")
-    if backend == "replay":
-        if not replay_file:
-            _fail("--backend replay needs --replay FILE")
-        _check_recording(replay_file)
-    try:
-        cfg = load_config(config_path, {"sim": {"seed": seed}} if seed is not None else None)
-    except ConfigError as exc:
-        _fail(str(exc))
-        return
-    universe = _load_universe(cfg, config_path)
+    checked = _checked(config_path, backend=backend, replay_file=replay_file,
+                       overrides={"sim": {"seed": seed}} if seed is not None else None)
+    cfg, universe = checked.config, checked.universe
     opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
                       seed=seed, run_dir=out_dir, config_path=config_path)
 

@@ -1,15 +1,25 @@
 """The one run loop of a session, shared by ``launch.py`` and ``arbctl replay``.
 
 :func:`run_session` starts the engine (:class:`actors.runtime.EngineRuntime`), follows it until it has
-finished, shows a live status line, says once what a replayed recording holds, turns Ctrl-C into an
-orderly stop (a third Ctrl-C gives up waiting), fetches the run report and always shuts every process
-down. What the caller does with the report (print, write, exit code) is its own business.
+finished, shows a live status line, says once what a replayed recording holds, fetches the run report and
+always shuts every process down. Stopping:
+
+* **Ctrl-C or SIGTERM** (the first): the orderly stop — disarm, let in-flight pairs finish (bounded), report,
+  exit. A second one is only acknowledged.
+* **The third**: stop waiting. A partial report is still fetched and written (marked partial), every open
+  leg it knows is printed loudly, and the actor system is shut down.
+* **The launcher killed outright** (SIGKILL): the Supervisor notices that its launcher is gone and does the
+  orderly stop by itself, writes the report and shuts its actor system down (see ``actors/supervisor.py``).
+
+What the caller does with the outcome (print, write, exit code) is its own business; :attr:`SessionOutcome.exit_code`
+says 0 only for a run that finished cleanly and flat.
 """
 from __future__ import annotations
 
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -17,25 +27,57 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from actors.runtime import EngineRuntime, EngineStartError, replay_notice
+from actors.runtime import EngineRuntime, replay_notice
 from core.clock import kst_datetime
 from protocol.control import RunReport, StatusReport
 
-__all__ = ["ENGINE_SILENT_LIMIT_S", "SessionOutcome", "run_session", "status_text"]
+__all__ = ["ENGINE_SILENT_LIMIT_S", "EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SessionOutcome", "open_legs",
+           "run_session", "status_text"]
 
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 #: The run loop gives up when the engine answers no status for this long (seconds of wall time).
 ENGINE_SILENT_LIMIT_S = 60.0
+#: How long a partial report may take after the operator stopped waiting (seconds).
+PARTIAL_REPORT_TIMEOUT_S = 10.0
 _POLL_S = 0.2
 
 
 @dataclass(frozen=True)
 class SessionOutcome:
     """How a session ended: its ``report`` (None when there is none), or ``failed`` saying why the engine
-    could not start or stopped answering; ``interrupted`` when the operator stopped it."""
+    could not start or stopped answering; ``interrupted`` when the operator stopped it, ``abandoned`` when
+    the operator stopped waiting for the orderly stop (the report is then partial)."""
 
     report: RunReport | None
     failed: str = ""
     interrupted: bool = False
+    abandoned: bool = False
+
+    @property
+    def finished_cleanly(self) -> bool:
+        """The engine reported the run finished (not abandoned, not cut short by a dead actor)."""
+        if self.report is None or self.failed or self.abandoned:
+            return False
+        extra = self.report.report.get("extra") or {}
+        finished = extra.get("finished") or {}
+        return not extra.get("partial") and not finished.get("error")
+
+    @property
+    def flat(self) -> bool:
+        """Every position the report knows of is zero."""
+        return self.report is not None and not open_legs(self.report.report)
+
+    @property
+    def exit_code(self) -> int:
+        """0 = finished cleanly and flat; 1 = anything else (a failure, an abandoned run, not flat)."""
+        return EXIT_OK if self.finished_cleanly and self.flat else EXIT_FAILED
+
+
+def open_legs(report: dict[str, object]) -> dict[str, int]:
+    """``{code: shares}`` of every non-zero position in ``report``'s ``net_position``."""
+    positions = report.get("net_position") or {}
+    assert isinstance(positions, dict)
+    return {str(c): int(q) for c, q in positions.items() if q}
 
 
 def status_text(st: StatusReport) -> Text:
@@ -53,8 +95,8 @@ def status_text(st: StatusReport) -> Text:
     return line
 
 
-class _Interrupts:
-    """Counts Ctrl-C: the first asks for an orderly stop, the third stops waiting for it."""
+class _Stops:
+    """Counts stop requests (Ctrl-C, SIGTERM): the first asks for an orderly stop, the third gives up."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -65,6 +107,13 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
+def _install(handler: Callable[[int, FrameType | None], None]) -> dict[int, object]:
+    old: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
 def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_status: bool = True,
                 replay: bool = False) -> SessionOutcome:
     """Run the engine of ``rt`` to its end (see the module docstring); ``headline`` is printed once it started.
@@ -72,8 +121,8 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
     Raises:
       EngineStartError: the engine could not start (nothing is left running).
     """
-    interrupts = _Interrupts()
-    old = signal.signal(signal.SIGINT, interrupts)
+    stops = _Stops()
+    old = _install(stops)
     live: Live | None = None
     failed = ""
     stopping = False
@@ -87,9 +136,10 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
             live = Live(Text("starting…"), console=console, refresh_per_second=4, transient=False)
             live.start()
         while True:
-            if interrupts.count and not stopping:
-                console.print("stop requested: disarming, finishing in-flight pairs…", style="yellow")
-                rt.stop("operator interrupt (Ctrl-C)")
+            if stops.count and not stopping:
+                console.print("stop requested: disarming, finishing in-flight pairs… (press Ctrl-C twice more to "
+                              "stop waiting)", style="yellow", soft_wrap=True)
+                rt.stop("operator stop (Ctrl-C or SIGTERM)")
                 stopping = True
             st = rt.status()
             now = time.monotonic()
@@ -122,14 +172,41 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
             live.stop()
             live = None
         report = None if failed else rt.report()
-        return SessionOutcome(report, failed, interrupted=interrupts.count > 0)
-    except EngineStartError:
-        raise
+        return SessionOutcome(report, failed, interrupted=stops.count > 0)
     except KeyboardInterrupt:
-        print("\nstopped without waiting for the engine to finish: check open positions", file=sys.stderr)
-        return SessionOutcome(None, "interrupted three times", interrupted=True)
+        if live is not None:
+            live.stop()
+            live = None
+        return _abandon(rt, console)
     finally:
         if live is not None:
             live.stop()
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
         rt.shutdown()
+
+
+def _abandon(rt: EngineRuntime, console: Console) -> SessionOutcome:
+    """The operator stopped waiting: fetch what the engine knows now (a partial report, its files written),
+    print every open leg loudly, and let the caller shut everything down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # one more Ctrl-C must not cut the partial report short
+    console.print("stopped waiting for the engine: fetching a PARTIAL report…", style="bold red", soft_wrap=True)
+    report: RunReport | None = None
+    active = 0
+    try:
+        st = rt.status()
+        active = st.active_pairs if st is not None else 0
+        report = rt.report(timeout_s=PARTIAL_REPORT_TIMEOUT_S, partial=True)
+    except Exception as exc:  # noqa: BLE001 - the engine may be wedged: say so, still shut down
+        console.print(f"no partial report: {type(exc).__name__}: {exc}", style="bold red", soft_wrap=True)
+    legs = open_legs(report.report) if report is not None else {}
+    if legs or active:
+        text = ", ".join(f"{c} {q:+d}" for c, q in sorted(legs.items())) or "unknown"
+        print(f"\nOPEN LEGS — FLATTEN BY HAND: {text}; {active} pair(s) were still active. Orders may still "
+              f"be working at the broker: check them now.", file=sys.stderr, flush=True)
+    elif report is None:
+        print("\nOPEN LEGS UNKNOWN: the engine gave no report. Check the broker's positions and working orders.",
+              file=sys.stderr, flush=True)
+    return SessionOutcome(report, "" if report is not None else "abandoned without a report",
+                          interrupted=True, abandoned=True)
+

@@ -19,6 +19,7 @@ from core.observations import (
     LatencyObserved,
     LatencyStage,
     PairClosed,
+    RefusalStorm,
     RejectSpike,
     SessionChanged,
     SignalObserved,
@@ -80,7 +81,7 @@ def test_url_never_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     assert URL not in repr(alerter) and "…/wxyz" in repr(alerter)
     alerter.send("BUY_FILL 005930@KRX qty 1 px 72,300")
     alerter.close(timeout_s=5)
-    assert alerter.failed == 1
+    assert alerter.failures == 1 and alerter.undelivered == 1
     assert URL not in caplog.text and "SECRET" not in caplog.text
     assert "…/wxyz" in caplog.text
 
@@ -145,7 +146,12 @@ def test_message_texts_match_seed_003() -> None:
         == "REJECT SPIKE 3 rejects/60 s on 035420 → not frozen (kill switches off)"
     assert alert_for_event(KillSwitchTripped(T, "unhedged_freeze", "005930", "exposure 2000 ms"), ctx) \
         == "HEDGE TIMEOUT 005930 unhedged 2000 ms → forced IOC, frozen"
-    assert alert_for_event(KillSwitchTripped(T, "disconnect", "", "-106"), ctx) is None
+    # engine-wide disarms are major red flags; the operator's own stop is not
+    assert alert_for_event(KillSwitchTripped(T, "disconnect", "", "-106"), ctx) \
+        == "KILL SWITCH disconnect: -106 → disarmed"
+    assert alert_for_event(KillSwitchTripped(T, "operator", "", "operator stop"), ctx) is None
+    assert alert_for_event(RefusalStorm(T, 12, 10, 40), ctx) \
+        == "REFUSAL STORM 12 order-rate refusals (-308) in 10 s (40 today)"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -156,7 +162,9 @@ def test_delivery_through_the_worker() -> None:
     alerter = SlackAlerter(None, env=ENV, client=client)
     assert alerter.send("one") and alerter.send("two")
     alerter.close(timeout_s=5)
-    assert client.texts == ["one", "two"] and alerter.sent == 2 and alerter.failed == 0
+    # queued together: one post of two lines (Slack takes about one post per second per webhook)
+    assert client.texts == ["one\ntwo"] and alerter.posts == 1 and alerter.delivered == 2
+    assert alerter.failures == 0 and alerter.undelivered == 0
 
 
 def test_raising_client_is_counted_not_raised() -> None:
@@ -164,14 +172,15 @@ def test_raising_client_is_counted_not_raised() -> None:
     for i in range(3):
         assert alerter.send(f"m{i}") is True
     alerter.close(timeout_s=5)
-    assert alerter.failed == 3 and alerter.sent == 0
+    assert alerter.failures >= 1 and alerter.posts == 0 and alerter.undelivered == 3
+    assert alerter.stats()["last_error"] == "RuntimeError: boom"
 
 
 def test_http_error_status_is_counted() -> None:
     alerter = SlackAlerter(None, env=ENV, client=FakeClient(status=500))
     alerter.send("m")
     alerter.close(timeout_s=5)
-    assert alerter.failed == 1 and alerter.sent == 0
+    assert alerter.failures == 1 and alerter.posts == 0 and alerter.undelivered == 1
 
 
 def test_hanging_client_never_blocks_send() -> None:

@@ -148,9 +148,15 @@ def test_orders_counting_and_max_in_any_1s() -> None:
         book.consume(OrderAudited(T0 + i * 100 * NS_PER_MS, event, "P1", code="005930", wire_code=rc))
     book.consume(OrderAudited(T0 + 5 * NS_PER_S, AuditEvent.SEND, "P2", code="005930", wire_code=0))
     book.consume(OrderAudited(T0 + 5 * NS_PER_S, AuditEvent.TIMEOUT, "P2", code="005930"))
+    book.consume(OrderAudited(T0 + 6 * NS_PER_S, AuditEvent.LOST, "P2", code="005930"))
+    book.consume(OrderAudited(T0 + 7 * NS_PER_S, AuditEvent.REJECT, "P3", code="005930"))
     rep = book.report()
-    assert rep["orders"] == {"sent": 4, "cancels": 1, "rejects": 0, "timeouts": 1, "max_in_any_1s": 4}
+    # every reject counts, by kind: the -308 refusal, the lost ack, the broker's reject
+    assert rep["orders"] == {"sent": 4, "cancels": 1, "rejects": 3, "timeouts": 1, "max_in_any_1s": 4}
+    assert rep["extra"]["orders"]["rejects_by_kind"] == {"broker": 1, "rate_limited": 1, "lost": 1}
     assert rep["extra"]["orders"]["refused"] == 1 and rep["extra"]["orders"]["denied"] == 1
+    assert rep["extra"]["orders"]["attempts"] == 6       # 4 sends, 1 cancel and the refused call
+    assert "3 rejects (1 by the broker, 1 refused for the order rate (-308), 1 lost without ack)" in summarise(rep)
 
 
 def test_reject_rate_window_and_spikes(cfg) -> None:
