@@ -104,7 +104,7 @@ class Supervisor(EngineActor):
         self.scale_pending: dict[str, Any] = {}
         self.retiring: list[str] = []
         self.scale_requester: Any = None
-        self.errors: list[str] = []
+        self.errors: list[tuple[int, str]] = []      # (engine t_ns when it happened, message)
         self.flush_waiting: list[Any] = []
         self.report_requested = False
         self.launcher_gone = False
@@ -278,7 +278,7 @@ class Supervisor(EngineActor):
             return
         self.launcher_gone = True
         why = f"the launcher (pid {pid}) is gone"
-        self.errors.append(f"{why}: the engine stopped itself, wrote its report and shut its actor system down")
+        self._error(f"{why}: the engine stopped itself, wrote its report and shut its actor system down")
         if self.finished is None:
             self.receiveMsg_StopEngine(StopEngine(why), self.myAddress)
         elif self.report is not None:
@@ -311,7 +311,7 @@ class Supervisor(EngineActor):
         if self.start is None or self.finished is not None:
             return
         if dead.kind == "shard":
-            self.errors.append(f"{dead.name} exited; restarting it")
+            self._error(f"{dead.name} exited; restarting it")
             self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
             new = self.createActor("actors.market_data.MarketData")
             del self.children[dead.name]
@@ -323,7 +323,7 @@ class Supervisor(EngineActor):
         elif dead.kind == "throttler" and dead.restarts < MAX_THROTTLER_RESTARTS:
             # the bridge knows every order placed and when: a new Throttler rebuilds its token window from
             # that (ThrottlerLog) and the PairManager re-sends what the dead one had not released
-            self.errors.append(f"{dead.name} exited; restarting it and rebuilding its token window from the "
+            self._error(f"{dead.name} exited; restarting it and rebuilding its token window from the "
                                f"bridge's order log")
             new = self.createActor("actors.throttler.Throttler")
             del self.children[dead.name]
@@ -339,7 +339,7 @@ class Supervisor(EngineActor):
         elif dead.kind == "pair_manager" and dead.restarts < MAX_PAIR_MANAGER_RESTARTS:
             # the bridge holds every order placed and every broker event: a new PairManager
             # rebuilds the pairs from them (RecoveryLog) and the session goes on
-            self.errors.append(f"{dead.name} exited; restarting it and rebuilding its pairs from the bridge's log")
+            self._error(f"{dead.name} exited; restarting it and rebuilding its pairs from the bridge's log")
             new = self.createActor("actors.pair_manager.PairManager")
             del self.children[dead.name]
             name = f"PairManager@r{dead.restarts + 1}"
@@ -355,7 +355,7 @@ class Supervisor(EngineActor):
         elif dead.kind == "spread_engine":
             # no signal will come any more: stop, and let the PairManager step without signals so that the
             # open pairs are still hedged and the book ends flat
-            self.errors.append(f"{dead.name} exited unexpectedly; no new pairs, the run stops and the open pairs "
+            self._error(f"{dead.name} exited unexpectedly; no new pairs, the run stops and the open pairs "
                                f"are finished without it")
             self.send(self._addr("pair_manager"), SignalsLost(f"{dead.name} died"))
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
@@ -363,13 +363,13 @@ class Supervisor(EngineActor):
         else:
             # Telemetry (the audit log, the counters) or an actor without a recovery path: trading without an
             # audit trail is not allowed, so the run stops; the open pairs are still finished
-            self.errors.append(f"{dead.name} exited unexpectedly; the run cannot continue safely")
+            self._error(f"{dead.name} exited unexpectedly; the run cannot continue safely")
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
             # the bridge finishes only on a credit, which may need the dead actor: bound the wait
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: ActorAddress) -> None:
-        self.errors.append(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
+        self._error(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
 
     # -- live re-sharding -------------------------------------------------------------------
     def receiveMsg_ScaleShards(self, msg: ScaleShards, sender: ActorAddress) -> None:
@@ -389,7 +389,7 @@ class Supervisor(EngineActor):
 
     def receiveMsg_ScreensRegistered(self, msg: ScreensRegistered, sender: ActorAddress) -> None:
         if msg.error:
-            self.errors.append(f"shard {msg.shard_id}: {msg.error}")
+            self._error(f"shard {msg.shard_id}: {msg.error}")
         if not self.scale_pending or msg.generation != self.generation:
             return
         for name, c in list(self.scale_pending.items()):
@@ -420,7 +420,7 @@ class Supervisor(EngineActor):
             return
         self.finished = msg
         if msg.error:
-            self.errors.append(msg.error)
+            self._error(msg.error)
         # every actor sends Telemetry what it still holds before the report is made
         # by address equality: the address createActor returned may print differently from the
         # one a reply comes from (Thespian fills in the real address later), but they compare equal
@@ -441,7 +441,7 @@ class Supervisor(EngineActor):
         if self.flush_waiting and not timed_out:
             return
         if self.flush_waiting:
-            self.errors.append(f"{len(self.flush_waiting)} actor(s) did not flush their telemetry within "
+            self._error(f"{len(self.flush_waiting)} actor(s) did not flush their telemetry within "
                                f"{FLUSH_TIMEOUT_S:g} s; the report may miss their last observations")
         self.report_requested = True
         tel = self._addr("telemetry")
@@ -450,8 +450,7 @@ class Supervisor(EngineActor):
             return
         if self.errors:
             # into the report files too, not only the returned dict
-            self.send(tel, TelemetryBatch(tuple(ErrorRaised(self.finished.t_ns, "Supervisor", e)
-                                                for e in self.errors)))
+            self.send(tel, TelemetryBatch(tuple(ErrorRaised(t, "Supervisor", e) for t, e in self.errors)))
         self.send(tel, ReportRequest())
 
     def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
@@ -462,8 +461,7 @@ class Supervisor(EngineActor):
             self.partial_waiters.append(sender)
             tel = self._addr("telemetry")
             if self.errors:
-                self.send(tel, TelemetryBatch(tuple(ErrorRaised(self._engine_t_ns(), "Supervisor", e)
-                                                    for e in self.errors)))
+                self.send(tel, TelemetryBatch(tuple(ErrorRaised(t, "Supervisor", e) for t, e in self.errors)))
                 self.errors = []
             self.send(tel, ReportRequest(partial=True))
         else:
@@ -491,7 +489,7 @@ class Supervisor(EngineActor):
         rep["extra"]["telemetry_lost"] = True
         rep["extra"]["flat"] = not positions and bool(pm.get("flat", False))
         t_ns = self.finished.t_ns
-        rep["errors"] = [{"ts": "", "t_ns": t_ns, "source": "Supervisor", "message": e} for e in self.errors] + [
+        rep["errors"] = [{"ts": "", "t_ns": t, "source": "Supervisor", "message": e} for t, e in self.errors] + [
             {"ts": "", "t_ns": t_ns, "source": "Supervisor",
              "message": "TELEMETRY LOST: the counters, PnL and latencies of this run died with the Telemetry actor; "
                         "this report only holds the positions the PairManager knows. The audit log up to its death "
@@ -504,6 +502,10 @@ class Supervisor(EngineActor):
             rep["errors"].append({"ts": "", "t_ns": t_ns, "source": "Supervisor",
                                   "message": f"the report files could not be written: {exc}"})
         return RunReport(rep, paths)
+
+    def _error(self, message: str) -> None:
+        """An error for the report, stamped with the engine clock now (sent with the report request)."""
+        self.errors.append((self._engine_t_ns(), message))
 
     def _engine_t_ns(self) -> int:
         return int(self._detail("bridge").get("t_ns", 0))

@@ -90,7 +90,9 @@ def to_domain(value: object) -> StepEvent:
         return HoldingUpdated(code=value.code, holding_qty=value.holding_qty, avg_price=value.avg_price,
                               t_ns=value.t_ns)
     if isinstance(value, ConnectionEvent):
-        return ConnectionChanged(connected=value.connected, reason=f"{value.code}: {value.message}", t_ns=value.t_ns)
+        code = str(value.code)
+        reason = value.message if value.message.startswith(code) else f"{code}: {value.message}"
+        return ConnectionChanged(connected=value.connected, reason=reason, t_ns=value.t_ns)
     if isinstance(value, ApiMessage):
         return BrokerNotice(text=value.text, t_ns=value.t_ns, screen_no=value.screen_no, request_name=value.rq_name,
                             request_code=value.tr_code)

@@ -553,7 +553,7 @@ def summarise(report: Mapping[str, Any]) -> str:
     ox = extra.get("orders") or {}
     kinds = ox.get("rejects_by_kind") or {}
     reject_text = f"{orders.get('rejects', 0)} rejects"
-    if kinds:
+    if kinds and orders.get("rejects"):
         reject_text += (f" ({kinds.get('broker', 0)} by the broker, {kinds.get('rate_limited', 0)} refused for the "
                         f"order rate (-308), {kinds.get('lost', 0)} lost without ack)")
     lines.append(f"  Orders: {orders.get('sent', 0)} sent, {orders.get('cancels', 0)} cancels, {reject_text}, "
@@ -561,9 +561,10 @@ def summarise(report: Mapping[str, Any]) -> str:
                  + (f", {ox['denied']} takes denied by the throttler" if ox.get("denied") else ""))
     storms = ox.get("refusal_storms") or []
     if storms:
-        worst = max(storms, key=lambda st: st.get("refusals", 0))
-        lines.append(f"  REFUSAL STORM: {len(storms)} episode(s) of order-rate refusals, worst {worst.get('refusals')} "
-                     f"in {worst.get('window_s')} s at {worst.get('ts', '')}")
+        first = storms[0]
+        lines.append(f"  REFUSAL STORM: {len(storms)} episode(s), the first at {first.get('ts', '')} "
+                     f"({first.get('refusals')} refusals in {first.get('window_s')} s); {ox.get('refused', 0)} sends "
+                     f"refused for the order rate (-308) in all")
     conn = extra.get("connection") or {}
     if conn.get("disconnects"):
         lines.append(f"  Connection: {conn['disconnects']} disconnect(s), {conn.get('reconnects', 0)} reconnect(s)")

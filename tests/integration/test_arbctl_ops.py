@@ -177,34 +177,66 @@ def test_health_status_scale_against_a_running_engine(engine) -> None:
 
 
 def test_health_exits_1_when_an_actor_dies(engine) -> None:
-    """Kill the engine's Throttler process (an actor this test's engine started): health must say so."""
+    """Kill the engine's SpreadEngine (an actor with no restart path): health must say so, and the run
+    stops by itself with its open pairs finished (the PairManager steps on without signals)."""
     rt, conf = engine
     def healthy():
         code, rep = health_json(conf)
         return rep if code == 0 else None
 
     rep = poll(healthy, "a healthy engine")
-    throttler = next(a for a in rep["actors"] if a["name"] == "Throttler")
-    os.kill(throttler["pid"], signal.SIGKILL)
+    spread = next(a for a in rep["actors"] if a["name"] == "SpreadEngine")
+    os.kill(spread["pid"], signal.SIGKILL)
 
     def unhealthy():
         r = arbctl("health", "--config", str(conf))
-        return r if r.returncode == 1 and "UNHEALTHY: Throttler" in r.stdout else None
+        return r if r.returncode == 1 and "UNHEALTHY: SpreadEngine" in r.stdout else None
 
-    r = poll(unhealthy, "arbctl health to report the dead Throttler")
-    row = next(line for line in r.stdout.splitlines() if line.startswith("Throttler"))
+    r = poll(unhealthy, "arbctl health to report the dead SpreadEngine")
+    row = next(line for line in r.stdout.splitlines() if line.startswith("SpreadEngine"))
     assert row.split()[2] == "NO"
-    code, rep = health_json(conf)
-    assert code == 1 and rep["healthy"] is False
-    assert [a["name"] for a in rep["actors"] if not a["alive"]] == ["Throttler"]
 
-    # a Throttler is not restarted: the run is stopped, and it ends by itself within a bound
     final = rt.wait_finished(90)
     assert final is not None and final.finished, final
     report = rt.report(60)
     assert report is not None
     messages = [e["message"] for e in report.report["errors"]]
-    assert any("Throttler" in m and "cannot continue" in m for m in messages), messages
+    assert any("SpreadEngine" in m and "the run stops" in m for m in messages), messages
+    assert not [c for c, q in report.report["net_position"].items() if q], report.report["net_position"]
+
+
+def test_a_killed_throttler_is_restarted_and_trading_goes_on(engine) -> None:
+    """SIGKILL the Throttler: a new one (its token window rebuilt from the bridge's order log) takes over,
+    health shows the restart, orders keep flowing within the cap, and the stop ends flat."""
+    rt, conf = engine
+
+    def trading():
+        code, rep = health_json(conf)
+        st = json.loads(arbctl("status", "--config", str(conf), "--json").stdout)
+        return rep if code == 0 and st.get("armed") and st.get("pairs_done", 0) > 0 else None
+
+    rep = poll(trading, "an armed engine that has done a pair")
+    throttler = next(a for a in rep["actors"] if a["name"] == "Throttler")
+    os.kill(throttler["pid"], signal.SIGKILL)
+    done_before = json.loads(arbctl("status", "--config", str(conf), "--json").stdout)["pairs_done"]
+
+    def restarted():
+        code, rep = health_json(conf)
+        new = [a for a in rep.get("actors", []) if a["name"].startswith("Throttler")]
+        return rep if code == 0 and new and new[0]["restarts"] == 1 and new[0]["pid"] != throttler["pid"] else None
+
+    poll(restarted, "health to show the restarted Throttler")
+    poll(lambda: (lambda s: s if s["pairs_done"] > done_before else None)(
+        json.loads(arbctl("status", "--config", str(conf), "--json").stdout)), "pairs to complete after the restart")
+
+    rt.stop("test over")
+    final = rt.wait_finished(90)
+    assert final is not None and final.finished
+    report = rt.report(60).report
+    assert not [c for c, q in report["net_position"].items() if q], report["net_position"]
+    assert report["orders"]["max_in_any_1s"] <= 5
+    messages = [e["message"] for e in report["errors"]]
+    assert any("Throttler exited; restarting it" in m for m in messages), messages
 
 
 def test_health_and_status_exit_1_when_nothing_runs(tmp_path: Path) -> None:
@@ -314,13 +346,15 @@ def test_arbctl_replay_of_a_file_without_sizes_says_the_size_check_was_not_appli
 def test_arbctl_replay_of_a_missing_file_is_invalid(tmp_path: Path) -> None:
     port = port_pair()
     conf = write_config(tmp_path, port, write_universe(tmp_path))
-    r = arbctl("replay", str(tmp_path / "nope.parquet"), "--config", str(conf))
+    r = arbctl("replay", str(tmp_path / "nope.parquet"), "--config", str(conf), "--run-dir", str(tmp_path / "run"))
     assert r.returncode == 2
-    assert "no such file or directory" in r.stderr
+    assert r.stderr.strip() == f"recording {tmp_path / 'nope.parquet'}: file not found"
+    assert not (tmp_path / "run").exists()
 
 
-def test_arbctl_replay_of_an_unreadable_row_exits_1_and_says_why(tmp_path: Path) -> None:
-    """A recording with the right columns but a bad row: the bridge cannot start; arbctl must not hang."""
+def test_arbctl_replay_of_an_unreadable_row_is_invalid_input(tmp_path: Path) -> None:
+    """A recording with the right columns but a bad row: found by reading it whole before anything starts,
+    so exit 2 with the row and column named, no actor system, no run folder."""
     port = port_pair()
     conf = write_config(tmp_path, port, write_universe(tmp_path))
     good = write_recording(tmp_path / "good.parquet", replay_rows()[:30], "pyarrow")
@@ -328,6 +362,8 @@ def test_arbctl_replay_of_an_unreadable_row_exits_1_and_says_why(tmp_path: Path)
     df.loc[3, "timestamp"] = "yesterday"
     rec = write_recording(tmp_path / "bad.parquet", df, "fastparquet", coerce=False)
     r = arbctl("replay", str(rec), "--config", str(conf), "--run-dir", str(tmp_path / "run"), timeout=300)
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
     assert "row 3 (0-based), column 'timestamp'" in r.stderr and "yesterday" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "run").exists()
     assert not listening(port)          # its actor system was shut down

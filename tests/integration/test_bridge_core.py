@@ -36,6 +36,7 @@ from core.enums import MarketOperation, OrderRole, OrderStyle, Side, Venue
 from core.l1 import L1_ROW_DTYPE
 from core.order_flow import PlacedOrder
 from core.pair_events import CancelIntent, OrderIntent
+from core.throttle import TokenBucket
 from core.ticks import is_on_tick, shift_ticks
 from core.universe import Universe
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
@@ -163,9 +164,16 @@ def test_login_honours_kiwoom_account_and_reports_failures(cfg: Any, universe: U
     core.login()
     assert core.account == EMULATOR_ACCOUNT
 
+    # the emulated user holds the account KIWOOM_ACCOUNT names when the bridge is built ...
     monkeypatch.setenv("KIWOOM_ACCOUNT", "5555555511")
+    other = BridgeCore(cfg, universe, RunOptions(backend="sim", speed=None))
+    other.login()
+    assert other.account == "5555555511"
+    # ... and a login whose user does not hold the account named is refused
+    holder = BridgeCore(cfg, universe, RunOptions(backend="sim", speed=None))
+    monkeypatch.setenv("KIWOOM_ACCOUNT", "6666666611")
     with pytest.raises(BridgeError, match="KIWOOM_ACCOUNT"):
-        BridgeCore(cfg, universe, RunOptions(backend="sim", speed=None)).login()
+        holder.login()
 
     monkeypatch.delenv("KIWOOM_ACCOUNT")
     failing = BridgeCore(cfg, universe, RunOptions(backend="sim", speed=None))
@@ -329,9 +337,15 @@ def test_take_ioc_is_acked_then_filled_and_its_remainder_cancelled(cfg: Any, uni
         assert balances and balances[-1].holding_qty == (filled if side == "BUY" else -filled)
 
 
+def without_bridge_guard(core: BridgeCore) -> BridgeCore:
+    """The bridge's own 5-sends-per-second guard out of the way, so that the emulator's -308 rule is tested."""
+    core.send_guard = TokenBucket(1_000, NS_PER_S)
+    return core
+
+
 def test_sixth_accepted_sendorder_within_one_engine_second_gets_308(cfg: Any, universe: Universe) -> None:
     # Prepare
-    core = sim_core(cfg, universe)
+    core = without_bridge_guard(sim_core(cfg, universe))
     core.register(0, tuple(screens_of(universe)), 0)
     t0 = core.now_ns() + 2 * NS_PER_S
     advance(core, t0)
@@ -369,12 +383,29 @@ def test_sixth_accepted_sendorder_within_one_engine_second_gets_308(cfg: Any, un
 
 
 def test_six_sendorders_at_one_instant_the_sixth_gets_308(cfg: Any, universe: Universe) -> None:
-    core = sim_core(cfg, universe)
+    core = without_bridge_guard(sim_core(cfg, universe))
     core.register(0, tuple(screens_of(universe)), 0)
     advance(core, core.now_ns() + 2 * NS_PER_S)
     rcs = [core.place(intent(f"B{k}:take:1", universe.codes[k], "NXT", "BUY", 1, "13", 0)).wire_code
            for k in range(6)]
     assert rcs == [0, 0, 0, 0, 0, -308]
+
+
+def test_the_bridge_never_sends_a_sixth_order_within_one_second(cfg: Any, universe: Universe) -> None:
+    """Whatever the Throttler did (a restarted one, a bug), the bridge keeps the sixth send off the wire: it
+    answers rate-limited itself (no broker code), and the broker saw only five calls."""
+    core = sim_core(cfg, universe)
+    core.register(0, tuple(screens_of(universe)), 0)
+    t0 = core.now_ns() + 2 * NS_PER_S
+    advance(core, t0)
+    sent = [core.place(intent(f"G{k}:take:1", universe.codes[k], "NXT", "BUY", 1, "13", 0)) for k in range(7)]
+    assert [r.outcome for r in sent] == [SendOutcome.SENT] * 5 + [SendOutcome.RATE_LIMITED] * 2
+    assert [r.wire_code for r in sent[5:]] == [None, None] and "at most 5 sends" in sent[5].reason
+    out = advance(core, t0 + 500 * NS_PER_MS)
+    acked = {a.ref for a in of_type(out.events, OrderAcknowledged)}
+    assert acked == {f"G{k}:take:1" for k in range(5)}            # the refused two never reached the broker
+    advance(core, t0 + NS_PER_S)                                   # one second later the window has room again
+    assert core.place(intent("G9:take:1", universe.codes[9], "NXT", "BUY", 1, "13", 0)).outcome is SendOutcome.SENT
 
 
 @pytest.mark.parametrize(("venue", "side"), [("KRX", "BUY"), ("NXT", "SELL")])
