@@ -144,6 +144,9 @@ def _why_not_ok(outcome: SessionOutcome) -> str:
         return "NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in sorted(legs.items())) + " — flatten by hand"
     if outcome.abandoned:
         return "the run was abandoned before it finished: the report is partial"
+    finished = (outcome.report.report.get("extra") or {}).get("finished") or {} if outcome.report else {}
+    if finished.get("aborted"):
+        return f"the run was cut short ({finished['aborted']}): see the report's errors"
     return "the run did not finish cleanly: see the report's errors"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ from protocol.wiring import (
     StartEngine,
     Wiring,
 )
+
+log = logging.getLogger("arb.supervisor")
 
 BRIDGE_CLASS = "actors.bridge.KiwoomBridge"
 #: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.
@@ -108,6 +111,7 @@ class Supervisor(EngineActor):
         self.flush_waiting: list[Any] = []
         self.report_requested = False
         self.launcher_gone = False
+        self.aborted = ""                    # why the run was cut short (an actor died that cannot be replaced)
         self.partial_waiters: list[Any] = []
 
     # -- start-up ---------------------------------------------------------------------------
@@ -117,6 +121,16 @@ class Supervisor(EngineActor):
             return
         self.start = msg
         self.launcher = sender
+        try:
+            self._start_engine(msg, sender)
+        except Exception as exc:  # noqa: BLE001 - any start-up failure: undo it, answer once, never retry
+            log.error("Supervisor: the engine could not start: %s: %s", type(exc).__name__, exc)
+            for c in list(self.children.values()):
+                self.send(c.address, ActorExitRequest())
+            self.children.clear()
+            self.send(sender, EngineStarted(False, f"the engine could not start: {type(exc).__name__}: {exc}"))
+
+    def _start_engine(self, msg: StartEngine, sender: ActorAddress) -> None:
         cfg, uni, opts = msg.config, msg.universe, msg.options
         tel = self._spawn("Telemetry", "actors.telemetry.Telemetry", "telemetry")
         self.send(tel, TelemetryConfigure(cfg, opts.backend, len(uni), opts.run_dir))
@@ -357,6 +371,7 @@ class Supervisor(EngineActor):
             # open pairs are still hedged and the book ends flat
             self._error(f"{dead.name} exited unexpectedly; no new pairs, the run stops and the open pairs "
                                f"are finished without it")
+            self.aborted = f"{dead.name} died"
             self.send(self._addr("pair_manager"), SignalsLost(f"{dead.name} died"))
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
@@ -364,6 +379,7 @@ class Supervisor(EngineActor):
             # Telemetry (the audit log, the counters) or an actor without a recovery path: trading without an
             # audit trail is not allowed, so the run stops; the open pairs are still finished
             self._error(f"{dead.name} exited unexpectedly; the run cannot continue safely")
+            self.aborted = f"{dead.name} died"
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
             # the bridge finishes only on a credit, which may need the dead actor: bound the wait
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
@@ -446,7 +462,7 @@ class Supervisor(EngineActor):
         self.report_requested = True
         tel = self._addr("telemetry")
         if not self._alive("telemetry"):
-            self.receiveMsg_RunReport(self._report_without_telemetry(), self.myAddress)
+            self._final_report(self._report_without_telemetry())
             return
         if self.errors:
             # into the report files too, not only the returned dict
@@ -511,16 +527,25 @@ class Supervisor(EngineActor):
         return int(self._detail("bridge").get("t_ns", 0))
 
     def receiveMsg_RunReport(self, msg: RunReport, sender: ActorAddress) -> None:
-        rep = dict(msg.report)
-        if self.finished is not None:
-            rep.setdefault("extra", {})["finished"] = {"reason": self.finished.reason, "flat": self.finished.flat,
-                                                       "step": self.finished.step, "rows": self.finished.rows}
+        rep = self._with_finish(msg.report)
         if rep.get("extra", {}).get("partial"):
             for w in self.partial_waiters:
                 self.send(w, RunReport(rep, msg.paths))
             self.partial_waiters = []
             return
-        self.report = RunReport(rep, msg.paths)
+        self._final_report(RunReport(rep, msg.paths))
+
+    def _with_finish(self, report: dict[str, Any]) -> dict[str, Any]:
+        """``report`` with how the run finished under ``extra.finished`` (once it has)."""
+        rep = dict(report)
+        if self.finished is not None:
+            rep["extra"] = {**(rep.get("extra") or {}), "finished": {
+                "reason": self.finished.reason, "flat": self.finished.flat, "step": self.finished.step,
+                "rows": self.finished.rows, "error": self.finished.error, "aborted": self.aborted}}
+        return rep
+
+    def _final_report(self, report: RunReport) -> None:
+        self.report = RunReport(self._with_finish(report.report), report.paths)
         for w in self.report_waiters:
             self.send(w, self.report)
         self.report_waiters = []

@@ -642,6 +642,15 @@ class PairStateMachine:
                 self._apply_cancel_confirm(o, ev)
         else:  # Rejected
             if c is not None:
+                if c.status is CancelStatus.PENDING_SEND:
+                    # the send itself failed (e.g. the connection is gone): an attempt all the same, and the
+                    # next one waits cancel_timeout_ms, so a dead line never sees a stream of cancels
+                    target = self._orders[c.intent.target_ref]
+                    target.cancel_attempts += 1
+                    self._kill_timer(target.cancel_timer)
+                    target.cancel_timer = self._start_timer(
+                        TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS,
+                        target.intent.ref)
                 if c.status is not CancelStatus.CONFIRMED:
                     c.status = CancelStatus.REJECTED
                 self._emit("cancel_rejected", ev.reason, cancel_ref=c.intent.ref,

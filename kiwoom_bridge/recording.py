@@ -451,7 +451,8 @@ class RecordingWriter:
         while (self.out_dir / daily_file_name(date, part)).exists():
             part += 1
         path = self.out_dir / daily_file_name(date, part)
-        writer = pq.ParquetWriter(path, RECORDING_SCHEMA, compression=self._compression)
+        # page CRCs: the replay then refuses a corrupt page instead of reading other numbers
+        writer = pq.ParquetWriter(path, RECORDING_SCHEMA, compression=self._compression, write_page_checksum=True)
         self._writers[day] = writer
         self.files.append(path)
         return writer
@@ -512,7 +513,7 @@ def write_recording(path: str | Path, rows: Iterable[Mapping[str, Any]] | pd.Dat
             if c in _STRING_COLUMNS:
                 df[c] = df[c].astype(object)
     if engine == "pyarrow":
-        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, write_page_checksum=True)
     elif engine == "fastparquet":
         import fastparquet
 

@@ -451,8 +451,10 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
     has_sizes = len(size_cols) == 2
     try:
         # Low-cardinality text columns come back as dictionaries: 5-10x faster than materialising strings.
+        # page CRCs (the recorder writes them) are verified: a corrupt page is an error, never other numbers
         table = pq.read_table(path, columns=list(SEED_COLUMNS) + size_cols,
-                              read_dictionary=["symbol", "venue", "real_type", "raw_code"])
+                              read_dictionary=["symbol", "venue", "real_type", "raw_code"],
+                              page_checksum_verification=True)
     except (OSError, pa.ArrowException) as e:
         raise RecordingError(path, f"cannot read the data ({e})") from None
     n = table.num_rows

@@ -327,7 +327,7 @@ def stop(config_path: str | None, reason: str, timeout_s: float) -> None:
 
     from actors.runtime import port_listening
     from outputs.report import summarise
-    from protocol.control import ReportRequest, RunReport, StatusReport, StatusRequest, StopEngine
+    from protocol.control import ReportRequest, RunReport, StopEngine
     from tools.session_runner import open_legs
 
     cfg, asys, supervisor = _join_engine(config_path)
@@ -336,15 +336,11 @@ def stop(config_path: str | None, reason: str, timeout_s: float) -> None:
     asys.tell(supervisor, StopEngine(reason))
     click.echo(f"stop requested ({reason}): disarming, finishing in-flight pairs…")
     deadline = time.monotonic() + timeout_s
-    st: object = None
-    while time.monotonic() < deadline:
-        st = asys.ask(supervisor, StatusRequest(), STATUS_TIMEOUT_S)
-        if not isinstance(st, StatusReport) or st.finished:
-            break
-        time.sleep(0.3)
+    # the Supervisor answers a report request once the run has finished (the launcher gets the same one);
+    # asked in short slices, so that an engine the launcher has already shut down is noticed at once
     report = None
-    if isinstance(st, StatusReport) and st.finished:
-        got = asys.ask(supervisor, ReportRequest(), max(1.0, deadline - time.monotonic()))
+    while report is None and time.monotonic() < deadline and port_listening(port):
+        got = asys.ask(supervisor, ReportRequest(), 1.0)
         report = got.report if isinstance(got, RunReport) else None
     if report is not None:
         click.echo(summarise(_printable(report)))

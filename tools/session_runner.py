@@ -55,12 +55,13 @@ class SessionOutcome:
 
     @property
     def finished_cleanly(self) -> bool:
-        """The engine reported the run finished (not abandoned, not cut short by a dead actor)."""
+        """The engine reported the run finished (not abandoned, not partial, not cut short by a dead actor,
+        no finishing error)."""
         if self.report is None or self.failed or self.abandoned:
             return False
         extra = self.report.report.get("extra") or {}
         finished = extra.get("finished") or {}
-        return not extra.get("partial") and not finished.get("error")
+        return not extra.get("partial") and not finished.get("error") and not finished.get("aborted")
 
     @property
     def flat(self) -> bool:

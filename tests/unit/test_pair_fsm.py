@@ -642,6 +642,25 @@ def test_cancel_attempts_are_bounded_then_hedge_anyway() -> None:
     assert fin.outcome == "done" and fin.unresolved_refs == ()
 
 
+def test_cancels_whose_send_fails_are_spaced_and_bounded() -> None:
+    """The connection is gone: every cancel send fails at once. Each failure counts as an attempt and the
+    next waits cancel_timeout_ms, so the line sees max_cancel_attempts cancels, not a stream of them."""
+    d = Driver(qty=2, params=PairParams(max_cancel_attempts=3))
+    post_acked(d, 2)
+    acts = d.fire("hedge")
+    sent_cancels = 0
+    for _ in range(10):
+        cancels = d.cancels_in(acts)
+        if not cancels:
+            break
+        (c,) = cancels
+        sent_cancels += 1
+        assert not d.cancels_in(d.do(Rejected("send:-106 connection closed", d.now, order_ref=c.ref)))
+        acts = d.fire("cancel")             # the next attempt only after the cancel timeout
+    assert sent_cancels == 3
+    assert d.events_in(acts, "order_given_up")
+
+
 def test_overdue_ioc_is_cancelled_explicitly() -> None:
     d = Driver(qty=3)
     d.start()
