@@ -88,7 +88,7 @@ def to_domain(value: object) -> StepEvent:
         return MarketOperationNotice(operation=op, raw=value.code, meaning=value.meaning, t_ns=value.t_ns)
     if isinstance(value, BalanceReport):
         return HoldingUpdated(code=value.code, holding_qty=value.holding_qty, avg_price=value.avg_price,
-                              t_ns=value.t_ns)
+                              t_ns=value.t_ns, sellable_qty=value.sellable_qty, deposit_krw=value.deposit_krw)
     if isinstance(value, ConnectionEvent):
         return ConnectionChanged(connected=value.connected, reason=f"{value.code}: {value.message}", t_ns=value.t_ns)
     if isinstance(value, ApiMessage):
