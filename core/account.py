@@ -32,9 +32,9 @@ Reconciliation
 ``expected(code)`` = the holding at the first report + the engine's fills since. Whenever the broker's holding
 of a quiet code (a report) or of any code (a position notice) differs, that is a :class:`Mismatch` (a trade
 from another terminal, a corporate action, a fill the engine never heard of): the caller freezes the code
-until the operator re-arms it (:meth:`AccountModel.rearm`), which accepts the broker's figure; the accepted
-difference is kept as the code's *unexplained* change, so the report can show both the account's end
-holding and the engine's own net position (``end − start − unexplained``).
+until the operator re-arms it (:meth:`AccountModel.rearm`), which accepts the broker's figure from then on.
+The inventory (:meth:`AccountModel.inventory`) shows per code the holding at the start and at the end, the
+engine's own net (its fills) and what they do not explain (``end − start − net``).
 """
 from __future__ import annotations
 
@@ -76,18 +76,18 @@ class Mismatch:
 
 @dataclass(frozen=True, slots=True)
 class InventoryRow:
-    """One code's inventory over the session: ``start`` (first report), ``end`` (the latest figure),
-    ``unexplained`` (changes the operator accepted that the engine's fills do not explain) and the engine's
-    own ``net`` = ``end − start − unexplained``."""
+    """One code's inventory over the session: ``start`` (first report), ``end`` (the latest figure), the
+    engine's own ``net`` (its fills, + bought) and ``unexplained`` = ``end − start − net`` (another
+    terminal's trades, a corporate action, a fill the engine never heard of)."""
 
     code: str
     start: int
     end: int
-    unexplained: int
+    net: int
 
     @property
-    def net(self) -> int:
-        return self.end - self.start - self.unexplained
+    def unexplained(self) -> int:
+        return self.end - self.start - self.net
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ class AccountModel:
         self._locked: dict[str, int] = {}
         self._start: dict[str, int] = {}
         self._expected: dict[str, int] = {}
-        self._unexplained: dict[str, int] = {}
+        self._fills_net: dict[str, int] = {}
         self._mismatch: dict[str, Mismatch] = {}
         self._traded: set[str] = set()
         self.cash_krw = 0.0
@@ -232,6 +232,7 @@ class AccountModel:
         signed = qty if side is Side.BUY else -qty
         self._held[code] = self._held.get(code, 0) + signed
         self._expected[code] = self._expected.get(code, 0) + signed
+        self._fills_net[code] = self._fills_net.get(code, 0) + signed
         self._traded.add(code)
         self.cash_krw += float(cash_krw)
 
@@ -245,7 +246,6 @@ class AccountModel:
         held = self._held.get(code, mm.broker_qty)
         delta = held - self._expected.get(code, 0)
         self._expected[code] = held
-        self._unexplained[code] = self._unexplained.get(code, 0) + delta
         return delta
 
     # -- views --------------------------------------------------------------------------------------
@@ -277,14 +277,13 @@ class AccountModel:
         return [c for c in self.codes if self.sellable(c) < min_qty]
 
     def inventory(self) -> list[InventoryRow]:
-        """Codes held at the start, traded, or with an accepted or open difference, in universe order."""
+        """Codes held at the start or the end, or traded, in universe order."""
         rows = []
         for c in self.codes:
             start = self._start.get(c, 0)
             end = self._held.get(c, 0)
-            unexplained = self._unexplained.get(c, 0)
-            if start or end or unexplained or c in self._traded or c in self._mismatch:
-                rows.append(InventoryRow(c, start, end, unexplained))
+            if start or end or c in self._traded or c in self._mismatch:
+                rows.append(InventoryRow(c, start, end, self._fills_net.get(c, 0)))
         return rows
 
     def holdings_now(self) -> dict[str, Holding]:

@@ -283,9 +283,10 @@ class AccountReported:
     """The account as the desk knows it after a broker report (``purpose``: login, periodic, final).
 
     ``holdings``: ``(code, held, sellable)`` of the universe's held codes; ``inventory``: ``(code, start,
-    end, unexplained)``; ``untradeable``: codes with fewer sellable shares than a slice; ``cash_krw`` the
-    orderable cash tracked; ``deferred`` reports (codes) not applied because they were busy; ``refused``:
-    ``(reason, count)`` of signals the account refused so far; ``mismatched``: codes in mismatch now.
+    end, net)`` (net: the engine's own fills); ``untradeable``: codes with fewer sellable shares than a
+    slice; ``cash_krw`` the orderable cash tracked; ``deferred`` reports (codes) not applied because they
+    were busy; ``refused``: ``(reason, count)`` of signals the account refused so far; ``mismatched``:
+    codes in mismatch now.
     """
 
     t_ns: int

@@ -692,7 +692,7 @@ class PairDesk:
         slice_qty = self.cfg.execution.slice_qty
         self._observe(AccountReported(
             t_ns, purpose, tuple((c, h.qty, h.sellable) for c, h in a.holdings_now().items()),
-            tuple((r.code, r.start, r.end, r.unexplained) for r in a.inventory()),
+            tuple((r.code, r.start, r.end, r.net) for r in a.inventory()),
             tuple(a.untradeable(slice_qty)), a.cash_krw, a.deposit_krw, a.deferred,
             tuple(sorted(self.refused.items())), tuple(sorted(a.mismatches))))
 
