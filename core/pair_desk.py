@@ -247,6 +247,7 @@ class PairDesk:
         self._take_sent_ns: dict[str, int] = {}
         self._flat_seen: set[str] = set()
         self._flatten_failed: set[str] = set()
+        self._round_parts: dict[str, set[str]] = {}
         self.session_over = False
 
     # -- the step ----------------------------------------------------------------------------------------
@@ -459,12 +460,13 @@ class PairDesk:
             mm = self.account.on_position_notice(ev.code, ev.holding_qty, ev.t_ns)
             if mm is not None:
                 self._on_mismatch(mm)
+                self._check_mismatch_limit(ev.t_ns)
         elif isinstance(ev, HoldingsReported):
             self._on_holdings(ev)
         elif isinstance(ev, CashReported):
             quiet = not self._claimants and self._last_busy_ns < ev.requested_ns
             self.account.on_cash_report(ev.orderable_krw, ev.deposit_krw, quiet)
-            self._account_observed(ev.purpose, ev.t_ns)
+            self._account_observed(ev.purpose, ev.t_ns, "cash")
         elif isinstance(ev, ArmRequested):
             self._rearm(ev.code, ev.reason)
         else:
@@ -659,17 +661,21 @@ class PairDesk:
         busy = [c for c in self.codes if not self._quiet(c, ev.requested_ns)]
         for mm in self.account.on_holdings_report(rows, ev.t_ns, busy):
             self._on_mismatch(mm)
-        self._account_observed(ev.purpose, ev.t_ns)
+        self._check_mismatch_limit(ev.t_ns)
+        self._account_observed(ev.purpose, ev.t_ns, "holdings")
 
     def _on_mismatch(self, mm: Mismatch) -> None:
-        """RECONCILE MISMATCH: freeze the code until re-armed; too many mismatched codes disarm."""
+        """RECONCILE MISMATCH: freeze the code until re-armed (:meth:`_check_mismatch_limit`: too many
+        mismatched codes disarm)."""
         reason = (f"RECONCILE MISMATCH {mm.code}: the broker holds {mm.broker_qty} shares, the engine's fills "
                   f"explain {mm.expected_qty} ({mm.delta:+d}; {mm.source}); frozen until re-armed")
         self._kill(self.risk.hold("reconcile_mismatch", mm.code, mm.t_ns, reason))
         self._observe(ReconcileMismatch(mm.t_ns, mm.code, mm.expected_qty, mm.broker_qty, mm.source))
+
+    def _check_mismatch_limit(self, t_ns: int) -> None:
         n = len(self.account.mismatches)
         if n > self.cfg.risk.max_reconcile_mismatches:
-            self._kill(self.risk.disarm("reconcile_mismatch", mm.t_ns,
+            self._kill(self.risk.disarm("reconcile_mismatch", t_ns,
                                         f"{n} codes disagree with the broker (max "
                                         f"{self.cfg.risk.max_reconcile_mismatches}): "
                                         f"{', '.join(sorted(self.account.mismatches))}"))
@@ -685,10 +691,14 @@ class PairDesk:
                 and self.risk.rearm_engine("reconcile_mismatch")):
             self.disarm_reason = None
 
-    def _account_observed(self, purpose: str, t_ns: int) -> None:
+    def _account_observed(self, purpose: str, t_ns: int, kind: str) -> None:
+        """One :class:`AccountReported` per query round: once both its holdings and its cash are in."""
+        seen = self._round_parts.setdefault(purpose, set())
+        seen.add(kind)
         a = self.account
-        if not a.holdings_known:
+        if len(seen) < 2 or not a.known:
             return
+        seen.clear()
         slice_qty = self.cfg.execution.slice_qty
         self._observe(AccountReported(
             t_ns, purpose, tuple((c, h.qty, h.sellable) for c, h in a.holdings_now().items()),
