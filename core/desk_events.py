@@ -100,7 +100,8 @@ class OrderFilled(_Notice):
     """A fill of ``order_no``: ``qty`` shares at ``price`` (``leaves_qty`` still open after it).
 
     ``exec_id`` is the broker's execution number (a repeat is the same fill). ``broker_fee_krw`` and
-    ``broker_tax_krw`` are the broker's own cumulative charges for the order (0 when not reported).
+    ``broker_tax_krw`` are the broker's own cumulative charges for the order; ``broker_charges`` says
+    whether the notice carried them at all (when False they are 0 and mean nothing).
     """
 
     qty: int = 0
@@ -108,6 +109,7 @@ class OrderFilled(_Notice):
     exec_id: str = ""
     broker_fee_krw: int = 0
     broker_tax_krw: int = 0
+    broker_charges: bool = False
 
 
 @dataclass(frozen=True, slots=True)

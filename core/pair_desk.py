@@ -586,7 +586,7 @@ class PairDesk:
     def _broker_charges(self, ev: OrderFilled) -> tuple[int | None, int | None]:
         """The broker's own fee and tax for this fill: the rise of its cumulative figures for the order
         (None when the notice carries none)."""
-        if not ev.broker_fee_krw and not ev.broker_tax_krw and ev.order_no not in self._broker_cum:
+        if not ev.broker_charges:
             return None, None
         fee0, tax0 = self._broker_cum.get(ev.order_no, (0, 0))
         self._broker_cum[ev.order_no] = (max(fee0, ev.broker_fee_krw), max(tax0, ev.broker_tax_krw))

@@ -167,7 +167,7 @@ def filled(no: str, code: str, venue: Venue, side: Side, qty: int, price: int, l
            fee: int = 0, tax: int = 0, order_qty: int | None = None) -> OrderFilled:
     return OrderFilled(no, t, code, venue, side, order_qty if order_qty is not None else qty + leaves,
                        leaves_qty=leaves, qty=qty, price=price, exec_id=f"x{no}-{t}", broker_fee_krw=fee,
-                       broker_tax_krw=tax)
+                       broker_tax_krw=tax, broker_charges=True)
 
 
 def ioc_cancelled(no: str, code: str, venue: Venue, side: Side, qty: int, t: int) -> OrderCancelled:
