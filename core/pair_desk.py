@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from core.account import AccountModel, Claim, Holding, Mismatch, pair_claim
 from core.clock import kst_date, kst_datetime
 from core.costs import CostModel, settlement_date
@@ -235,7 +237,7 @@ class PairDesk:
         self.account = AccountModel(self.codes)
         self._sym = {c: i for i, c in enumerate(self.codes)}
         n = len(self.codes)
-        self._touch = [[0, 0, 0, 0] for _ in range(n)]   # per code: KRX bid, ask, NXT bid, ask
+        self._touch = np.zeros((n, 4), dtype=np.int64)    # per code: KRX bid, ask, NXT bid, ask
         self._claimants: set[str] = set()                 # active pairs and finished ones with unresolved orders
         self._busy_ns: dict[str, int] = {}                # code -> last engine time an order of ours lived on it
         self._last_busy_ns = 0
@@ -275,19 +277,24 @@ class PairDesk:
 
     # -- the current touch -------------------------------------------------------------------------------
     def _apply_touches(self, touches: L1Touches | None) -> set[str]:
-        """Store the step's touches; tell every open pair on a changed code its cheap venue's new touch."""
+        """Store the step's touches; tell every open pair on a changed code its cheap venue's new touch.
+        Returns the codes of open pairs whose book changed."""
         if touches is None or len(touches.sym) == 0:
             return set()
-        changed: set[str] = set()
-        n = len(self.codes)
-        for i, kb, ka, nb, na in zip(touches.sym.tolist(), touches.krx_bid.tolist(), touches.krx_ask.tolist(),
-                                     touches.nxt_bid.tolist(), touches.nxt_ask.tolist(), strict=True):
-            if 0 <= i < n:
-                self._touch[i] = [kb, ka, nb, na]
-                changed.add(self.codes[i])
+        sym = np.asarray(touches.sym, dtype=np.int64)
+        ok = (sym >= 0) & (sym < len(self.codes))
+        sym = sym[ok]
+        self._touch[sym] = np.column_stack((touches.krx_bid[ok], touches.krx_ask[ok], touches.nxt_bid[ok],
+                                            touches.nxt_ask[ok]))
+        if not self.active:
+            return set()
+        moved = set(sym.tolist())
+        changed = set()
         for pid in self.active:
             m = self.pairs[pid]
-            if m.symbol in changed:
+            i = self._sym.get(m.symbol)
+            if i is not None and i in moved:
+                changed.add(m.symbol)
                 bid, ask = self.touch_of(m.symbol, m.cheap_venue)
                 m.note_touch(bid, ask)
         return changed
@@ -298,7 +305,7 @@ class PairDesk:
         if i is None:
             return 0, 0
         t = self._touch[i]
-        return (t[0], t[1]) if venue is Venue.KRX else (t[2], t[3])
+        return (int(t[0]), int(t[1])) if venue is Venue.KRX else (int(t[2]), int(t[3]))
 
     def _wake_unpriced(self, changed: set[str], t_ns: int) -> None:
         """Pairs that waited for a price to flatten with get a :class:`BookTouch` once their code moved."""

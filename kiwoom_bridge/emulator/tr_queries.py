@@ -164,7 +164,8 @@ class TrDesk:
         rows: list[dict[str, str]] = []
         more = False
         if account_no != self.account_no:
-            self._on_msg.emit(screen, rq_name, tr_code, f"[emulator] 계좌번호 {account_no!r}가 없습니다")
+            # the number itself is never echoed: messages end up in the audit log
+            self._on_msg.emit(screen, rq_name, tr_code, "[emulator] 계좌번호가 없습니다 (not the logged-in account)")
         elif tr_code.lower() == "opw00001":
             cash = int(acct.cash_krw)
             single = {"예수금": _padded(cash, 15), "주문가능금액": _padded(acct.orderable_krw(), 15),
