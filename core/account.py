@@ -191,12 +191,16 @@ class AccountModel:
         self.holdings_known = True
         return found
 
-    def on_position_notice(self, code: str, qty: int, t_ns: int) -> Mismatch | None:
-        """The broker's position notice after a fill: ``qty`` shares of ``code`` held now."""
+    def on_position_notice(self, code: str, qty: int, t_ns: int, check: bool = True) -> Mismatch | None:
+        """The broker's position notice after a fill: ``qty`` shares of ``code`` held now.
+
+        ``check`` False: a fill of the code is known to be on its way to the engine's books (its notice came
+        before its order's number): the holding is taken, the comparison waits for the next report.
+        """
         if code not in self._known_codes:
             return None
         self._held[code] = qty
-        if not self.holdings_known:
+        if not self.holdings_known or not check:
             return None
         return self._check(code, qty, "position notice", t_ns)
 

@@ -296,6 +296,21 @@ def test_a_position_notice_that_the_fills_do_not_explain_is_a_mismatch_at_once()
     assert (mm.broker_qty, mm.expected_qty, mm.source) == (7, 10, "position notice")
 
 
+def test_a_position_notice_after_a_fill_not_yet_booked_is_not_a_mismatch() -> None:
+    # Kiwoom may deliver Chejan before the TR ack (역전현상): the fill waits for its order number
+    desk = make_desk()
+    arm(desk, {A: 10}, 10_000_000)
+    t = T0 + 40 * S
+    out, _ = desk.run_step(t, [], [signal(A, 0)])
+    ref = requests(out)[0].intent.ref
+    early = [sent(ref, t + MS), filled("001", A, Venue.NXT, Side.SELL, 1, 70_300, 0, t + 10 * MS),
+             HoldingUpdated(A, 9, 70_000, t + 10 * MS)]
+    out, _ = desk.run_step(t + 12 * MS, early, [])
+    assert of(out, ReconcileMismatch) == [] and desk.account.held(A) == 9
+    out, _ = desk.run_step(t + 20 * MS, [acked(ref, "001", t + 15 * MS)], [])
+    assert of(out, FillBooked) and desk.account.expected(A) == 9, "booked once its number is known"
+
+
 def _touch(sym: int, krx: tuple[int, int], nxt: tuple[int, int]) -> L1Touches:
     a = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
     return L1Touches(a(sym), a(krx[0]), a(krx[1]), a(nxt[0]), a(nxt[1]))
