@@ -90,6 +90,7 @@ from core.pair_events import (
     Filled,
     Finished,
     ForceFlatten,
+    OrderStatus,
     PairParams,
     Rejected,
     SendCancel,
@@ -183,6 +184,14 @@ class RecoveredStep:
 
 
 _Notice = OrderAccepted | OrderFilled | OrderCancelled | OrderRefused
+#: Order statuses that mean the order reached the broker (a take the Throttler denied never did).
+_AT_BROKER = frozenset({OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.WORKING, OrderStatus.FILLED,
+                        OrderStatus.CANCELLED, OrderStatus.LOST})
+
+
+def _reached_broker(m: PairStateMachine) -> bool:
+    """Whether an order of the pair reached the broker (only then can it change the account)."""
+    return any(o.status in _AT_BROKER or o.filled for o in m.orders.values())
 _Held = OrderSendResult | OrderAcknowledged
 
 
@@ -622,7 +631,6 @@ class PairDesk:
         self._claimants.add(pid)
         self._signal_ns[pid] = sig.signal_ns
         self.risk.started(sig.code)
-        self._mark_busy(sig.code, t_ns)
         self._handle(pid, Start(now_ns=t_ns))
 
     # -- the account -------------------------------------------------------------------------------------
@@ -748,7 +756,7 @@ class PairDesk:
         if was_terminal and not m.is_terminal:
             self.active.add(pid)     # late evidence reopened the pair
             self._claimants.add(pid)
-        if pid in self._claimants:
+        if pid in self._claimants and _reached_broker(m):
             self._mark_busy(m.symbol, self.now_ns)
         self._observe_fill_latencies(pid, m)
         while self._deferred:        # held results whose ref the machine just asked for
@@ -806,7 +814,8 @@ class PairDesk:
             self._claimants.add(pid)
         else:
             self._claimants.discard(pid)
-        self._mark_busy(m.symbol, fin.now_ns)
+        if _reached_broker(m):
+            self._mark_busy(m.symbol, fin.now_ns)
         if pid in self.active:
             self.active.discard(pid)
             outcome = "denied" if denied else fin.outcome
