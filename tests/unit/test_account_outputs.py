@@ -129,3 +129,25 @@ def test_market_entries_need_the_operator_to_allow_market_orders() -> None:
     default = pair_params(load_config(), A)
     assert (default.entry_style, default.flatten_style) == ("ioc", "limit_ioc")
     assert dataclasses.asdict(default)["flatten_slippage_ticks"] == 3
+
+
+def test_arbctl_arm_and_symbols_refuse_bad_arguments_in_one_line() -> None:
+    from click.testing import CliRunner
+
+    from tools.arbctl import cli
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["arm", "59x30"])
+    assert bad.exit_code == 2 and "'59x30' is not a 6-digit code" in bad.output
+    neither = runner.invoke(cli, ["symbols"])
+    assert neither.exit_code == 2 and "--account" in neither.output
+
+
+def test_arbctl_arm_says_when_no_engine_runs(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from actors.runtime import free_port
+    from tools.arbctl import cli
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"actor_system: {{admin_port: {free_port()}, kiwoom_host_admin_port: {free_port()}}}\n")
+    res = CliRunner().invoke(cli, ["arm", "5930", "--config", str(cfg)])
+    assert res.exit_code == 1 and "no engine is running" in res.output
