@@ -9,14 +9,18 @@ from typing import Any
 from thespian.actors import ActorAddress, ActorTypeDispatcher
 
 from core.observations import (
+    AccountReported,
     AutoPauseChanged,
+    CodeRearmed,
     ErrorRaised,
     FillBooked,
+    FlattenFailed,
     HedgeTimedOut,
     KillSwitchTripped,
     Observation,
     OrderAudited,
     PairClosed,
+    ReconcileMismatch,
     RejectSpike,
     SessionChanged,
 )
@@ -29,7 +33,8 @@ log = logging.getLogger("arb")
 #: Observations that leave at once (the audit log and the operator's view must not lag, and a crashed
 #: actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
 URGENT_OBSERVATIONS: tuple[type, ...] = (OrderAudited, FillBooked, PairClosed, KillSwitchTripped, RejectSpike,
-                                         ErrorRaised, HedgeTimedOut, SessionChanged, AutoPauseChanged)
+                                         ErrorRaised, HedgeTimedOut, SessionChanged, AutoPauseChanged,
+                                         AccountReported, ReconcileMismatch, FlattenFailed, CodeRearmed)
 TELEMETRY_FLUSH_NS = 50_000_000
 
 

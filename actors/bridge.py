@@ -13,6 +13,14 @@ and is the engine's clock: it forms steps (see :mod:`protocol`) and starts step 
 * real OCX: Qt/COM events are pumped on this actor's thread (every Kiwoom call stays on it) and
   stepped the same way.
 Every Kiwoom call happens inside this actor's message handlers, so calls are serialised.
+
+The account (SPEC §10): the bridge queries the broker's holdings and cash at login, every
+``risk.reconcile_interval_s`` of engine time and once more at the end (:mod:`kiwoom_bridge.account_tr`);
+the replies reach the pair desk as step events. **Session end** (SPEC §3): when the desk's credit says the
+guard window has closed (``StepDone.session_over``) the run is stopped (a replay that goes on to a later day
+goes on); a stop disarms, waits (at most ``risk.session_end_grace_s`` beyond the hedge deadlines) until the
+book is flat, runs the final account query, hands its answer to the desk and only then finishes — the
+Supervisor then has the report made; a live run drops its real-time registrations and the host exits.
 """
 from __future__ import annotations
 
@@ -26,13 +34,14 @@ from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage, requi
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
-from core.desk_events import DisarmRequested, OrderDenied, StepEvent
+from core.desk_events import ArmRequested, DisarmRequested, OrderDenied, StepEvent
 from core.observations import ReplaySourceDescribed
 from core.order_flow import PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
 from protocol.control import (
+    ArmCode,
     Detail,
     RecoverPairManager,
     RecoverThrottler,
@@ -48,6 +57,8 @@ from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptio
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.
 IDLE_STEP_WALL_NS = 20 * NS_PER_MS
+#: How long (engine time) the final account query may take before the run finishes without it.
+FINAL_QUERY_TIMEOUT_NS = 15_000 * NS_PER_MS
 log = logging.getLogger("arb.bridge")
 
 
@@ -101,6 +112,11 @@ class KiwoomBridge(EngineActor):
         self.error = ""
         self.configured_by: ActorAddress | None = None
         self.replay_description = ""
+        self.next_reconcile_ns: int | None = None
+        self.final_started_ns: int | None = None
+        self.final_step: int | None = None
+        self.final_error = ""
+        self.session_over_seen = False
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
@@ -113,12 +129,14 @@ class KiwoomBridge(EngineActor):
             rc = self.core.register_session()
             if rc != 0:
                 raise BridgeError(f"FID 215 registration returned {rc}")
+            self.core.start_account_round("login")
         except Exception as exc:  # noqa: BLE001 - any failure is reported, the run cannot start
             self.error = f"bridge start-up failed: {exc}"
             log.error(self.error)
             self._finish(self.error)
             return
         self.t_ns = self.core.now_ns()
+        self.next_reconcile_ns = self.t_ns + msg.config.risk.reconcile_interval_s * 1_000_000_000
         self._report_replay_source()
         if msg.options.duration_s is not None:
             self.end_ns = self.t_ns + int(msg.options.duration_s * 1e9)
@@ -258,6 +276,11 @@ class KiwoomBridge(EngineActor):
     def receiveMsg_OrderDenied(self, msg: OrderDenied, sender: ActorAddress) -> None:
         self.carry.append(msg)
 
+    def receiveMsg_ArmCode(self, msg: ArmCode, sender: ActorAddress) -> None:
+        """The operator re-arms a frozen code: the desk hears it in the next step (and a replacement desk
+        replays it from the log like every broker event)."""
+        self.carry.append(ArmRequested(msg.code, msg.reason))
+
     # -- stepping -----------------------------------------------------------------------------
     def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:
         if msg.step != self.step or self.credited:
@@ -277,16 +300,52 @@ class KiwoomBridge(EngineActor):
             self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
         self.last_flat = msg.flat
-        if self.stop_reason is not None and self.disarm_sent:
-            if msg.flat and not self.carry:
-                self._finish("")
-                return
-            if self.finish_by_ns is not None and self.t_ns >= self.finish_by_ns:
-                assert self.cfg is not None                          # finish_by_ns is set after Configure
-                self._finish(f"not flat {self.cfg.risk.unhedged_grace_ms + self.cfg.execution.t_hedge_ms} ms "
-                             f"after the stop: check the audit log")
-                return
+        if msg.session_over and not self.session_over_seen:
+            self.session_over_seen = True
+            self._on_session_over()
+        if self.stop_reason is not None and self.disarm_sent and self._wind_down(msg):
+            return
         self._next_step()
+
+    def _on_session_over(self) -> None:
+        """The desk says the trading day's guard window has closed: stop, unless a replay goes on to a
+        later day."""
+        assert self.cfg is not None and self.core is not None and self.options is not None
+        end = self.cfg.sessions.overlap_window.end
+        if self.options.backend == "replay" and self.core.source is not None:
+            from core.clock import kst_date
+            nxt = self.core.source.peek_time_ns()
+            if nxt is not None and kst_date(nxt) > kst_date(self.t_ns):
+                self.session_over_seen = False       # the next day has its own session end
+                return
+        self._request_stop(f"end of the session (the guard window closed at {end})")
+
+    def _wind_down(self, msg: StepDone) -> bool:
+        """While stopping: once flat (or out of time) run the final account query, then finish once the
+        step carrying its answer is credited. True when the run finished."""
+        assert self.cfg is not None and self.core is not None
+        if self.final_started_ns is None:
+            flat = msg.flat and not self.carry
+            late = self.finish_by_ns is not None and self.t_ns >= self.finish_by_ns
+            if not (flat or late):
+                return False
+            if not flat:
+                self.final_error = (f"not flat {self.cfg.risk.session_end_grace_s} s after the hedge deadlines "
+                                    f"of the stop: check the audit log and the broker's positions")
+            if not self.core.connected:
+                self._finish(self.final_error or "")
+                return True
+            self.final_started_ns = self.t_ns
+            self.core.start_account_round("final")
+            return False
+        if self.final_step is not None and msg.step >= self.final_step:
+            self._finish(self.final_error)
+            return True
+        if self.t_ns - self.final_started_ns > FINAL_QUERY_TIMEOUT_NS:
+            self._finish("; ".join(e for e in (self.final_error, "the final account query got no answer: the "
+                                               "report's inventory end is the engine's own figure") if e))
+            return True
+        return False
 
     def receiveMsg_StopEngine(self, msg: StopEngine, sender: ActorAddress) -> None:
         self._request_stop(msg.reason)
@@ -318,8 +377,12 @@ class KiwoomBridge(EngineActor):
         assert core is not None and options is not None             # started: Configure ran
         if self.end_ns is not None and self.t_ns >= self.end_ns:
             self._request_stop(f"duration {options.duration_s:g} s reached")
+        self._account_tick()
         if core.simulated:
             nxt = core.next_event_ns()
+            acct = core.account_wakeup_ns()
+            if acct is not None:
+                nxt = acct if nxt is None else min(nxt, max(acct, self.t_ns))
             if not self.exhausted and options.backend == "replay" and core.source_exhausted():
                 self.exhausted = True
                 self._request_stop("end of the recording")
@@ -371,6 +434,16 @@ class KiwoomBridge(EngineActor):
         if core.simulated and options.speed is not None:
             self._sleep(NS_PER_MS)
 
+    def _account_tick(self) -> None:
+        """Send what the account queries may send now; start the periodic query when it is due."""
+        assert self.core is not None and self.cfg is not None
+        if (self.stop_reason is None and self.next_reconcile_ns is not None and self.t_ns >= self.next_reconcile_ns):
+            self.core.start_account_round("periodic")
+            interval = self.cfg.risk.reconcile_interval_s * 1_000_000_000
+            while self.next_reconcile_ns <= self.t_ns:
+                self.next_reconcile_ns += interval
+        self.core.account_pump()
+
     def _sleep(self, wall_ns: float) -> None:
         if not self.wakeup_pending:
             self.wakeup_pending = True
@@ -391,7 +464,9 @@ class KiwoomBridge(EngineActor):
             self.disarm_sent = True
             assert self.cfg is not None                              # started: Configure ran
             self.finish_by_ns = self.t_ns + (self.cfg.execution.t_hedge_ms + self.cfg.risk.unhedged_grace_ms
-                                             + 30_000) * NS_PER_MS
+                                             + self.cfg.risk.session_end_grace_s * 1000) * NS_PER_MS
+        if self.final_started_ns is not None and self.final_step is None and core.account_settled("final"):
+            self.final_step = self.step              # this step carries the final account answer
         self.inflight = (self.step, shard_ids, out.rows, {s: self.shards[s][0] for s in shard_ids})
         for sid in shard_ids:
             addr, _ = self.shards[sid]
@@ -411,6 +486,8 @@ class KiwoomBridge(EngineActor):
         if self.finished:
             return
         self.finished = True
+        if self.core is not None and not self.core.simulated:
+            self.core.close()
         if self._supervisor is not None:
             self.send(self._supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
                                                               reason=self.stop_reason or "stopped",
@@ -426,4 +503,6 @@ class KiwoomBridge(EngineActor):
                 ("stop", self.stop_reason or ""), ("error", self.error),
                 ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
                 ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
-                ("replay", self.replay_description))
+                ("replay", self.replay_description),
+                ("account_queries", self.core.account_queries.requests
+                 if self.core is not None and self.core.account_queries is not None else 0))

@@ -12,6 +12,8 @@ from core.order_flow import CancelRequest, OrderRequest, TokenRefund
 from core.pair_desk import DeskOutput, PairDesk
 from core.universe import Universe
 from protocol.control import (
+    AccountView,
+    AccountViewRequest,
     Detail,
     RecoverPairManager,
     RecoverThrottler,
@@ -142,11 +144,12 @@ class PairManager(EngineActor):
         admit = eb.step != self.skip_signals_step
         if not admit:
             self.skip_signals_step = -1     # the dead PairManager admitted these signals before it died
-        outputs, summary = self.desk.run_step(eb.t_ns, eb.events, sb.signals, admit_signals=admit)
+        outputs, summary = self.desk.run_step(eb.t_ns, eb.events, sb.signals, admit_signals=admit,
+                                              touches=sb.touches)
         self._dispatch(outputs)
         self.flush_telemetry()       # observations of the step leave before its credit
         done = StepDone(step=eb.step, t_ns=eb.t_ns, next_deadline_ns=summary.next_deadline_ns, flat=summary.flat,
-                        armed=summary.armed)
+                        armed=summary.armed, session_over=summary.session_over)
         if (self.direct_credit and not summary.requests and not self.throttler_queued
                 and eb.t_ns - self.throttler_seen_ns < THROTTLER_HOUSEKEEPING_NS):
             self.send(self.wiring.bridge, done)
@@ -161,6 +164,16 @@ class PairManager(EngineActor):
                 self.send(self.wiring.throttler, out)
             else:
                 self.observe(out)
+
+    # -- the account --------------------------------------------------------------------------
+    def receiveMsg_AccountViewRequest(self, msg: AccountViewRequest, sender: ActorAddress) -> None:
+        to = msg.reply_to if msg.reply_to is not None else sender
+        if self.desk is None:
+            self.send(to, AccountView((), 0.0, False))
+            return
+        rows = tuple((r.code, r.held, r.sellable, r.expected, r.tradeable, r.why_not)
+                     for r in self.desk.account_view())
+        self.send(to, AccountView(rows, self.desk.account.cash_krw, self.desk.account.known))
 
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:

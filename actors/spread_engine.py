@@ -38,6 +38,8 @@ class SpreadEngine(EngineActor):
         self.buffer: list[BookDelta] = []
         self.signals = 0
         self.last_batch: SignalBatch | None = None
+        self.step_syms: list[np.ndarray] = []
+        self.costs_date: object = None
 
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.configure = msg
@@ -53,11 +55,22 @@ class SpreadEngine(EngineActor):
              if s.code in cfg.symbols.per_symbol_overrides
              and cfg.symbols.per_symbol_overrides[s.code].edge_buffer_ticks is not None else base)
             for s in uni.symbols], dtype=np.float64)
+        self.costs_date = kst_date(t_ns)
         params = SpreadParams(cooldown_ns=cfg.spread_engine.cooldown_ms * 1_000_000,
                               slice_qty=cfg.execution.slice_qty,
                               min_visible_qty=cfg.spread_engine.edge_rule.also_require_min_visible_qty)
         self.state = SpreadState(tuple(s.code for s in uni.symbols), tuple(str(s.market) for s in uni.symbols),
                                  costs, mnt, params)
+
+    def _roll_costs(self, t_ns: int) -> None:
+        """A step on a new Asia/Seoul date (a replay of several days): that date's tax year applies."""
+        day = kst_date(t_ns)
+        if self.state is None or self.configure is None or day == self.costs_date:
+            return
+        cfg, uni = self.configure.config, self.configure.universe
+        self.costs_date = day
+        self.state.set_costs(CostModel.for_date(cfg.fees, day, extra_holidays=cfg.sessions.extra_holidays),
+                             tuple(str(s.market) for s in uni.symbols))
 
     def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: ActorAddress) -> None:
         """A new PairManager: re-send the last batch (the dead one may not have consumed it; the
@@ -83,8 +96,12 @@ class SpreadEngine(EngineActor):
             self.expected = set(msg.shard_ids)
             self.received = set()
             self.updates = 0
+            self.step_syms = []
+            self._roll_costs(msg.t_ns)
         self.down.discard(msg.shard_id)      # a (re)started shard is reporting again
         self.state.apply_delta(msg.sym, msg.krx, msg.nxt, msg.tick_arrival_ns, msg.tick_t_ns, msg.quality)
+        if len(msg.sym):
+            self.step_syms.append(msg.sym)
         self.received.add(msg.shard_id)
         self.updates += msg.updates
         self._t_ns = msg.t_ns
@@ -105,8 +122,11 @@ class SpreadEngine(EngineActor):
                 self.observe(LatencyObserved(self._t_ns, LatencyStage.TICK_TO_SIGNAL,
                                              (s.signal_ns - s.tick_arrival_ns) / 1e6))
         self.signals += len(signals)
+        touches = self.state.touches(np.concatenate(self.step_syms)) if self.step_syms else None
+        self.step_syms = []
         self.last_batch = SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
-                                      evaluated=self.state.n, eligible=eligible, updates=self.updates)
+                                      evaluated=self.state.n, eligible=eligible, updates=self.updates,
+                                      touches=touches)
         if self.wiring.pair_manager is not None:
             self.send(self.wiring.pair_manager, self.last_batch)
         self.flush_telemetry()

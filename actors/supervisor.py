@@ -16,7 +16,10 @@ from actors.base import EngineActor
 from core.observations import ErrorRaised
 from core.universe import assign_shards
 from protocol.control import (
+    AccountViewRequest,
     ActorHealth,
+    ArmCode,
+    ArmResult,
     FlushTelemetry,
     HealthReport,
     HealthRequest,
@@ -425,6 +428,26 @@ class Supervisor(EngineActor):
             c = self.children.get(name)
             if c is not None and c.shard_id == msg.shard_id:
                 self.send(c.address, ActorExitRequest())
+
+    # -- the account (SPEC §10) ----------------------------------------------------------------
+    def receiveMsg_ArmCode(self, msg: ArmCode, sender: ActorAddress) -> None:
+        """arbctl arm CODE / the GUI: pass the re-arm to the bridge (the desk hears it in its next step)."""
+        bridge = self._addr("bridge")
+        if self.start is None or bridge is None or self.finished is not None:
+            self.send(sender, ArmResult(False, "no engine is running" if self.finished is None
+                                        else "the run has finished"))
+            return
+        if msg.code not in {s.code for s in self.start.universe.symbols}:
+            self.send(sender, ArmResult(False, f"{msg.code} is not in the universe"))
+            return
+        self.send(bridge, msg)
+        self.send(sender, ArmResult(True, f"re-arm of {msg.code} passed to the engine: it applies at the next step"))
+
+    def receiveMsg_AccountViewRequest(self, msg: AccountViewRequest, sender: ActorAddress) -> None:
+        """arbctl symbols --account / the GUI: the PairManager answers the asker directly."""
+        pm = self._addr("pair_manager")
+        if pm is not None:
+            self.send(pm, AccountViewRequest(sender))
 
     # -- stopping and reporting -------------------------------------------------------------
     def receiveMsg_StopEngine(self, msg: StopEngine, sender: ActorAddress) -> None:

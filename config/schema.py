@@ -102,6 +102,7 @@ class ScreenNumbers(_Frozen):
     marketdata_base: Annotated[int, Field(ge=1, le=9799, strict=True)] = 1000
     orders: str = "9000"
     session: str = "9100"
+    account: str = "9200"
 
     @field_validator("marketdata", mode="before")
     @classmethod
@@ -110,7 +111,7 @@ class ScreenNumbers(_Frozen):
             return tuple(str(x) for x in v)
         return v
 
-    @field_validator("orders", "session", mode="before")
+    @field_validator("orders", "session", "account", mode="before")
     @classmethod
     def _screen(cls, v: object) -> object:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
@@ -260,6 +261,9 @@ class HedgeLeg(_Frozen):
 class RouterConfig(_Frozen):
     entry_leg: EntryLeg = EntryLeg()
     hedge_leg: HedgeLeg = HedgeLeg()
+    #: Market order types (03 market, 13 market IOC, 23 market FOK) carry no price bound: the engine
+    #: sends them only when the operator sets this (SPEC §10). Entry ``prefer: market`` needs it.
+    allow_market_orders: bool = False
 
 
 class ExecutionConfig(_Frozen):
@@ -271,6 +275,10 @@ class ExecutionConfig(_Frozen):
     tr_ack_timeout_ms: TimerMs = 200
     cancel_timeout_ms: TimerMs = 300
     retry_after_308_ms: TimerMs = 250
+    # the pair state machine's own timings (SPEC §10), formerly constants of core.pair_events.PairParams
+    ack_grace_ms: Annotated[int, Field(ge=1, le=60_000, strict=True)] = 1000
+    ioc_settle_ms: Annotated[int, Field(ge=1, le=60_000, strict=True)] = 1000
+    max_cancel_attempts: Annotated[int, Field(ge=1, le=20, strict=True)] = 3
 
     @field_validator("cancel_then_new_on_type_change")
     @classmethod
@@ -348,7 +356,9 @@ class SlackSendOn(_Frozen):
     auto_pause_on: bool = True
     hedge_timeout: bool = True
     reject_spike: bool = True
-    kill_switch: bool = True      # engine-wide disarms (disconnect, session loss, 215 mismatch, failed flatten)
+    kill_switch: bool = True      # engine-wide disarms: disconnect, session loss, 215 mismatch
+    reconcile_mismatch: bool = True
+    flatten_failed: bool = True
 
 
 class SlackConfig(_Frozen):
@@ -382,6 +392,12 @@ class RiskConfig(_Frozen):
     max_trips_per_symbol_per_day: Annotated[int, Field(gt=0, le=10_000, strict=True)] = 20
     disarm_on_disconnect: bool = True
     disarm_on_fid_215_mismatch: bool = True
+    # the account (SPEC §10)
+    reconcile_interval_s: Annotated[int, Field(ge=5, le=3600, strict=True)] = 60
+    max_reconcile_mismatches: Annotated[int, Field(ge=0, le=1000, strict=True)] = 2
+    max_flatten_slippage_ticks: Annotated[int, Field(ge=0, le=50, strict=True)] = 3
+    max_flatten_orders: Annotated[int, Field(ge=1, le=50, strict=True)] = 8
+    session_end_grace_s: Annotated[int, Field(ge=1, le=600, strict=True)] = 30
 
 
 class ActorSystemConfig(_Frozen):
@@ -434,6 +450,33 @@ class SimMarket(_Frozen):
         return self
 
 
+class ExternalFill(_Frozen):
+    """A trade from another terminal (``sim.faults.external_fill``): at ``at`` (simulated Asia/Seoul time)
+    the account's holding of ``code`` changes by ``qty`` signed shares (+ bought, − sold) without any
+    order of the engine's, so reconciliation must notice it."""
+
+    at: dt.time
+    code: str
+    qty: int
+
+    _t = field_validator("at", mode="before")(lambda cls, v: _parse_time(v))
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, v: object) -> object:
+        code = str(v).zfill(6) if isinstance(v, int) and not isinstance(v, bool) else v
+        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+            raise ValueError(f"{v!r} is not a 6-digit code")
+        return code
+
+    @field_validator("qty")
+    @classmethod
+    def _qty(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("must be a non-zero number of shares (+ bought, − sold)")
+        return v
+
+
 class SimFaults(_Frozen):
     reject_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     drop_ack_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -441,11 +484,39 @@ class SimFaults(_Frozen):
     storm_308: bool = False
     storm_308_window: TimeWindow | None = None
     disconnect_at: dt.time | None = None
+    external_fill: ExternalFill | None = None
 
     @field_validator("disconnect_at", mode="before")
     @classmethod
     def _t(cls, v: object) -> object:
         return None if v is None else _parse_time(v)
+
+
+class SimAccount(_Frozen):
+    """The emulated account at the start of a ``sim``/``replay`` run: orderable cash in KRW and the
+    shares held per code (``holdings`` by code; every other code of the universe holds
+    ``holdings_default``)."""
+
+    cash_krw: NonNegInt = 1_000_000_000
+    holdings_default: NonNegInt = 1000
+    holdings: dict[str, NonNegInt] = {}
+
+    @field_validator("holdings", mode="before")
+    @classmethod
+    def _codes(cls, v: object) -> object:
+        if isinstance(v, dict):
+            out = {}
+            for code, qty in v.items():
+                code_s = str(code).zfill(6) if isinstance(code, int) and not isinstance(code, bool) else str(code)
+                if not (len(code_s) == 6 and code_s.isdigit()):
+                    raise ValueError(f"{code!r} is not a 6-digit code")
+                out[code_s] = qty
+            return out
+        return v
+
+    def shares(self, code: str) -> int:
+        """Shares of ``code`` the account holds at the start."""
+        return self.holdings.get(code, self.holdings_default)
 
 
 class SimConfig(_Frozen):
@@ -456,6 +527,7 @@ class SimConfig(_Frozen):
     fill_model: SimFillModel = SimFillModel()
     market: SimMarket = SimMarket()
     faults: SimFaults = SimFaults()
+    account: SimAccount = SimAccount()
 
     _t = field_validator("start_time", mode="before")(lambda cls, v: _parse_time(v))
 
@@ -527,6 +599,10 @@ class EngineConfig(_Frozen):
                             f"sessions.krx_day {s.krx_day.start}-{s.krx_day.end}")
         if self.actor_system.admin_port == self.actor_system.kiwoom_host_admin_port:
             raise _KeyError("actor_system.kiwoom_host_admin_port", "must differ from actor_system.admin_port")
+        if self.router.entry_leg.prefer == "market" and not self.router.allow_market_orders:
+            raise _KeyError("router.entry_leg.prefer",
+                            "market entries carry no price bound: set router.allow_market_orders: true to allow "
+                            "them, or prefer ioc (limit IOC at the signal's price)")
         return self
 
     def t_hedge_ms(self, code: str) -> int:

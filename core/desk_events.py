@@ -18,9 +18,9 @@ from core.enums import MarketOperation, Side, Venue
 from core.order_flow import PlacedOrder
 
 __all__ = [
-    "BrokerNotice", "ConnectionChanged", "DisarmRequested", "HoldingUpdated", "MarketOperationNotice",
-    "OrderAccepted", "OrderAcknowledged", "OrderCancelled", "OrderDenied", "OrderFilled", "OrderRefused",
-    "OrderSendResult", "SendOutcome", "StepEvent",
+    "ArmRequested", "BrokerNotice", "CashReported", "ConnectionChanged", "DisarmRequested", "HoldingUpdated",
+    "HoldingsReported", "MarketOperationNotice", "OrderAccepted", "OrderAcknowledged", "OrderCancelled",
+    "OrderDenied", "OrderFilled", "OrderRefused", "OrderSendResult", "SendOutcome", "StepEvent",
 ]
 
 
@@ -101,7 +101,8 @@ class OrderFilled(_Notice):
     """A fill of ``order_no``: ``qty`` shares at ``price`` (``leaves_qty`` still open after it).
 
     ``exec_id`` is the broker's execution number (a repeat is the same fill). ``broker_fee_krw`` and
-    ``broker_tax_krw`` are the broker's own cumulative charges for the order (0 when not reported).
+    ``broker_tax_krw`` are the broker's own cumulative charges for the order; ``broker_charges`` says
+    whether the notice carried them at all (when False they are 0 and mean nothing).
     """
 
     qty: int = 0
@@ -109,6 +110,7 @@ class OrderFilled(_Notice):
     exec_id: str = ""
     broker_fee_krw: int = 0
     broker_tax_krw: int = 0
+    broker_charges: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +134,42 @@ class OrderRefused(_Notice):
 @dataclass(frozen=True, slots=True)
 class HoldingUpdated:
     """The broker's account position in ``code`` after a fill: ``holding_qty`` shares (signed) at an
-    average ``avg_price``."""
+    average ``avg_price``; ``sellable_qty`` the shares it would let us sell now and ``deposit_krw`` the
+    account's deposit (KRW), when the notice carries them (None otherwise)."""
 
     code: str
     holding_qty: int
     avg_price: int
     t_ns: int
+    sellable_qty: int | None = None
+    deposit_krw: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingsReported:
+    """The broker's answer to a holdings query: every code the account holds, as
+    ``(code, shares held, shares sellable now)`` (codes not listed hold nothing).
+
+    The query was sent at ``requested_ns`` and its last part arrived at ``t_ns``: the broker's figures are
+    from some instant in between. ``purpose`` is ``'login'``, ``'periodic'`` or ``'final'``.
+    """
+
+    holdings: tuple[tuple[str, int, int], ...]
+    requested_ns: int
+    t_ns: int
+    purpose: str = "periodic"
+
+
+@dataclass(frozen=True, slots=True)
+class CashReported:
+    """The broker's answer to a cash query: ``orderable_krw`` a buy may use now and the ``deposit_krw``;
+    sent at ``requested_ns``, answered at ``t_ns`` (see :class:`HoldingsReported`)."""
+
+    orderable_krw: int
+    deposit_krw: int
+    requested_ns: int
+    t_ns: int
+    purpose: str = "periodic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +220,15 @@ class DisarmRequested:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ArmRequested:
+    """The operator re-arms ``code`` (``arbctl arm CODE``): a code frozen until re-armed (a reconciliation
+    mismatch, a failed flatten) may trade again, the broker's holding accepted as the truth."""
+
+    code: str
+    reason: str = "operator"
+
+
 StepEvent = (OrderSendResult | OrderAcknowledged | OrderAccepted | OrderFilled | OrderCancelled | OrderRefused |
              HoldingUpdated | MarketOperationNotice | ConnectionChanged | BrokerNotice | OrderDenied |
-             DisarmRequested)
+             DisarmRequested | HoldingsReported | CashReported | ArmRequested)

@@ -8,7 +8,8 @@ tax``. Positions are shares, + long, − short, per 6-digit code.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.costs import CostModel, marked_net_krw
@@ -70,12 +71,16 @@ class Ledger:
     """Positions and cash of the session, per code and per pair (see the module docstring).
 
     Args:
-      costs: the fee and tax model of the session's tax year.
+      costs: the fee and tax model used when a fill carries no trade date.
       markets: code → listing market (the sell tax); codes not listed are taxed as KOSPI.
+      costs_for_date: trade date → the cost model of that date (the sell tax of the year its T+2
+        settlement falls in): a session replayed across New Year pays each trade's own year's rate.
     """
 
-    def __init__(self, costs: CostModel, markets: Mapping[str, Market | str]) -> None:
+    def __init__(self, costs: CostModel, markets: Mapping[str, Market | str],
+                 costs_for_date: Callable[[dt.date], CostModel] | None = None) -> None:
         self.costs = costs
+        self._costs_for_date = costs_for_date
         self._markets = {c: Market.parse(m) for c, m in markets.items()}
         self._position: dict[str, int] = {}
         self._last_fill_px: dict[str, int | float] = {}
@@ -83,10 +88,15 @@ class Ledger:
         self._symbol: dict[str, CashTotals] = {}
         self._pair: dict[str, CashTotals] = {}
 
-    def book(self, pair_id: str, code: str, venue: Venue, side: Side, qty: int, price: int | float) -> BookedFill:
-        """Book one fill of ``qty`` shares at ``price`` on ``venue`` and return what it did."""
+    def book(self, pair_id: str, code: str, venue: Venue, side: Side, qty: int, price: int | float,
+             trade_date: dt.date | None = None) -> BookedFill:
+        """Book one fill of ``qty`` shares at ``price`` on ``venue`` (traded on ``trade_date``, whose cost
+        model applies when the ledger has ``costs_for_date``) and return what it did."""
         s = Side.parse(side)
-        _, fee, tax = self.costs.leg_cash_krw(s, price, qty, venue, self._markets.get(code, Market.KOSPI))
+        costs = self.costs
+        if trade_date is not None and self._costs_for_date is not None:
+            costs = self._costs_for_date(trade_date)
+        _, fee, tax = costs.leg_cash_krw(s, price, qty, venue, self._markets.get(code, Market.KOSPI))
         pos = self._position.get(code, 0) + s.sign * qty
         self._position[code] = pos
         self._last_fill_px[code] = price

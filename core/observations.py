@@ -14,9 +14,9 @@ from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, 
 from core.ledger import CashTotals
 
 __all__ = [
-    "AuditEvent", "AutoPauseChanged", "ConnectionObserved", "ErrorRaised", "FillBooked", "HedgeTimedOut",
-    "KillSwitchTripped", "LatencyObserved", "LatencyStage", "Observation", "OrderAudited", "PairClosed",
-    "RefusalStorm", "RejectSpike",
+    "AccountReported", "AuditEvent", "AutoPauseChanged", "CodeRearmed", "ConnectionObserved", "ErrorRaised",
+    "FillBooked", "FlattenFailed", "HedgeTimedOut", "KillSwitchTripped", "LatencyObserved", "LatencyStage",
+    "Observation", "OrderAudited", "PairClosed", "ReconcileMismatch", "RefusalStorm", "RejectSpike",
     "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
 ]
 
@@ -134,6 +134,10 @@ class FillBooked:
     session: CashTotals
     symbol: CashTotals
     marked_net_krw: float
+    order_no: str = ""
+    broker_fee_krw: int | None = None
+    broker_tax_krw: int | None = None
+    tax_year: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +263,66 @@ class ReplaySourceDescribed:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ReconcileMismatch:
+    """RECONCILE MISMATCH: the broker holds ``broker_qty`` of ``code`` where the engine's fills explain
+    ``expected_qty``; the code is frozen until re-armed (``frozen``). ``source``: which report showed it."""
+
+    t_ns: int
+    code: str
+    expected_qty: int
+    broker_qty: int
+    source: str
+    frozen: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRearmed:
+    """The operator re-armed ``code``; ``accepted_shares`` the broker's difference accepted as the truth."""
+
+    t_ns: int
+    code: str
+    accepted_shares: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenFailed:
+    """FLATTEN FAILED: pair ``pair_id`` could not end flat within its price bound and ``max_flatten_orders``:
+    ``open_shares`` of ``code`` remain (+ long, − short) on ``venue``; the code is frozen, the engine disarmed."""
+
+    t_ns: int
+    pair_id: str
+    code: str
+    venue: Venue
+    open_shares: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReported:
+    """The account as the desk knows it after a broker report (``purpose``: login, periodic, final).
+
+    ``holdings``: ``(code, held, sellable)`` of the universe's held codes; ``inventory``: ``(code, start,
+    end, net)`` (net: the engine's own fills); ``untradeable``: codes with fewer sellable shares than a
+    slice; ``cash_krw`` the orderable cash tracked; ``deferred`` reports (codes) not applied because they
+    were busy; ``refused``: ``(reason, count)`` of signals the account refused so far; ``mismatched``:
+    codes in mismatch now.
+    """
+
+    t_ns: int
+    purpose: str
+    holdings: tuple[tuple[str, int, int], ...]
+    inventory: tuple[tuple[str, int, int, int], ...]
+    untradeable: tuple[str, ...]
+    cash_krw: float
+    deposit_krw: int | None
+    deferred: int
+    refused: tuple[tuple[str, int], ...] = ()
+    mismatched: tuple[str, ...] = ()
+
+
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
                KillSwitchTripped | RejectSpike | RefusalStorm | ConnectionObserved | HedgeTimedOut | ErrorRaised |
-               SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed)
+               SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed | ReconcileMismatch |
+               CodeRearmed | FlattenFailed | AccountReported)

@@ -23,6 +23,7 @@ class TakeContext:
     qty: int
     rich_bid: int
     cheap_ask: int
+    cheap_bid: int = 0
 
 
 @dataclass(frozen=True, slots=True)

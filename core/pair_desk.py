@@ -17,23 +17,38 @@ observations for Telemetry (:mod:`core.observations`). It owns:
   observations carry the totals;
 * **recovery by replay**: a desk that replaces a dead one rebuilds every pair from the bridge's order
   log and the credited steps that carried events; orders already placed are not requested again and
-  observations already reported are not repeated.
+  observations already reported are not repeated;
+* **the account** (:class:`core.account.AccountModel`, SPEC §10): the broker's holdings and cash reports
+  and position notices, the engine's fills between them; a pair is admitted only when the sell venue's code
+  has sellable shares for the slice and the cash covers the buy at its flatten bound (after what unresolved
+  pairs claim); a holdings mismatch freezes its code until the operator re-arms it (too many disarm);
+* **the current touch** of every code, from the SpreadEngine's step (:class:`core.signal.L1Touches`): escalation
+  and unwind orders are priced from the cheap venue's latest bid/ask;
+* **the session end**: past the guard end the step summary says so (the bridge then stops the run once the
+  open pairs are flat and the final reconciliation is in).
 
 Nothing here reads a clock, sends a message or knows the broker's codes: the actor around it is a shell.
 """
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from core.account import AccountModel, Claim, Holding, Mismatch, pair_claim
 from core.clock import kst_date, kst_datetime
-from core.costs import CostModel
+from core.costs import CostModel, settlement_date
 from core.desk_events import (
+    ArmRequested,
     BrokerNotice,
+    CashReported,
     ConnectionChanged,
     DisarmRequested,
+    HoldingsReported,
     HoldingUpdated,
     MarketOperationNotice,
     OrderAccepted,
@@ -46,13 +61,16 @@ from core.desk_events import (
     SendOutcome,
     StepEvent,
 )
-from core.enums import Direction, MarketOperation, OrderRole
+from core.enums import Direction, MarketOperation, OrderRole, Side, Venue
 from core.ledger import Ledger
 from core.observations import (
+    AccountReported,
     AuditEvent,
+    CodeRearmed,
     ConnectionObserved,
     ErrorRaised,
     FillBooked,
+    FlattenFailed,
     HedgeTimedOut,
     KillSwitchTripped,
     LatencyObserved,
@@ -60,6 +78,7 @@ from core.observations import (
     Observation,
     OrderAudited,
     PairClosed,
+    ReconcileMismatch,
     RefusalStorm,
     RejectSpike,
     SessionChanged,
@@ -67,11 +86,13 @@ from core.observations import (
 from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder, TakeContext, TokenRefund
 from core.pair_events import (
     Accepted,
+    BookTouch,
     CancelConfirmed,
     EmitEvent,
     Filled,
     Finished,
     ForceFlatten,
+    OrderStatus,
     PairParams,
     Rejected,
     SendCancel,
@@ -83,16 +104,16 @@ from core.pair_events import (
     TimerFired,
     TrAck,
 )
-from core.pair_fsm import PairStateMachine
+from core.pair_fsm import PairStateMachine, buy_bound_px
 from core.risk import KillSwitchEvent, RefusalStormDetector, RiskGate, RiskLimits
 from core.session import SessionClock
-from core.signal import Signal
+from core.signal import L1Touches, Signal
 
 if TYPE_CHECKING:
     from config.schema import EngineConfig
     from core.universe import Universe
 
-__all__ = ["DeskOutput", "PairDesk", "RecoveredStep", "StepSummary", "pair_params"]
+__all__ = ["AccountRow", "DeskOutput", "PairDesk", "RecoveredStep", "StepSummary", "pair_params"]
 
 NS_PER_MS = 1_000_000
 
@@ -104,15 +125,25 @@ _ERROR_KINDS = frozenset({"protocol_violation", "order_lost", "order_given_up", 
 
 
 def pair_params(cfg: EngineConfig, code: str) -> PairParams:
-    """The state-machine parameters of a slice on ``code`` (per-symbol t_hedge override honoured)."""
-    entry: Literal["ioc", "market"] = "market" if cfg.router.entry_leg.prefer == "market" else "ioc"
+    """The state-machine parameters of a slice on ``code`` (per-symbol t_hedge override honoured).
+
+    Market styles only with ``router.allow_market_orders``: the entry as a market IOC when the operator
+    prefers it, and then the flatten orders too; otherwise every order is price-bounded.
+    """
+    allow = cfg.router.allow_market_orders
+    entry: Literal["ioc", "market"] = "market" if (allow and cfg.router.entry_leg.prefer == "market") else "ioc"
     pref = cfg.router.hedge_leg.prefer
     mid = pref == "mid" or (pref == "limit_or_mid" and cfg.router.hedge_leg.allow_nxt_mid_price)
     hedge: Literal["limit", "mid"] = "mid" if mid else "limit"
-    ex = cfg.execution
+    flatten: Literal["limit_ioc", "market_ioc"] = "market_ioc" if entry == "market" else "limit_ioc"
+    ex, risk = cfg.execution, cfg.risk
     return PairParams(t_hedge_ms=cfg.hedge_fallback_ms(code), tr_ack_timeout_ms=ex.tr_ack_timeout_ms,
                       cancel_timeout_ms=ex.cancel_timeout_ms, cooldown_ms=cfg.spread_engine.cooldown_ms,
-                      retry_after_308_ms=ex.retry_after_308_ms, entry_style=entry, hedge_style=hedge)
+                      retry_after_308_ms=ex.retry_after_308_ms, entry_style=entry, hedge_style=hedge,
+                      max_cancel_attempts=ex.max_cancel_attempts, ack_grace_ms=ex.ack_grace_ms,
+                      ioc_settle_ms=ex.ioc_settle_ms, max_flatten_orders=risk.max_flatten_orders,
+                      flatten_style=flatten, flatten_slippage_ticks=risk.max_flatten_slippage_ticks,
+                      allow_market_orders=allow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +152,28 @@ class StepSummary:
 
     ``next_deadline_ns``: when the desk next needs a step even without market data (a timer, an
     exposure deadline), or None. ``flat``: no open pair and no open position. ``requests``: orders and
-    cancels requested in this step.
+    cancels requested in this step. ``session_over``: the guard window of the trading day has closed
+    (no pair will start again today).
     """
 
     next_deadline_ns: int | None
     flat: bool
     armed: bool
     requests: int
+    session_over: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One code of the account as the desk sees it (``arbctl symbols --account``): shares held, sellable
+    after what open orders claim, expected by the engine's fills, whether it can be traded and why not."""
+
+    code: str
+    held: int
+    sellable: int
+    expected: int
+    tradeable: bool
+    why_not: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +186,14 @@ class RecoveredStep:
 
 
 _Notice = OrderAccepted | OrderFilled | OrderCancelled | OrderRefused
+#: Order statuses that mean the order reached the broker (a take the Throttler denied never did).
+_AT_BROKER = frozenset({OrderStatus.PENDING_ACK, OrderStatus.UNCONFIRMED, OrderStatus.WORKING, OrderStatus.FILLED,
+                        OrderStatus.CANCELLED, OrderStatus.LOST})
+
+
+def _reached_broker(m: PairStateMachine) -> bool:
+    """Whether an order of the pair reached the broker (only then can it change the account)."""
+    return any(o.status in _AT_BROKER or o.filled for o in m.orders.values())
 _Held = OrderSendResult | OrderAcknowledged
 
 
@@ -191,26 +245,88 @@ class PairDesk:
         self._out: list[DeskOutput] = []
         self._requests = 0
         self._unreleased: dict[str, OrderRequest | CancelRequest] = {}   # ref -> request not yet answered
+        # the account, the current touch, session end
+        self.codes = tuple(s.code for s in universe.symbols)
+        self.account = AccountModel(self.codes)
+        self._sym = {c: i for i, c in enumerate(self.codes)}
+        n = len(self.codes)
+        self._touch = np.zeros((n, 4), dtype=np.int64)    # per code: KRX bid, ask, NXT bid, ask
+        self._claimants: set[str] = set()                 # active pairs and finished ones with unresolved orders
+        self._busy_ns: dict[str, int] = {}                # code -> last engine time an order of ours lived on it
+        self._last_busy_ns = 0
+        self.refused: dict[str, int] = {}                 # account refusals of signals, by reason
+        self._fee_bps = max(cfg.fees.krx.broker_bps + cfg.fees.krx.regulatory_bps,
+                            cfg.fees.nxt.broker_bps + cfg.fees.nxt.regulatory_bps)
+        self._costs: dict[dt.date, tuple[CostModel, int]] = {}
+        self._broker_cum: dict[str, tuple[int, int]] = {}  # order number -> broker's cumulative (fee, tax)
+        self._take_sent_ns: dict[str, int] = {}
+        self._flat_seen: set[str] = set()
+        self._flatten_failed: set[str] = set()
+        self._round_parts: dict[str, set[str]] = {}
+        self.session_over = False
 
     # -- the step ----------------------------------------------------------------------------------------
     def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
-                 admit_signals: bool = True) -> tuple[list[DeskOutput], StepSummary]:
-        """Handle one step: its broker events in order (timers due before each fire first), the step-end
-        checks at ``t_end_ns``, then the new signals (unless ``admit_signals`` is False: a replacement
-        desk skips the signals its predecessor already acted on)."""
+                 admit_signals: bool = True, touches: L1Touches | None = None) -> tuple[list[DeskOutput], StepSummary]:
+        """Handle one step: the current touch of the codes whose book changed (``touches``), its broker
+        events in order (timers due before each fire first), the step-end checks at ``t_end_ns``, then the
+        new signals (unless ``admit_signals`` is False: a replacement desk skips the signals its predecessor
+        already acted on)."""
         self._out, self._requests = [], 0
         self._ensure_ledger(t_end_ns)
+        changed = self._apply_touches(touches)
         for ev in events:
             t = getattr(ev, "t_ns", t_end_ns)
             self._fire_timers(t)
             self.now_ns = max(self.now_ns, t)
             self._on_event(ev)
         self._step_end_checks(t_end_ns)
+        self._wake_unpriced(changed, t_end_ns)
         if admit_signals:
             for sig in signals:
                 self._on_signal(sig, t_end_ns)
         out, self._out = self._out, []
-        return out, StepSummary(self.next_deadline_ns(), self.flat, self.armed, self._requests)
+        return out, StepSummary(self.next_deadline_ns(), self.flat, self.armed, self._requests, self.session_over)
+
+    # -- the current touch -------------------------------------------------------------------------------
+    def _apply_touches(self, touches: L1Touches | None) -> set[str]:
+        """Store the step's touches; tell every open pair on a changed code its cheap venue's new touch.
+        Returns the codes of open pairs whose book changed."""
+        if touches is None or len(touches.sym) == 0:
+            return set()
+        sym = np.asarray(touches.sym, dtype=np.int64)
+        ok = (sym >= 0) & (sym < len(self.codes))
+        sym = sym[ok]
+        self._touch[sym] = np.column_stack((touches.krx_bid[ok], touches.krx_ask[ok], touches.nxt_bid[ok],
+                                            touches.nxt_ask[ok]))
+        if not self.active:
+            return set()
+        moved = set(sym.tolist())
+        changed = set()
+        for pid in self.active:
+            m = self.pairs[pid]
+            i = self._sym.get(m.symbol)
+            if i is not None and i in moved:
+                changed.add(m.symbol)
+                bid, ask = self.touch_of(m.symbol, m.cheap_venue)
+                m.note_touch(bid, ask)
+        return changed
+
+    def touch_of(self, code: str, venue: Venue) -> tuple[int, int]:
+        """The latest (bid, ask) of ``code`` on ``venue`` the desk has seen (0 = unknown)."""
+        i = self._sym.get(code)
+        if i is None:
+            return 0, 0
+        t = self._touch[i]
+        return (int(t[0]), int(t[1])) if venue is Venue.KRX else (int(t[2]), int(t[3]))
+
+    def _wake_unpriced(self, changed: set[str], t_ns: int) -> None:
+        """Pairs that waited for a price to flatten with get a :class:`BookTouch` once their code moved."""
+        for pid in sorted(self.active):
+            m = self.pairs[pid]
+            if m.unpriced and m.symbol in changed:
+                bid, ask = self.touch_of(m.symbol, m.cheap_venue)
+                self._handle(pid, BookTouch(bid, ask, t_ns))
 
     @property
     def flat(self) -> bool:
@@ -237,8 +353,17 @@ class PairDesk:
 
     def _ensure_ledger(self, t_ns: int) -> None:
         if self.ledger is None:
-            costs = CostModel.for_date(self.cfg.fees, kst_date(t_ns), extra_holidays=self.cfg.sessions.extra_holidays)
-            self.ledger = Ledger(costs, self.markets)
+            costs, _ = self._costs_of(kst_date(t_ns))
+            self.ledger = Ledger(costs, self.markets, costs_for_date=lambda d: self._costs_of(d)[0])
+
+    def _costs_of(self, trade_date: dt.date) -> tuple[CostModel, int]:
+        """The cost model of trades on ``trade_date`` and their tax year (the T+2 settlement's year)."""
+        found = self._costs.get(trade_date)
+        if found is None:
+            holidays = self.cfg.sessions.extra_holidays
+            year = settlement_date(trade_date, holidays).year
+            found = self._costs[trade_date] = (CostModel.from_config(self.cfg.fees, year), year)
+        return found
 
     def _step_end_checks(self, t_ns: int) -> None:
         self._fire_timers(t_ns)
@@ -306,9 +431,10 @@ class PairDesk:
             return
         ctx = po.context
         m = PairStateMachine(it.pair_id, it.symbol, ctx.direction, ctx.qty, rich_bid=ctx.rich_bid,
-                             cheap_ask=ctx.cheap_ask, params=pair_params(self.cfg, it.symbol))
+                             cheap_ask=ctx.cheap_ask, params=pair_params(self.cfg, it.symbol), cheap_bid=ctx.cheap_bid)
         self.pairs[it.pair_id] = m
         self.active.add(it.pair_id)
+        self._claimants.add(it.pair_id)
         self._signal_ns[it.pair_id] = po.signal_ns
         self.risk.started(it.symbol)
         self.now_ns = max(self.now_ns, po.token_ns)
@@ -354,7 +480,21 @@ class PairDesk:
             self._audit(ev.t_ns, AuditEvent.MESSAGE, "", screen_no=ev.screen_no, request_name=ev.request_name,
                         request_code=ev.request_code, message=ev.text)
         elif isinstance(ev, HoldingUpdated):
-            pass    # positions are counted from fills; the account model reads the broker's holdings
+            # a fill of ours whose notice overtook its order's ack is not booked yet: no comparison then
+            unbooked = any(isinstance(n, OrderFilled) and n.code == ev.code for ns in self._orphans.values()
+                           for n in ns)
+            mm = self.account.on_position_notice(ev.code, ev.holding_qty, ev.t_ns, check=not unbooked)
+            if mm is not None:
+                self._on_mismatch(mm)
+                self._check_mismatch_limit(ev.t_ns)
+        elif isinstance(ev, HoldingsReported):
+            self._on_holdings(ev)
+        elif isinstance(ev, CashReported):
+            quiet = not self._claimants and self._last_busy_ns < ev.requested_ns
+            self.account.on_cash_report(ev.orderable_krw, ev.deposit_krw, quiet)
+            self._account_observed(ev.purpose, ev.t_ns, "cash")
+        elif isinstance(ev, ArmRequested):
+            self._rearm(ev.code, ev.reason)
         else:
             raise TypeError(f"not a desk event: {ev!r}")
 
@@ -383,6 +523,8 @@ class PairDesk:
                         wire_code=ev.wire_code)
             m = self.pairs.get(pid)
             view = m.orders.get(ev.ref) if m is not None else None
+            if view is not None and view.role is OrderRole.TAKE:
+                self._take_sent_ns.setdefault(pid, ev.t_ns)
             if view is not None and view.role is OrderRole.TAKE and ev.signal_ns:
                 self._observe(LatencyObserved(ev.t_ns, LatencyStage.SIGNAL_TO_SEND, (ev.send_ns - ev.signal_ns) / 1e6))
             self._handle(pid, Sent(order_ref=ev.ref, now_ns=ev.t_ns))
@@ -457,27 +599,161 @@ class PairDesk:
 
     def _book_fill(self, pid: str, ev: OrderFilled) -> None:
         assert self.ledger is not None
-        booked = self.ledger.book(pid, ev.code, ev.venue, ev.side, ev.qty, ev.price)
+        trade_date = kst_date(ev.t_ns)
+        booked = self.ledger.book(pid, ev.code, ev.venue, ev.side, ev.qty, ev.price, trade_date)
+        notional = ev.qty * ev.price
+        cash = (notional - booked.fee_krw - booked.tax_krw) if ev.side is Side.SELL else -(notional + booked.fee_krw)
+        self.account.on_fill(ev.code, ev.side, ev.qty, float(cash))
+        self._mark_busy(ev.code, ev.t_ns)
+        broker_fee, broker_tax = self._broker_charges(ev)
         self._observe(FillBooked(ev.t_ns, pid, ev.code, ev.venue, ev.side, ev.qty, ev.price, booked.fee_krw,
                                  booked.tax_krw, booked.position_after, booked.session, booked.symbol,
-                                 self.ledger.marked_net_krw()))
+                                 self.ledger.marked_net_krw(), order_no=ev.order_no, broker_fee_krw=broker_fee,
+                                 broker_tax_krw=broker_tax, tax_year=self._costs_of(trade_date)[1]))
         self._kill(self.risk.on_pnl(self.ledger.marked_net_krw(), ev.t_ns))
+
+    def _broker_charges(self, ev: OrderFilled) -> tuple[int | None, int | None]:
+        """The broker's own fee and tax for this fill: the rise of its cumulative figures for the order
+        (None when the notice carries none)."""
+        if not ev.broker_charges:
+            return None, None
+        fee0, tax0 = self._broker_cum.get(ev.order_no, (0, 0))
+        self._broker_cum[ev.order_no] = (max(fee0, ev.broker_fee_krw), max(tax0, ev.broker_tax_krw))
+        return max(ev.broker_fee_krw - fee0, 0), max(ev.broker_tax_krw - tax0, 0)
 
     # -- signals -----------------------------------------------------------------------------------------
     def _on_signal(self, sig: Signal, t_ns: int) -> None:
         dec = self.risk.admit(sig.code, t_ns, self.armed, self.arm_reason)
         if not dec.ok:
             return
+        why = self.account_refusal(sig.code, sig.qty, sig.buy_px)
+        if why:
+            self.refused[why] = self.refused.get(why, 0) + 1
+            return
         self._pair_seq += 1
         seq = f"{self._pair_seq}" if self.incarnation == 1 else f"r{self.incarnation}.{self._pair_seq}"
         pid = f"{sig.code}-{kst_datetime(t_ns).strftime('%H%M%S')}-{seq}"
+        cheap_bid, _ = self.touch_of(sig.code, sig.direction.buy_venue)
         m = PairStateMachine(pid, sig.code, sig.direction, sig.qty, rich_bid=sig.sell_px, cheap_ask=sig.buy_px,
-                             params=pair_params(self.cfg, sig.code))
+                             params=pair_params(self.cfg, sig.code), cheap_bid=cheap_bid)
         self.pairs[pid] = m
         self.active.add(pid)
+        self._claimants.add(pid)
         self._signal_ns[pid] = sig.signal_ns
         self.risk.started(sig.code)
         self._handle(pid, Start(now_ns=t_ns))
+
+    # -- the account -------------------------------------------------------------------------------------
+    def claims(self) -> tuple[dict[str, int], float]:
+        """What unresolved pairs may still take: sellable shares per code, and cash (KRW)."""
+        shares: dict[str, int] = {}
+        cash = 0.0
+        slip = self.cfg.risk.max_flatten_slippage_ticks
+        for pid in self._claimants:
+            m = self.pairs[pid]
+            ask = m.touch[1]
+            c: Claim = pair_claim(m.orders.values(), buy_bound_px(max(ask, m.cheap_ask), slip), self._fee_bps)
+            if c.sell_shares:
+                shares[m.symbol] = shares.get(m.symbol, 0) + c.sell_shares
+            cash += c.cash_krw
+        return shares, cash
+
+    def account_refusal(self, code: str, qty: int, buy_px: int) -> str:
+        """Why the account cannot take a pair selling ``qty`` of ``code`` and buying it back at about
+        ``buy_px`` KRW now ('' = it can): the sell needs that many sellable shares and the buy its notional at
+        the flatten bound plus fees, after what unresolved pairs claim."""
+        if not self.account.known:
+            return "account not reported yet"
+        shares, cash = self.claims()
+        if self.account.sellable(code, shares.get(code, 0)) < qty:
+            return "not enough sellable shares"
+        bound = buy_bound_px(buy_px, self.cfg.risk.max_flatten_slippage_ticks)
+        need = qty * bound * (1.0 + self._fee_bps / 10_000.0)
+        if self.account.cash_available(cash) < need:
+            return "not enough orderable cash"
+        return ""
+
+    def _mark_busy(self, code: str, t_ns: int) -> None:
+        if t_ns > self._busy_ns.get(code, 0):
+            self._busy_ns[code] = t_ns
+        self._last_busy_ns = max(self._last_busy_ns, t_ns)
+
+    def _quiet(self, code: str, since_ns: int) -> bool:
+        """No order of the engine's lived on ``code`` from ``since_ns`` on, and none is unresolved."""
+        if any(self.pairs[pid].symbol == code for pid in self._claimants):
+            return False
+        return self._busy_ns.get(code, 0) < since_ns
+
+    def _on_holdings(self, ev: HoldingsReported) -> None:
+        rows = {code: Holding(qty, sellable) for code, qty, sellable in ev.holdings}
+        busy = [c for c in self.codes if not self._quiet(c, ev.requested_ns)]
+        for mm in self.account.on_holdings_report(rows, ev.t_ns, busy):
+            self._on_mismatch(mm)
+        self._check_mismatch_limit(ev.t_ns)
+        self._account_observed(ev.purpose, ev.t_ns, "holdings")
+
+    def _on_mismatch(self, mm: Mismatch) -> None:
+        """RECONCILE MISMATCH: freeze the code until re-armed (:meth:`_check_mismatch_limit`: too many
+        mismatched codes disarm)."""
+        reason = (f"RECONCILE MISMATCH {mm.code}: the broker holds {mm.broker_qty} shares, the engine's fills "
+                  f"explain {mm.expected_qty} ({mm.delta:+d}; {mm.source}); frozen until re-armed")
+        self._kill(self.risk.hold("reconcile_mismatch", mm.code, mm.t_ns, reason))
+        self._observe(ReconcileMismatch(mm.t_ns, mm.code, mm.expected_qty, mm.broker_qty, mm.source))
+
+    def _check_mismatch_limit(self, t_ns: int) -> None:
+        n = len(self.account.mismatches)
+        if n > self.cfg.risk.max_reconcile_mismatches:
+            self._kill(self.risk.disarm("reconcile_mismatch", t_ns,
+                                        f"{n} codes disagree with the broker (max "
+                                        f"{self.cfg.risk.max_reconcile_mismatches}): "
+                                        f"{', '.join(sorted(self.account.mismatches))}"))
+
+    def _rearm(self, code: str, reason: str) -> None:
+        held = self.risk.release(code)
+        accepted = self.account.rearm(code)
+        if held is None:
+            self._observe(CodeRearmed(self.now_ns, code, accepted, f"{reason}: {code} was not frozen"))
+            return
+        self._observe(CodeRearmed(self.now_ns, code, accepted, f"{reason}: was frozen by {held[0]} ({held[1]})"))
+        if (len(self.account.mismatches) <= self.cfg.risk.max_reconcile_mismatches
+                and self.risk.rearm_engine("reconcile_mismatch")):
+            self.disarm_reason = None
+
+    def _account_observed(self, purpose: str, t_ns: int, kind: str) -> None:
+        """One :class:`AccountReported` per query round: once both its holdings and its cash are in."""
+        seen = self._round_parts.setdefault(purpose, set())
+        seen.add(kind)
+        a = self.account
+        if len(seen) < 2 or not a.known:
+            return
+        seen.clear()
+        slice_qty = self.cfg.execution.slice_qty
+        self._observe(AccountReported(
+            t_ns, purpose, tuple((c, h.qty, h.sellable) for c, h in a.holdings_now().items()),
+            tuple((r.code, r.start, r.end, r.net) for r in a.inventory()),
+            tuple(a.untradeable(slice_qty)), a.cash_krw, a.deposit_krw, a.deferred,
+            tuple(sorted(self.refused.items())), tuple(sorted(a.mismatches))))
+
+    def account_view(self) -> list[AccountRow]:
+        """Every code of the universe as the account sees it now (``arbctl symbols --account``)."""
+        shares, _ = self.claims()
+        rows = []
+        slice_qty = self.cfg.execution.slice_qty
+        for c in self.codes:
+            sellable = self.account.sellable(c, shares.get(c, 0))
+            held = self.risk.held.get(c)
+            if not self.account.holdings_known:
+                why = "account not reported yet"
+            elif held is not None:
+                why = f"frozen until re-armed: {held[1]}"
+            elif self.account.held(c) < slice_qty:
+                why = "no holdings"
+            elif sellable < slice_qty:
+                why = "shares locked or claimed"
+            else:
+                why = ""
+            rows.append(AccountRow(c, self.account.held(c), sellable, self.account.expected(c), not why, why))
+        return rows
 
     # -- the machines ------------------------------------------------------------------------------------
     def _handle(self, pid: str, event: object, denied: bool = False) -> None:
@@ -489,6 +765,10 @@ class PairDesk:
             self._act(pid, m, act, denied)
         if was_terminal and not m.is_terminal:
             self.active.add(pid)     # late evidence reopened the pair
+            self._claimants.add(pid)
+        if pid in self._claimants and _reached_broker(m):
+            self._mark_busy(m.symbol, self.now_ns)
+        self._observe_fill_latencies(pid, m)
         while self._deferred:        # held results whose ref the machine just asked for
             self._on_event(self._deferred.pop(0))
 
@@ -500,7 +780,7 @@ class PairDesk:
                 self._deferred.extend(self._held.pop(it.ref))
             if self._replaying and it.ref in self._replay_sent:
                 return          # placed before the crash: never send an order twice
-            ctx = TakeContext(Direction.parse(m.direction), m.qty, m.rich_bid, m.cheap_ask) \
+            ctx = TakeContext(Direction.parse(m.direction), m.qty, m.rich_bid, m.cheap_ask, m.cheap_bid) \
                 if it.role is OrderRole.TAKE else None
             self._request(OrderRequest(intent=it, t_ns=self.now_ns, new_pair=it.role is OrderRole.TAKE,
                                        signal_ns=self._signal_ns.get(pid, 0), context=ctx))
@@ -538,7 +818,27 @@ class PairDesk:
         what a Throttler that died may have been holding (:class:`protocol.control.ThrottlerBacklog`)."""
         return list(self._unreleased.values())
 
+    def _observe_fill_latencies(self, pid: str, m: PairStateMachine) -> None:
+        """take_fill (the take's send to its first fill) and hedge_complete (the first take fill to flat
+        again), engine clock."""
+        first = m.first_take_fill_ns
+        if first is None:
+            return
+        sent = self._take_sent_ns.pop(pid, None)
+        if sent is not None:
+            self._observe(LatencyObserved(first, LatencyStage.TAKE_FILL, (first - sent) / 1e6, m.symbol))
+        if m.net_position == 0 and pid not in self._flat_seen:
+            self._flat_seen.add(pid)
+            self._observe(LatencyObserved(self.now_ns, LatencyStage.HEDGE_COMPLETE, (self.now_ns - first) / 1e6,
+                                          m.symbol))
+
     def _finished(self, pid: str, m: PairStateMachine, fin: Finished, denied: bool) -> None:
+        if fin.unresolved_refs:
+            self._claimants.add(pid)
+        else:
+            self._claimants.discard(pid)
+        if _reached_broker(m):
+            self._mark_busy(m.symbol, fin.now_ns)
         if pid in self.active:
             self.active.discard(pid)
             outcome = "denied" if denied else fin.outcome
@@ -559,15 +859,19 @@ class PairDesk:
         if m.first_take_fill_ns is not None and fin.outcome in ("done", "error"):
             self._observe(LatencyObserved(fin.now_ns, LatencyStage.UNHEDGED,
                                           (fin.now_ns - m.first_take_fill_ns) / 1e6, m.symbol))
-        if fin.net_position != 0:
-            self._observe(ErrorRaised(fin.now_ns, f"pair {pid}",
-                                      f"finished with net position {fin.net_position}: flatten manually"))
-            self._kill(self.risk.disarm("flatten_failed", fin.now_ns,
-                                        f"{m.symbol} left with {fin.net_position} shares after {pid}"))
+        if fin.net_position != 0 and pid not in self._flatten_failed:
+            self._flatten_failed.add(pid)
+            what = f"{fin.net_position:+d} shares of {m.symbol} open on {m.cheap_venue.value} after {pid}"
+            self._observe(FlattenFailed(fin.now_ns, pid, m.symbol, m.cheap_venue, fin.net_position,
+                                        f"FLATTEN FAILED: {what} ({fin.reason}); flatten them by hand"))
+            self._kill(self.risk.hold("flatten_failed", m.symbol, fin.now_ns, f"FLATTEN FAILED: {what}"))
+            self._kill(self.risk.disarm("flatten_failed", fin.now_ns, f"FLATTEN FAILED: {what}"))
 
     # -- session and kill switches -----------------------------------------------------------------------
     def _check_session(self, t_ns: int) -> None:
         st = self.session.status(t_ns)
+        if st.phase == "post-close" and not self.session_over:
+            self.session_over = True
         if st.armed != self.armed or st.reason != self.arm_reason:
             if st.armed != self.armed:
                 self._observe(SessionChanged(t_ns, st.armed, st.reason))
@@ -646,4 +950,9 @@ class PairDesk:
                 ("reason", self.disarm_reason or self.arm_reason),
                 ("active_pairs", len(self.active)), ("flat", self.flat), ("pnl_net_krw", self.marked_pnl_krw()),
                 ("pairs", len(self.pairs)), ("recovered_pairs", self.recovered_pairs),
-                ("incarnation", self.incarnation), ("held", sum(len(v) for v in self._held.values()))]
+                ("incarnation", self.incarnation), ("held", sum(len(v) for v in self._held.values())),
+                ("account_known", self.account.known), ("cash_krw", round(self.account.cash_krw)),
+                ("untradeable", ",".join(self.account.untradeable(self.cfg.execution.slice_qty))),
+                ("frozen", ",".join(sorted(self.risk.held))),
+                ("mismatched", ",".join(sorted(self.account.mismatches))),
+                ("refused", ", ".join(f"{k}: {v}" for k, v in sorted(self.refused.items())))]

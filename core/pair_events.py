@@ -13,7 +13,7 @@ from typing import Final, Literal
 from core.enums import OrderRole, OrderStyle, Side, Venue
 
 __all__ = [
-    "Accepted", "CancelConfirmed", "CancelIntent", "CancelStatus", "CancelView", "EmitEvent", "Filled",
+    "Accepted", "BookTouch", "CancelConfirmed", "CancelIntent", "CancelStatus", "CancelView", "EmitEvent", "Filled",
     "Finished", "ForceFlatten", "OPEN_STATUSES", "Outcome", "OrderIntent", "OrderStatus", "OrderView",
     "PairAction", "PairEvent", "PairParams", "PairState", "Rejected", "SendCancel", "SendOrder",
     "SendRateLimited", "Sent", "Start", "StartTimer", "TERMINAL_STATES", "TimerFired", "TimerKind", "TrAck",
@@ -125,6 +125,13 @@ class PairParams:
         ack_grace_ms: after an ack timeout, how long a silent order may still surface before it is ``LOST``.
         ioc_settle_ms: an acked IOC/market order not complete after this long is cancelled explicitly.
         max_flatten_orders: cap on IOC/market hedge + unwind orders of one slice.
+        flatten_style: ``'limit_ioc'`` = hedge escalation and unwind as limit IOC at the cheap venue's latest
+            touch ± ``flatten_slippage_ticks`` (re-priced at each attempt); ``'market_ioc'`` = market IOC,
+            price 0 (only with ``allow_market_orders``).
+        flatten_slippage_ticks: how many ticks beyond the touch a flatten order may pay (buy) or give (sell).
+        allow_market_orders: whether market styles (no price bound) may be sent at all (config
+            ``router.allow_market_orders``); without it ``entry_style='market'`` and
+            ``flatten_style='market_ioc'`` are refused.
     """
 
     t_hedge_ms: int = 1000
@@ -138,6 +145,9 @@ class PairParams:
     ack_grace_ms: int = 1000
     ioc_settle_ms: int = 1000
     max_flatten_orders: int = 8
+    flatten_style: Literal["limit_ioc", "market_ioc"] = "limit_ioc"
+    flatten_slippage_ticks: int = 3
+    allow_market_orders: bool = False
 
     def __post_init__(self) -> None:
         for name in ("t_hedge_ms", "tr_ack_timeout_ms", "cancel_timeout_ms", "retry_after_308_ms",
@@ -156,6 +166,16 @@ class PairParams:
             raise ValueError(f"entry_style must be 'ioc' or 'market', got {self.entry_style!r}")
         if self.hedge_style not in ("limit", "mid"):
             raise ValueError(f"hedge_style must be 'limit' or 'mid', got {self.hedge_style!r}")
+        if self.flatten_style not in ("limit_ioc", "market_ioc"):
+            raise ValueError(f"flatten_style must be 'limit_ioc' or 'market_ioc', got {self.flatten_style!r}")
+        ticks = self.flatten_slippage_ticks
+        if not isinstance(ticks, int) or isinstance(ticks, bool) or ticks < 0:
+            raise ValueError(f"flatten_slippage_ticks must be an integer >= 0, got {ticks!r}")
+        if not self.allow_market_orders:
+            if self.entry_style == "market":
+                raise ValueError("entry_style 'market' has no price bound: it needs allow_market_orders")
+            if self.flatten_style == "market_ioc":
+                raise ValueError("flatten_style 'market_ioc' has no price bound: it needs allow_market_orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +325,16 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
+class BookTouch:
+    """The cheap venue's best bid and ask (KRW; 0 = that side is empty) at ``now_ns``: what the next
+    flatten order of the slice is priced from."""
+
+    bid: int
+    ask: int
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ForceFlatten:
     """Kill switch (e.g. exposure older than ``t_hedge_ms + 1000``): stop posting, flatten now."""
 
@@ -313,7 +343,7 @@ class ForceFlatten:
 
 
 PairEvent = (Start | Sent | SendRateLimited | TrAck | Accepted | Filled | CancelConfirmed | Rejected | TimerFired |
-             ForceFlatten)
+             ForceFlatten | BookTouch)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ Flow (states in capitals)::
         post filled before first_take_fill + t_hedge ... PAIRED_DONE (outcome 'done')
         deadline / hedge rejected / post lost ------> CANCEL_POST_SENT (cancel the post, urgent)
           post complete (cancel confirmed + every fill in) --> HEDGE_IOC_SENT  buy filled_take - filled_hedge,
-                                                               market IOC first, then market
-          over-hedged (a late post fill) -----------------> UNWIND_SENT     sell the excess, market IOC then market
+                                                               limit IOC at the cheap ask + N ticks
+          over-hedged (a late post fill) -----------------> UNWIND_SENT     sell the excess, limit IOC at the
+                                                                            cheap bid - N ticks
           flat and every order resolved ..................  PAIRED_DONE ('done') or ERROR ('error')
 
 Principles and the edge cases they settle:
@@ -59,9 +60,15 @@ Principles and the edge cases they settle:
   ``'backoff'`` and a ``retry_after_308_ms`` cooldown (the caller may re-admit the signal if still
   valid). For a hedge, cancel or unwind every further send of this pair is held until a ``'retry'``
   timer fires, then whatever is still needed is re-requested (urgent) with the quantity recomputed.
-* **Bounded.** At most ``max_flatten_orders`` IOC/market hedge + unwind orders are sent; if they are
-  exhausted (e.g. the venue keeps rejecting) the machine stops with ``'error'`` and a non-zero
-  ``net_position`` in :class:`Finished`, which the PairManager must treat as a kill-switch condition.
+* **Every order carries a price bound** (SPEC §10). The take is a limit IOC at the signal's rich bid, the
+  post a limit at the signal's cheap ask (or an NXT mid order, pegged between the touches). Escalation and
+  unwind orders are limit IOCs priced from the cheap venue's latest touch (:class:`BookTouch`, fed by the
+  caller) ``flatten_slippage_ticks`` beyond it — buy at ask + N ticks, sell at bid − N ticks — re-priced at
+  every attempt. Market styles (no bound) are used only with ``allow_market_orders``.
+* **Bounded.** At most ``max_flatten_orders`` IOC hedge + unwind orders are sent; if they are exhausted
+  (the bound never met the market, the venue keeps rejecting) the machine stops with ``'error'`` and a
+  non-zero ``net_position`` in :class:`Finished`, which the PairManager must treat as FLATTEN FAILED: the
+  engine never chases a price without limit.
 
 Audit: every state change is an ``EmitEvent('state', ...)`` with ``from``/``to`` and a reason; facts are
 ``EmitEvent`` kinds ``ack``, ``late_ack``, ``ack_timeout``, ``order_lost``, ``fill``, ``cancel_confirmed``,
@@ -78,13 +85,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from core.enums import Direction, OrderRole, OrderStyle, Side, Venue
 from core.pair_events import (
     OPEN_STATUSES,
     TERMINAL_STATES,
     Accepted,
+    BookTouch,
     CancelConfirmed,
     CancelIntent,
     CancelStatus,
@@ -111,8 +119,9 @@ from core.pair_events import (
     TimerKind,
     TrAck,
 )
+from core.ticks import round_to_tick, shift_ticks
 
-__all__ = ["PairStateMachine"]
+__all__ = ["BookTouch", "PairStateMachine", "buy_bound_px"]
 
 _NS_PER_MS: Final = 1_000_000
 _UNBOUND_STATUSES: Final = frozenset(
@@ -189,6 +198,23 @@ class _Timer:
 
 
 _BrokerNotice = Accepted | Filled | CancelConfirmed | Rejected
+
+
+def buy_bound_px(ask: int, ticks: int) -> int:
+    """The most a flatten buy may pay (KRW) when the ask is ``ask``: ``ticks`` ticks above it on the grid
+    (0 without an ask)."""
+    return _shifted(ask, ticks, "up")
+
+
+def _shifted(price: int, n: int, direction: Literal["up", "down"]) -> int:
+    """``price`` put on the tick grid (rounded ``direction``) and moved ``n`` ticks; 0 when there is no such
+    price (no price, or below 1 KRW)."""
+    if price <= 0:
+        return 0
+    try:
+        return int(shift_ticks(round_to_tick(price, direction), n))
+    except ValueError:
+        return 0
 _MAX_BUFFERED: Final = 256
 _MAX_DRIVE_STEPS: Final = 32
 
@@ -210,13 +236,15 @@ class PairStateMachine:
         rich_bid: the rich venue's best bid used by the signal (the take's limit-IOC price).
         cheap_ask: the cheap venue's best ask used by the signal (the hedge post's limit price).
         params: timing and routing parameters.
+        cheap_bid: the cheap venue's best bid when the signal was taken (0 = unknown): with ``cheap_ask`` the
+            first touch flatten orders are priced from, until a :class:`BookTouch` brings a newer one.
 
     Raises:
         ValueError: invalid direction, quantity, or a zero price that the chosen styles need.
     """
 
     def __init__(self, pair_id: str, symbol: str, direction: Direction | str, qty: int, rich_bid: int,
-                 cheap_ask: int, params: PairParams | None = None) -> None:
+                 cheap_ask: int, params: PairParams | None = None, cheap_bid: int = 0) -> None:
         self._params = params if params is not None else PairParams()
         if not pair_id:
             raise ValueError("pair_id must be non-empty")
@@ -234,6 +262,10 @@ class PairStateMachine:
         self.qty = qty
         self.rich_bid = rich_bid
         self.cheap_ask = cheap_ask
+        self.cheap_bid = cheap_bid
+        self._touch_bid = max(int(cheap_bid), 0)
+        self._touch_ask = max(int(cheap_ask), 0)
+        self._unpriced = False
 
         self._state = PairState.IDLE
         self._orders: dict[str, _Order] = {}
@@ -365,6 +397,11 @@ class PairStateMachine:
                 return self._out          # stale or early: nothing else changes
         elif isinstance(event, ForceFlatten):
             self._on_force_flatten(event.reason)
+        elif isinstance(event, BookTouch):
+            if event.bid > 0:
+                self._touch_bid = int(event.bid)
+            if event.ask > 0:
+                self._touch_ask = int(event.ask)
         else:
             raise TypeError(f"not a pair event: {event!r}")
         self._drive()
@@ -916,16 +953,61 @@ class PairStateMachine:
                 self._exhausted = True
                 self._emit("flatten_exhausted", "max_flatten_orders", net_position=net, sent=sent)
                 return self._finish(force_error="flatten_exhausted")
+            side = Side.BUY if net < 0 else Side.SELL
+            style, price = self._flatten_order(side)
+            if style is None:
+                if not self._unpriced:
+                    self._unpriced = True
+                    self._emit("flatten_unpriced", "no_touch", side=side, bid=self._touch_bid, ask=self._touch_ask)
+                return False
+            self._unpriced = False
             if net < 0:
-                style = OrderStyle.MARKET_IOC if self._sent_count(OrderRole.HEDGE_IOC) == 0 else OrderStyle.MARKET
-                self._send_order(OrderRole.HEDGE_IOC, self._cheap, Side.BUY, -net, style, 0, True)
+                self._send_order(OrderRole.HEDGE_IOC, self._cheap, Side.BUY, -net, style, price, True)
                 return self._set_state(PairState.HEDGE_IOC_SENT, "hedge_remaining")
-            style = OrderStyle.MARKET_IOC if self._sent_count(OrderRole.UNWIND) == 0 else OrderStyle.MARKET
-            self._send_order(OrderRole.UNWIND, self._cheap, Side.SELL, net, style, 0, True)
+            self._send_order(OrderRole.UNWIND, self._cheap, Side.SELL, net, style, price, True)
             return self._set_state(PairState.UNWIND_SENT, "over_hedged")
         if not self._all_settled():
             return False
         return self._finish()
+
+    def _flatten_order(self, side: Side) -> tuple[OrderStyle | None, int]:
+        """Style and limit price (KRW) of the next flatten order on the cheap venue.
+
+        Limit IOC at the latest touch ``flatten_slippage_ticks`` beyond it: a buy at the ask + N ticks, a sell
+        at the bid − N ticks (with no bid, one tick below the ask). ``(None, 0)`` when no touch prices it yet.
+        """
+        p = self._params
+        if p.flatten_style == "market_ioc":
+            return OrderStyle.MARKET_IOC, 0
+        n = p.flatten_slippage_ticks
+        if side is Side.BUY:
+            price = _shifted(self._touch_ask, n, "up")
+        else:
+            ref = self._touch_bid if self._touch_bid > 0 else _shifted(self._touch_ask, -1, "down")
+            price = _shifted(ref, -n, "down")
+        return (OrderStyle.LIMIT_IOC, price) if price > 0 else (None, 0)
+
+    @property
+    def touch(self) -> tuple[int, int]:
+        """The cheap venue's (bid, ask) the next flatten order is priced from (0 = unknown)."""
+        return self._touch_bid, self._touch_ask
+
+    @property
+    def unpriced(self) -> bool:
+        """True while a flatten order is due but no touch prices it (a :class:`BookTouch` wakes it)."""
+        return self._unpriced
+
+    def note_touch(self, bid: int, ask: int) -> None:
+        """Remember the cheap venue's latest touch (KRW; 0 = that side unknown) for the next flatten order.
+
+        Changes nothing else and returns no action: the caller feeds it before the step's events so that an
+        escalation they cause is priced from the freshest book (use :class:`BookTouch` to wake a machine
+        that waits for a price).
+        """
+        if bid > 0:
+            self._touch_bid = int(bid)
+        if ask > 0:
+            self._touch_ask = int(ask)
 
     def _all_settled(self) -> bool:
         """No order still open that we are waiting for (given-up and lost ones do not count)."""

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class KillSwitchEvent:
     """A freeze or disarm: ``kind`` in {'reject_freeze','unhedged_freeze','session_loss','disconnect',
-    'market_operation_mismatch','operator','flatten_failed'}; ``code`` empty for engine-wide events."""
+    'market_operation_mismatch','operator','flatten_failed','reconcile_mismatch'}; ``code`` empty for
+    engine-wide events; ``until_ns`` None for a disarm and for a freeze that lasts until the operator
+    re-arms the code."""
 
     kind: str
     code: str
@@ -103,6 +105,8 @@ class RiskGate:
         self.frozen_until: dict[str, int] = {}
         self.rejects: dict[str, deque[int]] = defaultdict(deque)
         self.disarmed_reason: str | None = None
+        self.disarmed_kind: str | None = None
+        self.held: dict[str, tuple[str, str]] = {}      # code -> (kind, reason): frozen until re-armed
         self.events: list[KillSwitchEvent] = []
         self.trips_day: dt.date | None = None   # the Asia/Seoul day the trip counts belong to
 
@@ -122,6 +126,8 @@ class RiskGate:
             return Decision(False, f"disarmed: {self.disarmed_reason}")
         if not armed:
             return Decision(False, f"not armed: {arm_reason}" if arm_reason else "not armed")
+        if code in self.held:
+            return Decision(False, f"{code} frozen until re-armed ({self.held[code][1]})")
         if self.frozen_until.get(code, 0) > now_ns:
             return Decision(False, f"{code} frozen until {self.frozen_until[code]}")
         if self.cooldown_until.get(code, 0) > now_ns:
@@ -192,9 +198,31 @@ class RiskGate:
         if self.disarmed_reason is not None:
             return None
         self.disarmed_reason = reason
+        self.disarmed_kind = kind
         ev = KillSwitchEvent(kind, "", reason, now_ns)
         self.events.append(ev)
         return ev
+
+    def rearm_engine(self, kind: str) -> bool:
+        """Lift a disarm of ``kind`` (only that kind: e.g. too many mismatched codes once the operator has
+        re-armed enough of them). Returns whether it was lifted."""
+        if self.disarmed_kind != kind:
+            return False
+        self.disarmed_reason = self.disarmed_kind = None
+        return True
+
+    def hold(self, kind: str, code: str, now_ns: int, reason: str) -> KillSwitchEvent | None:
+        """Freeze ``code`` until the operator re-arms it (:meth:`release`). None if it already was."""
+        if code in self.held:
+            return None
+        self.held[code] = (kind, reason)
+        ev = KillSwitchEvent(kind, code, reason, now_ns, None)
+        self.events.append(ev)
+        return ev
+
+    def release(self, code: str) -> tuple[str, str] | None:
+        """Re-arm ``code`` held by :meth:`hold`; returns what held it, or None if it was not held."""
+        return self.held.pop(code, None)
 
     def _freeze(self, kind: str, code: str, now_ns: int, dur_ns: int, reason: str) -> KillSwitchEvent:
         until = now_ns + dur_ns

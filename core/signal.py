@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.enums import Direction
 
-__all__ = ["Signal"]
+__all__ = ["L1Touches", "Signal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +33,19 @@ class Signal:
     t_tick_ns: int
     tick_arrival_ns: int
     signal_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class L1Touches:
+    """The best bid and ask (KRW; 0 = empty) of both venues for the universe rows ``sym`` whose book changed
+    in a step, as the SpreadEngine saw them after the step: what the pair desk prices escalation and
+    unwind orders from. Aligned ``int64`` arrays."""
+
+    sym: np.ndarray
+    krx_bid: np.ndarray
+    krx_ask: np.ndarray
+    nxt_bid: np.ndarray
+    nxt_ask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sym)

@@ -18,7 +18,7 @@ import numpy as np
 from core.costs import CostModel
 from core.edge import EdgeKernel
 from core.enums import Direction, Venue
-from core.signal import Signal
+from core.signal import L1Touches, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,19 @@ class SpreadState:
                                 float(net_bps[i]), now_ns, wall_ns)
                    for i in fire]
         return signals, int(ok.sum())
+
+    def touches(self, sym: np.ndarray) -> L1Touches:
+        """Both venues' best bid/ask of the rows ``sym`` (universe indices) as they stand now."""
+        s = np.unique(np.asarray(sym, dtype=np.int64))
+        return L1Touches(s, self.krx_bid[s].copy(), self.krx_ask[s].copy(), self.nxt_bid[s].copy(),
+                         self.nxt_ask[s].copy())
+
+    def set_costs(self, costs: CostModel, markets: tuple[str, ...]) -> None:
+        """Use ``costs`` from now on (a new trading day whose trades settle in another tax year)."""
+        self.costs = costs
+        self.tax_bps = np.array([costs.tax_bps(m) for m in markets], dtype=np.float64)
+        self.krx_fee_bps = float(costs.fee_bps(Venue.KRX))
+        self.nxt_fee_bps = float(costs.fee_bps(Venue.NXT))
 
     def cool_down(self, sym: int, until_ns: int) -> None:
         """Hold ``sym`` ineligible until ``until_ns`` (engine clock)."""

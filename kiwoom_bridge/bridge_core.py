@@ -4,7 +4,9 @@
 the real OCX for ``kiwoom``), logs in, registers screens (KRX and ``_NX`` codes of ≤100 symbols per
 screen, FID 215 on the session screen), sends orders and cancels, and collects everything the
 facade reports into per-step outputs: numpy market rows per subscriber shard and an ordered list
-of broker events. It never decides anything about trading.
+of broker events. It runs the account queries (:mod:`kiwoom_bridge.account_tr`: holdings and cash, at
+login, when the bridge actor asks and at the end) through the queries bucket. It never decides anything
+about trading.
 """
 from __future__ import annotations
 
@@ -131,6 +133,8 @@ class BridgeCore:
         self.api.on_session = self._push
         self.api.on_message = self._push
         self.api.on_connection = self._on_connection
+        self.api.on_tr_data = self._on_tr_data
+        self.account_queries: Any = None       # AccountQueries, once logged in
 
     # -- backend construction ----------------------------------------------------------------
     def _make_control(self) -> Any:
@@ -217,6 +221,47 @@ class BridgeCore:
         self.account = acc or (accounts[0] if accounts else "")
         if not self.account:
             raise BridgeError("no account available after login")
+        from core.throttle import TokenBucket
+        from kiwoom_bridge.account_tr import AccountQueries
+        th = self.cfg.throttling
+        bucket = TokenBucket(th.queries_bucket_per_sec, 1_000_000_000 + th.window_margin_ms * 1_000_000)
+        self.account_queries = AccountQueries(self.api, self.account, self.cfg.kiwoom.screen_numbers.account,
+                                              bucket, self.now_ns, self._push_event)
+
+    # -- the account ---------------------------------------------------------------------------------
+    def _push_event(self, ev: StepEvent) -> None:
+        self._events.append(ev)             # take() replaces the list: never bind its append
+
+    def _on_tr_data(self, screen_no: str, rq_name: str, tr_code: str, record_name: str, prev_next: str) -> None:
+        aq = self.account_queries
+        if aq is not None:
+            aq.on_tr_data(screen_no, rq_name, tr_code, record_name, prev_next)
+
+    def start_account_round(self, purpose: str) -> None:
+        """Query the broker's holdings and cash (``purpose``: login, periodic, final)."""
+        if self.account_queries is not None:
+            self.account_queries.start_round(purpose)
+
+    def account_pump(self) -> None:
+        """Send the account queries the queries bucket allows now; time out overdue replies."""
+        if self.account_queries is not None:
+            self.account_queries.pump()
+
+    def account_wakeup_ns(self) -> int | None:
+        """When the account queries next need the bridge (a token frees up, a reply falls due)."""
+        return self.account_queries.next_wakeup_ns() if self.account_queries is not None else None
+
+    def account_settled(self, purpose: str) -> bool:
+        """A round of ``purpose`` completed or was abandoned."""
+        return self.account_queries is None or self.account_queries.settled(purpose)
+
+    def close(self) -> None:
+        """End of the session: drop every real-time registration. (Kiwoom's ``CommTerminate`` is no longer
+        supported; the OCX's connection ends when the host process exits.)"""
+        try:
+            self.api.set_real_remove("ALL", "ALL")
+        except Exception:  # noqa: BLE001 - closing must never fail the report
+            pass
 
     def register_session(self) -> int:
         """Register FID 215 (장시작시간) on the session screen."""

@@ -45,8 +45,8 @@ their absence):
   (904 = 9203 = the IOC order). So the cancelled order is always ``orig_order_no``. If 900 is empty the
   last ``leaves_qty`` seen for that order is used. A '확인' of a 정정 has ``cancelled_qty`` 0.
 
-Chejan gubun '1': ``holding_qty`` 930 (parsed *with* its sign: the emulator reports shorts as '-N'),
-``avg_price`` 931.
+Chejan gubun '1' (현물잔고): ``holding_qty`` 930 보유수량 (parsed with its sign), ``avg_price`` 931,
+``sellable_qty`` 933 주문가능수량 and ``deposit_krw`` 951 예수금 (None when the row does not carry them).
 
 Errors: in production (``strict=False``) an exception while handling an event never propagates into
 the Qt event loop (PyQt5 aborts the process on an unhandled exception in a slot): it goes to
@@ -102,6 +102,7 @@ SIG_COMM_RQ_DATA = "CommRqData(QString, QString, int, QString)"
 SIG_GET_COMM_DATA = "GetCommData(QString, QString, int, QString)"
 SIG_GET_CODE_LIST_BY_MARKET = "GetCodeListByMarket(QString)"
 SIG_DISCONNECT_REAL_DATA = "DisconnectRealData(QString)"
+SIG_GET_REPEAT_CNT = "GetRepeatCnt(QString, QString)"
 
 _DEFAULT_CHEJAN_FIDS = (9201, 9203, 9001, 913, 900, 901, 902, 903, 904, 905, 906, 907, 908, 909, 910, 911,
                         914, 915, 938, 939, 919, 920)
@@ -310,6 +311,13 @@ class OpenApi:
         """``GetCommData`` (valid inside ``on_tr_data``), stripped."""
         return str(self._call(SIG_GET_COMM_DATA, [tr_code, rq_name, int(index), item])).strip()
 
+    def repeat_count(self, tr_code: str, rq_name: str) -> int:
+        """``GetRepeatCnt`` (valid inside ``on_tr_data``): the multi rows of the reply being delivered.
+
+        The second argument is the request name, as public OCX code passes it (KOA calls it the record name).
+        """
+        return int(self._call(SIG_GET_REPEAT_CNT, [tr_code, rq_name]) or 0)
+
     def pending_acks(self) -> int:
         """SendOrder calls still waiting for their TR ack."""
         return sum(len(d) for d in self._pending.values())
@@ -508,8 +516,11 @@ class OpenApi:
         g = self._call
         sig = SIG_GET_CHEJAN_DATA
         code, _ = split_code(str(g(sig, [9001])))
+        sellable = str(g(sig, [933])).strip()
+        deposit = str(g(sig, [951])).strip()
         cb(BalanceReport(self._clock(), code, _signed_int(str(g(sig, [930])).strip()),
-                         parse_signed(str(g(sig, [931])))))
+                         parse_signed(str(g(sig, [931]))),
+                         _signed_int(sellable) if sellable else None, _signed_int(deposit) if deposit else None))
 
     def _prune_pending(self, now: int) -> None:
         cutoff = now - _PENDING_TTL_NS

@@ -88,7 +88,7 @@ def to_domain(value: object) -> StepEvent:
         return MarketOperationNotice(operation=op, raw=value.code, meaning=value.meaning, t_ns=value.t_ns)
     if isinstance(value, BalanceReport):
         return HoldingUpdated(code=value.code, holding_qty=value.holding_qty, avg_price=value.avg_price,
-                              t_ns=value.t_ns)
+                              t_ns=value.t_ns, sellable_qty=value.sellable_qty, deposit_krw=value.deposit_krw)
     if isinstance(value, ConnectionEvent):
         code = str(value.code)
         reason = value.message if value.message.startswith(code) else f"{code}: {value.message}"
@@ -119,8 +119,11 @@ def _notice(ev: ExecutionReport) -> StepEvent:
     if status is ChejanStatus.ACCEPTED:
         return OrderAccepted(**common)  # type: ignore[arg-type]
     if status is ChejanStatus.FILLED:
+        # 938/939 (당일매매수수료/세금): read as the order's cumulative charges (UNVERIFIED whether the OCX
+        # totals them per order or per account and day; the emulator totals per order)
+        charges = any(fid in (938, 939) and value.strip() for fid, value in ev.raw)
         return OrderFilled(qty=ev.fill_qty, price=ev.fill_price, exec_id=ev.exec_id, broker_fee_krw=ev.fee_krw,
-                           broker_tax_krw=ev.tax_krw, **common)  # type: ignore[arg-type]
+                           broker_tax_krw=ev.tax_krw, broker_charges=charges, **common)  # type: ignore[arg-type]
     if status is ChejanStatus.CONFIRMED and "취소" in ev.order_kind:
         target = ev.orig_order_no if ev.orig_order_no.strip("0") else ev.order_no
         return OrderCancelled(**{**common, "order_no": target}, cancel_order_no=ev.order_no,  # type: ignore[arg-type]

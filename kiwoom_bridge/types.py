@@ -115,12 +115,15 @@ class ExecutionReport:
 
 @dataclass(frozen=True, slots=True)
 class BalanceReport:
-    """``OnReceiveChejanData`` with gubun "1" (잔고): the position after a fill."""
+    """``OnReceiveChejanData`` with gubun "1" (잔고): the position after a fill (930 보유수량, 931 매입단가,
+    933 주문가능수량 and 951 예수금 when the row carries them)."""
 
     t_ns: int
     code: str
     holding_qty: int
     avg_price: int
+    sellable_qty: int | None = None
+    deposit_krw: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

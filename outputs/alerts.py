@@ -14,6 +14,8 @@ HEDGE TIMEOUT  ``HEDGE TIMEOUT 005930 1000 ms → cancel→IOC``                
 REJECT SPIKE   ``REJECT SPIKE 3 rejects/60 s on 035420 → frozen 60 s``           ``reject_spike``
 REFUSAL STORM  ``REFUSAL STORM 12 order-rate refusals (-308) in 10 s (40 today)`` ``reject_spike``
 KILL SWITCH    ``KILL SWITCH disconnect: bridge disconnected (…) → disarmed``   ``kill_switch``
+RECONCILE      ``RECONCILE MISMATCH 005930: broker 15, expected 10 (+5) → frozen`` ``reconcile_mismatch``
+FLATTEN FAILED ``FLATTEN FAILED 005930: -1 shares open on KRX → disarmed``       ``flatten_failed``
 ============== ================================================================ =================
 
 The webhook URL is a secret: it is read only from the environment variable named by
@@ -39,10 +41,12 @@ from urllib.parse import urlsplit
 from core.observations import (
     AutoPauseChanged,
     FillBooked,
+    FlattenFailed,
     HedgeTimedOut,
     KillSwitchTripped,
     Observation,
     PairClosed,
+    ReconcileMismatch,
     RefusalStorm,
     RejectSpike,
 )
@@ -60,8 +64,12 @@ __all__ = [
 log = logging.getLogger("arb.alerts")
 
 #: Alert categories, named like the ``alerts.slack.send_on`` flag that gates each.
-CATEGORIES = ("buy_fill", "sell_fill", "pair_done", "auto_pause_on", "hedge_timeout", "reject_spike", "kill_switch")
+CATEGORIES = ("buy_fill", "sell_fill", "pair_done", "auto_pause_on", "hedge_timeout", "reject_spike",
+              "kill_switch", "reconcile_mismatch", "flatten_failed")
 _STOP = object()
+#: Engine-wide disarms that are not a KILL SWITCH alert: the operator's own stop, and the ones whose own
+#: alert already says it (RECONCILE MISMATCH, FLATTEN FAILED).
+_OWN_ALERTS = frozenset({"operator", "reconcile_mismatch", "flatten_failed"})
 
 
 def mask_secret(secret: str | None) -> str:
@@ -177,11 +185,18 @@ def format_alert(obs: Observation, ctx: AlertContext | None = None) -> tuple[str
     if isinstance(obs, KillSwitchTripped) and obs.kind == "unhedged_freeze":
         ms = ctx.t_hedge_ms + ctx.unhedged_grace_ms
         return "hedge_timeout", f"HEDGE TIMEOUT {obs.code} unhedged {_plain(ms)} ms → forced IOC, frozen"
-    if isinstance(obs, KillSwitchTripped) and not obs.code and obs.kind != "operator":
+    if isinstance(obs, KillSwitchTripped) and not obs.code and obs.kind not in _OWN_ALERTS:
         return "kill_switch", f"KILL SWITCH {obs.kind}: {obs.reason} → disarmed"
     if isinstance(obs, RefusalStorm):
         return "reject_spike", (f"REFUSAL STORM {_plain(obs.refusals)} order-rate refusals (-308) in "
                                 f"{_plain(obs.window_s)} s ({_plain(obs.total)} today)")
+    if isinstance(obs, ReconcileMismatch):
+        delta = obs.broker_qty - obs.expected_qty
+        return "reconcile_mismatch", (f"RECONCILE MISMATCH {obs.code}: broker {_qty(obs.broker_qty)}, expected "
+                                      f"{_qty(obs.expected_qty)} ({delta:+d}) → frozen until re-armed")
+    if isinstance(obs, FlattenFailed):
+        return "flatten_failed", (f"FLATTEN FAILED {obs.code}: {obs.open_shares:+d} shares open on {obs.venue.value} "
+                                  f"({obs.pair_id}) → frozen, engine disarmed")
     if isinstance(obs, RejectSpike):
         tail = f"frozen {_plain(obs.freeze_s)} s" if obs.frozen else "not frozen (kill switches off)"
         return "reject_spike", (f"REJECT SPIKE {_plain(obs.rejects)} rejects/{_plain(obs.window_s)} s on {obs.code} "

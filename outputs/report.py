@@ -388,12 +388,51 @@ td:first-child,th:first-child{{text-align:left}} .muted{{color:#777}}
 <h2>Per-symbol league table</h2>
 {_table(("code", "signals", "done", "failed", "fills", "net pos", "gross", "fees", "tax", "net", "avg bps",
          "rejects", "timeouts", "unhedged p95 ms"), sym_rows)}
+{_account_html(report)}
 <h2>Bottlenecks</h2>{_table(("", ""), bottleneck_rows)}
 <h2>Auto-pause episodes</h2>{_table(("start", "end", "seconds", "peak utilisation"), ap_rows)}
 <h2>Kill-switch events</h2>{_table(("time", "kind", "code", "reason"), ks_rows)}
 <h2>Errors</h2>{_table(("time", "source", "message"), err_rows)}
 </body></html>
 """
+
+
+def _account_html(report: Mapping[str, Any]) -> str:
+    """The account sections of the HTML report: inventory, reconciliation, FLATTEN FAILED, broker costs."""
+    extra = report.get("extra") or {}
+    acct = extra.get("account") or {}
+    inv = report.get("inventory") or {}
+    inv_rows = [(c, r.get("start"), r.get("end"), r.get("net"), r.get("unexplained")) for c, r in sorted(inv.items())
+                if r.get("start") != r.get("end") or r.get("net") or r.get("unexplained")]
+    acct_rows = [("Cash start / end (KRW)", f"{_fmt_num(acct.get('cash_start_krw'))} / "
+                                            f"{_fmt_num(acct.get('cash_end_krw'))}"),
+                 ("Codes held / untradeable", f"{acct.get('held_codes', 0)} / {acct.get('untradeable_count', 0)}"),
+                 ("Untradeable codes (never tried)", ", ".join(acct.get("untradeable") or []) or "none"),
+                 ("Signals refused by the account", ", ".join(f"{k} {v}" for k, v in
+                                                              (acct.get("refused_signals") or {}).items()) or "none"),
+                 ("Broker reports", acct.get("reports")), ("Codes unchanged", sum(
+                     1 for r in inv.values() if r.get("start") == r.get("end")))]
+    rec = extra.get("reconcile") or {}
+    mm_rows = [(m.get("ts"), m.get("code"), m.get("expected"), m.get("broker"), m.get("delta"), m.get("source"))
+               for m in rec.get("mismatches") or []]
+    ff_rows = [(f.get("ts"), f.get("pair_id"), f.get("code"), f.get("venue"), f.get("open_shares"))
+               for f in extra.get("flatten_failed") or []]
+    bc = extra.get("broker_costs") or {}
+    diff_rows = [(d.get("ts"), d.get("pair_id"), d.get("code"), d.get("side"), d.get("qty"), d.get("price"),
+                  d.get("fee_ours"), d.get("fee_broker"), d.get("tax_ours"), d.get("tax_broker"))
+                 for d in (bc.get("differences") or [])[:200]]
+    ours, broker = bc.get("ours") or {}, bc.get("broker") or {}
+    return (f"<h2>Account</h2>{_table(('', ''), acct_rows)}"
+            f"<h2>Inventory (codes that moved)</h2>"
+            f"{_table(('code', 'start', 'end', 'engine net', 'unexplained'), inv_rows)}"
+            f"<h2>RECONCILE MISMATCH</h2>{_table(('time', 'code', 'expected', 'broker', 'delta', 'source'), mm_rows)}"
+            f"<h2>FLATTEN FAILED</h2>{_table(('time', 'pair', 'code', 'venue', 'open shares'), ff_rows)}"
+            f"<h2>Broker fee and tax vs ours</h2><p>{bc.get('fills_compared', 0)} fills compared: fees "
+            f"{_fmt_num(broker.get('fees'))} (broker) vs {_fmt_num(ours.get('fees'))} (ours), tax "
+            f"{_fmt_num(broker.get('tax'))} vs {_fmt_num(ours.get('tax'))} KRW; fills by tax year "
+            f"{html.escape(str(bc.get('fills_by_tax_year')))}.</p>"
+            + _table(("time", "pair", "code", "side", "qty", "price", "fee ours", "fee broker", "tax ours",
+                      "tax broker"), diff_rows))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -520,6 +559,53 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _account_lines(report: Mapping[str, Any]) -> list[str]:
+    """The account part of the summary: inventory, untradeable codes, refusals, mismatches, FLATTEN FAILED,
+    the broker's fees against ours."""
+    extra = report.get("extra") or {}
+    acct = extra.get("account")
+    inv = report.get("inventory") or {}
+    lines: list[str] = []
+    if acct:
+        moved = {c: r for c, r in inv.items() if r.get("start") != r.get("end") or r.get("net")}
+        unexplained = {c: r["unexplained"] for c, r in inv.items() if r.get("unexplained")}
+        lines.append(f"  Account: {acct.get('held_codes', 0)} code(s) held, {acct.get('untradeable_count', 0)} "
+                     f"untradeable (no sellable shares: never tried); cash {_fmt_num(acct.get('cash_start_krw'))} → "
+                     f"{_fmt_num(acct.get('cash_end_krw'))} KRW; reports {acct.get('reports')}")
+        untradeable = acct.get("untradeable") or []
+        if untradeable and len(untradeable) <= 12:
+            lines.append(f"    untradeable: {', '.join(untradeable)}")
+        refused = acct.get("refused_signals") or {}
+        if refused:
+            lines.append("    signals the account refused: " + ", ".join(f"{k} {v}" for k, v in refused.items()))
+        lines.append(f"  Inventory: {len(inv)} code(s); start = end for "
+                     f"{sum(1 for r in inv.values() if r.get('start') == r.get('end'))}"
+                     + ("; changed: " + ", ".join(f"{c} {r['start']}→{r['end']}" for c, r in sorted(moved.items())[:8])
+                        if moved else ""))
+        if unexplained:
+            lines.append("    not explained by the engine's fills: "
+                         + ", ".join(f"{c} {q:+d}" for c, q in sorted(unexplained.items())))
+    else:
+        lines.append("  Account: never reported by the broker (no pair could start)")
+    rec = extra.get("reconcile") or {}
+    for m in (rec.get("mismatches") or [])[:5]:
+        lines.append(f"  RECONCILE MISMATCH {m.get('ts', '')} {m.get('code')}: broker {m.get('broker')}, "
+                     f"expected {m.get('expected')} ({m.get('delta'):+d}, {m.get('source')}) → frozen until re-armed")
+    for f in (extra.get("flatten_failed") or [])[:5]:
+        lines.append(f"  FLATTEN FAILED {f.get('ts', '')} {f.get('code')}: {f.get('open_shares'):+d} shares open "
+                     f"({f.get('pair_id')})")
+    bc = extra.get("broker_costs") or {}
+    if bc.get("fills_compared") or bc.get("fills_not_reported"):
+        ours, broker = bc.get("ours") or {}, bc.get("broker") or {}
+        diffs = len(bc.get("differences") or []) + int(bc.get("differences_not_listed") or 0)
+        lines.append(f"  Broker fee/tax vs ours: {bc.get('fills_compared', 0)} fill(s) compared: fees "
+                     f"{_fmt_num(broker.get('fees'))} vs {_fmt_num(ours.get('fees'))}, tax "
+                     f"{_fmt_num(broker.get('tax'))} vs {_fmt_num(ours.get('tax'))} KRW; {diffs} fill(s) differ"
+                     + (f"; {bc['fills_not_reported']} without the broker's figures" if bc.get("fills_not_reported")
+                        else "") + f"; tax years {bc.get('fills_by_tax_year')}")
+    return lines
+
+
 def summarise(report: Mapping[str, Any]) -> str:
     """A multi-line human summary of a run report (pairs, orders, PnL, position, latency, incidents)."""
     extra = report.get("extra") or {}
@@ -581,6 +667,7 @@ def summarise(report: Mapping[str, Any]) -> str:
         lines.append("  Position: NOT FLAT: " + ", ".join(f"{c} {int(q):+d}" for c, q in sorted(not_flat.items())))
     else:
         lines.append(f"  Position: flat ({len(net_pos)} code(s) traded)")
+    lines.extend(_account_lines(report))
     lines.append("  Latency ms (p50 / p95 / p99, n):")
     slo = extra.get("slo") or {}
     lat = report.get("latency_ms") or {}

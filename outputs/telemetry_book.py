@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from core.clock import NS_PER_S, kst_datetime
 from core.ledger import CashTotals
 from core.observations import (
+    AccountReported,
     AuditEvent,
     AutoPauseChanged,
+    CodeRearmed,
     ConnectionObserved,
     ErrorRaised,
     FillBooked,
+    FlattenFailed,
     HedgeTimedOut,
     KillSwitchTripped,
     LatencyObserved,
@@ -31,6 +34,7 @@ from core.observations import (
     Observation,
     OrderAudited,
     PairClosed,
+    ReconcileMismatch,
     RefusalStorm,
     RejectSpike,
     ReplaySourceDescribed,
@@ -68,7 +72,8 @@ _KIND: dict[type, str] = {
     FillBooked: "fill", KillSwitchTripped: "kill_switch", RejectSpike: "reject_spike", RefusalStorm: "refusal_storm",
     ConnectionObserved: "connection", HedgeTimedOut: "hedge_timeout",
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
-    ReplaySourceDescribed: "replay_source",
+    ReplaySourceDescribed: "replay_source", AccountReported: "account", ReconcileMismatch: "reconcile_mismatch",
+    CodeRearmed: "rearm", FlattenFailed: "flatten_failed",
 }
 
 
@@ -107,6 +112,7 @@ class _SymbolRow(TypedDict):
     net_krw: float
     avg_net_bps: float | None
     unhedged_p95_ms: float | None
+    unhedged_p50_ms: float | None
 
 
 @dataclass(slots=True)
@@ -217,6 +223,7 @@ class TelemetryBook:
         self._last_tokens_ns: int | None = None
         self._hot_ns = 0                       # engine time with utilisation ≥ the auto-pause threshold
         self.replay_source: dict[str, Any] | None = None
+        self.account = _AccountBook()
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -226,7 +233,9 @@ class TelemetryBook:
             RefusalStorm: self._on_refusal_storm, ConnectionObserved: self._on_connection,
             HedgeTimedOut: self._on_hedge_timeout, ErrorRaised: self._on_error, SessionChanged: self._on_session,
             AutoPauseChanged: self._on_auto_pause, TokensObserved: self._on_tokens,
-            ReplaySourceDescribed: self._on_replay_source,
+            ReplaySourceDescribed: self._on_replay_source, AccountReported: self.account.on_report,
+            ReconcileMismatch: self.account.on_mismatch, CodeRearmed: self.account.on_rearm,
+            FlattenFailed: self.account.on_flatten_failed,
         }
 
     # -- input -------------------------------------------------------------------------------
@@ -352,6 +361,7 @@ class TelemetryBook:
         return self.orders_sent + self.cancels + self.refused
 
     def _on_fill(self, obs: FillBooked) -> None:
+        self.account.on_fill(obs)
         self.cash = obs.session
         self.marked_net = float(obs.marked_net_krw)
         self.net_position[obs.code] = obs.position_after
@@ -534,6 +544,7 @@ class TelemetryBook:
             "orders": {"sent": self.orders_sent, "cancels": self.cancels, "rejects": self.rejects,
                        "timeouts": self.timeouts, "max_in_any_1s": self.max_in_any_1s},
             "net_position": {code: int(q) for code, q in sorted(self.net_position.items())},
+            "inventory": self.account.inventory(),
             "pnl_krw": self.pnl(),
             "latency_ms": latency,
             "kill_switch_events": list(self.kill_switch_events),
@@ -565,7 +576,7 @@ class TelemetryBook:
                 "net_position": self.net_position.get(code, 0),
                 "gross_krw": c.gross_krw, "fees_krw": c.fees_krw, "tax_krw": c.tax_krw, "net_krw": c.net_krw,
                 "avg_net_bps": s.net_bps_sum / s.net_bps_n if s.net_bps_n else None,
-                "unhedged_p95_ms": s.unhedged.percentile(95),
+                "unhedged_p95_ms": s.unhedged.percentile(95), "unhedged_p50_ms": s.unhedged.percentile(50),
             })
         symbols_table.sort(key=lambda r: (-r["net_krw"], r["code"]))
         closed = self.pairs_done + self.pairs_failed
@@ -621,4 +632,113 @@ class TelemetryBook:
                                if self.first_t_ns is not None and self.last_t_ns is not None else 0.0),
             },
             "telemetry": {"bad_events": self.bad_events, "dropped_list_entries": self.dropped_entries},
+            **self.account.extra(self.net_position),
+        }
+
+
+#: At most this many fills whose broker fee or tax differs from ours are listed in the report.
+MAX_COST_DIFFERENCES = 1_000
+
+
+class _AccountBook:
+    """The report's account sections (SPEC §10), fed by the desk's account observations and the fills.
+
+    * ``inventory`` ``{code: {start, end, net, unexplained}}`` from the desk's latest account report
+      (``net`` the engine's own fills, ``unexplained`` = ``end − start − net``);
+    * ``extra.account``: cash at the start and the end, untradeable codes, signals the account refused,
+      reports applied and deferred;
+    * ``extra.reconcile``: every RECONCILE MISMATCH and re-arm; ``extra.flatten_failed``: every FLATTEN FAILED
+      with the open shares;
+    * ``extra.broker_costs``: the broker's own fee and tax per fill (Chejan 938/939) against ours, with the
+      fills where they differ, and the fills per tax year (the year of each trade's settlement).
+    """
+
+    def __init__(self) -> None:
+        self.first: AccountReported | None = None
+        self.last: AccountReported | None = None
+        self.reports: Counter[str] = Counter()
+        self.mismatches: list[dict[str, Any]] = []
+        self.rearmed: list[dict[str, Any]] = []
+        self.flatten_failed: list[dict[str, Any]] = []
+        self.compared = 0
+        self.not_reported = 0
+        self.ours_fee: float = 0
+        self.ours_tax: float = 0
+        self.broker_fee = 0
+        self.broker_tax = 0
+        self.differences: list[dict[str, Any]] = []
+        self.more_differences = 0
+        self.tax_years: Counter[str] = Counter()
+
+    def on_report(self, obs: AccountReported) -> None:
+        if self.first is None:
+            self.first = obs
+        self.last = obs
+        self.reports[obs.purpose] += 1
+
+    def on_mismatch(self, obs: ReconcileMismatch) -> None:
+        self.mismatches.append({"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "code": obs.code,
+                                "expected": obs.expected_qty, "broker": obs.broker_qty,
+                                "delta": obs.broker_qty - obs.expected_qty, "source": obs.source,
+                                "frozen": obs.frozen})
+
+    def on_rearm(self, obs: CodeRearmed) -> None:
+        self.rearmed.append({"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "code": obs.code,
+                             "accepted_shares": obs.accepted_shares, "reason": obs.reason})
+
+    def on_flatten_failed(self, obs: FlattenFailed) -> None:
+        self.flatten_failed.append({"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "pair_id": obs.pair_id,
+                                    "code": obs.code, "venue": obs.venue.value, "open_shares": obs.open_shares,
+                                    "reason": obs.reason})
+
+    def on_fill(self, obs: FillBooked) -> None:
+        if obs.tax_year is not None:
+            self.tax_years[str(obs.tax_year)] += 1
+        if obs.broker_fee_krw is None and obs.broker_tax_krw is None:
+            self.not_reported += 1
+            return
+        self.compared += 1
+        bf, bt = obs.broker_fee_krw or 0, obs.broker_tax_krw or 0
+        self.ours_fee += obs.fee_krw
+        self.ours_tax += obs.tax_krw
+        self.broker_fee += bf
+        self.broker_tax += bt
+        if bf != obs.fee_krw or bt != obs.tax_krw:
+            if len(self.differences) < MAX_COST_DIFFERENCES:
+                self.differences.append({
+                    "ts": iso_kst(obs.t_ns), "pair_id": obs.pair_id, "order_no": obs.order_no, "code": obs.code,
+                    "venue": obs.venue.value, "side": obs.side.value, "qty": obs.qty, "price": obs.price,
+                    "fee_ours": obs.fee_krw, "fee_broker": bf, "tax_ours": obs.tax_krw, "tax_broker": bt})
+            else:
+                self.more_differences += 1
+
+    def inventory(self) -> dict[str, dict[str, int]]:
+        if self.last is None:
+            return {}
+        return {code: {"start": start, "end": end, "net": net, "unexplained": end - start - net}
+                for code, start, end, net in self.last.inventory}
+
+    def extra(self, fills_position: dict[str, int]) -> dict[str, Any]:
+        first, last = self.first, self.last
+        account = None
+        if last is not None:
+            account = {
+                "cash_start_krw": first.cash_krw if first is not None else None, "cash_end_krw": last.cash_krw,
+                "deposit_end_krw": last.deposit_krw, "untradeable": list(last.untradeable),
+                "untradeable_count": len(last.untradeable), "held_codes": len(last.holdings),
+                "refused_signals": dict(last.refused), "mismatched_now": list(last.mismatched),
+                "reports": dict(sorted(self.reports.items())), "deferred": last.deferred,
+                "last_report": {"ts": iso_kst(last.t_ns), "purpose": last.purpose},
+            }
+        return {
+            "account": account,
+            "reconcile": {"mismatches": list(self.mismatches), "rearmed": list(self.rearmed)},
+            "flatten_failed": list(self.flatten_failed),
+            "broker_costs": {
+                "fills_compared": self.compared, "fills_not_reported": self.not_reported,
+                "ours": {"fees": self.ours_fee, "tax": self.ours_tax},
+                "broker": {"fees": self.broker_fee, "tax": self.broker_tax},
+                "differences": list(self.differences), "differences_not_listed": self.more_differences,
+                "fills_by_tax_year": dict(sorted(self.tax_years.items())),
+            },
         }

@@ -12,10 +12,11 @@ from core.pair_desk import RecoveredStep
 from protocol.compact_repr import compact_repr
 from protocol.steps import StepDone
 
-__all__ = ["ActorHealth", "Detail", "DetailValue", "FlushTelemetry", "HealthReport", "HealthRequest", "Ping",
-           "Pong", "RecoverPairManager", "RecoverThrottler", "RecoveryLog", "ReportRequest", "RunReport",
-           "ScaleResult", "ScaleShards", "SessionFinished", "SignalsLost", "StatusReport", "StatusRequest",
-           "StopEngine", "TelemetryFlushed", "ThrottlerBacklog", "ThrottlerLog"]
+__all__ = ["AccountView", "AccountViewRequest", "ActorHealth", "ArmCode", "ArmResult", "Detail", "DetailValue",
+           "FlushTelemetry", "HealthReport", "HealthRequest", "Ping", "Pong", "RecoverPairManager",
+           "RecoverThrottler", "RecoveryLog", "ReportRequest", "RunReport", "ScaleResult", "ScaleShards",
+           "SessionFinished", "SignalsLost", "StatusReport", "StatusRequest", "StopEngine", "TelemetryFlushed",
+           "ThrottlerBacklog", "ThrottlerLog"]
 
 DetailValue = str | int | float | bool | None
 #: An actor's state for the health and status views: ``((name, value), ...)``.
@@ -240,3 +241,41 @@ class TelemetryFlushed:
     """Actor → Supervisor: everything observed has been sent to Telemetry."""
 
     name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmCode:
+    """arbctl/GUI → Supervisor → bridge: re-arm ``code`` (frozen until re-armed by a reconciliation mismatch
+    or a failed flatten); the pair desk hears it in the next step."""
+
+    code: str
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class ArmResult:
+    """Supervisor → asker: the re-arm was passed on (``ok``) or why not."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountViewRequest:
+    """arbctl/GUI → Supervisor → PairManager: answer an :class:`AccountView` to ``reply_to`` (the asker)."""
+
+    reply_to: ActorAddress | None = None
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class AccountView:
+    """PairManager → asker: every code of the universe as the account sees it.
+
+    ``rows``: ``(code, held, sellable, expected, tradeable, why_not)``; ``cash_krw`` the orderable cash
+    tracked; ``known`` whether the broker has reported the account yet.
+    """
+
+    rows: tuple[tuple[str, int, int, int, bool, str], ...]
+    cash_krw: float
+    known: bool

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.desk_events import StepEvent
-from core.signal import Signal
+from core.signal import L1Touches, Signal
 from protocol.compact_repr import compact_repr
 
 __all__ = ["BookDelta", "ExecBatch", "MarketBatch", "SignalBatch", "StepDone", "ThrottlerQueue"]
@@ -55,7 +55,9 @@ class BookDelta:
 @compact_repr
 @dataclass(frozen=True, slots=True, repr=False)
 class SignalBatch:
-    """SpreadEngine → PairManager: the step's signals (``evaluated`` symbols, ``eligible`` of them)."""
+    """SpreadEngine → PairManager: the step's signals (``evaluated`` symbols, ``eligible`` of them) and the
+    current touch of every code whose book changed in the step (``touches``: the desk prices escalation and
+    unwind orders from it)."""
 
     step: int
     t_ns: int
@@ -63,6 +65,7 @@ class SignalBatch:
     evaluated: int = 0
     eligible: int = 0
     updates: int = 0
+    touches: L1Touches | None = None
 
 
 @compact_repr
@@ -86,7 +89,8 @@ class StepDone:
     """PairManager → Throttler → Bridge: step ``step`` is fully handled (the credit for the next).
 
     ``next_deadline_ns`` tells the bridge when the engine next needs to run even without market data
-    (hedge timers, queued orders waiting for a token); ``flat``: no open pair, no exposure.
+    (hedge timers, queued orders waiting for a token); ``flat``: no open pair, no exposure;
+    ``session_over``: the trading day's guard window has closed (the bridge winds the run down).
     """
 
     step: int
@@ -94,6 +98,7 @@ class StepDone:
     next_deadline_ns: int | None = None
     flat: bool = True
     armed: bool = False
+    session_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)

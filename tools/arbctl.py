@@ -99,14 +99,24 @@ def check_config(path: str) -> None:
 
 
 @cli.command("symbols")
-@click.argument("file", type=click.Path(path_type=str))
+@click.argument("file", type=click.Path(path_type=str), required=False)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Config file for screen numbers and market_data.shards (default: the built-in defaults).")
-def symbols(file: str, config_path: str | None) -> None:
-    """Validate the universe FILE (CSV or XLSX) and show its screens and shard assignment.
+@click.option("--account", "account", is_flag=True,
+              help="Show the running engine's universe as the account sees it: shares held, sellable, tradeable.")
+def symbols(file: str | None, config_path: str | None, account: bool) -> None:
+    """Validate the universe FILE (CSV or XLSX) and show its screens and shard assignment; or, with
+    ``--account``, ask the running engine which codes the account can trade (a code without sellable shares
+    is never tried).
 
-    Lists every problem with its line number; exits 2 if there is any, 0 otherwise.
+    Lists every problem with its line number; exits 2 if there is any, 0 otherwise. With ``--account``:
+    exits 1 when the engine is not reachable.
     """
+    if account:
+        _symbols_account(config_path)
+        return
+    if file is None:
+        _fail("arbctl symbols: give a universe FILE, or --account for the running engine's account")
     from config.loader import ConfigError, load_config
     from config.universe_file import UniverseError, load_universe
     from core.universe import MAX_CODES_PER_SCREEN, ScreenAllocationError, assign_shards
@@ -133,7 +143,7 @@ def symbols(file: str, config_path: str | None) -> None:
     sn = cfg.kiwoom.screen_numbers
     try:
         screens = universe.screens(per_screen=MAX_CODES_PER_SCREEN, base=sn.marketdata_base,
-                                   explicit=sn.marketdata, reserved=(sn.orders, sn.session))
+                                   explicit=sn.marketdata, reserved=(sn.orders, sn.session, sn.account))
     except ScreenAllocationError as exc:
         for note in universe.notes:
             click.echo(f"note: {note}")
@@ -159,6 +169,54 @@ def symbols(file: str, config_path: str | None) -> None:
     for note in universe.notes:
         click.echo(f"note: {note}")
     click.echo("problems: none")
+
+
+def _symbols_account(config_path: str | None) -> None:
+    """``arbctl symbols --account``: every code of the running engine's universe as its account sees it."""
+    from protocol.control import AccountView, AccountViewRequest
+
+    cfg, asys, supervisor = _join_engine(config_path)
+    port = cfg.actor_system.admin_port
+    _require_started(asys, supervisor, port, False)
+    view = _ask(asys, supervisor, AccountViewRequest(), STATUS_TIMEOUT_S, port)
+    if not isinstance(view, AccountView):
+        _unreachable(f"unexpected answer from the engine on admin port {port}: {view!r}")
+    if not view.known:
+        click.echo("the broker has not reported the account yet: no pair can start")
+    rows = sorted(view.rows, key=lambda r: (r[4], r[0]))
+    _print_table([("code", "left"), ("held", "right"), ("sellable", "right"), ("expected", "right"),
+                  ("tradeable", "left"), ("why not", "left")],
+                 [[c, f"{h:,}", f"{s:,}", f"{e:,}", "yes" if ok else "NO", why] for c, h, s, e, ok, why in rows])
+    n_ok = sum(1 for r in view.rows if r[4])
+    click.echo(f"{n_ok} of {len(view.rows)} codes tradeable; orderable cash {view.cash_krw:,.0f} KRW")
+
+
+@cli.command("arm")
+@click.argument("code")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
+def arm(code: str, config_path: str | None) -> None:
+    """Re-arm CODE, frozen until re-armed by a RECONCILE MISMATCH or a FLATTEN FAILED: the broker's holding is
+    accepted as the truth from now on and new pairs may start on it again.
+
+    Exit codes: 0 = the engine took the request (it applies at its next step); 1 = refused or not reachable;
+    2 = bad arguments or config.
+    """
+    from protocol.control import ArmCode, ArmResult
+
+    c = code.strip()
+    if c.isdigit() and len(c) < 6:
+        c = c.zfill(6)
+    if not (len(c) == 6 and c.isdigit()):
+        _fail(f"arbctl arm: {code!r} is not a 6-digit code")
+    cfg, asys, supervisor = _join_engine(config_path)
+    port = cfg.actor_system.admin_port
+    _require_started(asys, supervisor, port, False)
+    result = _ask(asys, supervisor, ArmCode(c, "operator (arbctl arm)"), STATUS_TIMEOUT_S, port)
+    if not isinstance(result, ArmResult):
+        _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {result!r}")
+    click.echo(result.message)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
 # ---------------------------------------------------------------------------------- the running engine
@@ -306,6 +364,19 @@ def status(config_path: str | None, as_json: bool) -> None:
     click.echo(f"pairs     {st.active_pairs} active, {st.pairs_done} done; book {'flat' if st.flat else 'NOT flat'}")
     click.echo(f"PnL       {st.pnl_net_krw:+,.0f} KRW net")
     click.echo(f"paused    {'yes (AUTO-PAUSE: no new pairs)' if st.paused else 'no'}")
+    d = dict(st.detail)
+    if "pm.account_known" in d:
+        untradeable = [c for c in str(d.get("pm.untradeable") or "").split(",") if c]
+        known = "reported" if d.get("pm.account_known") else "NOT reported yet (no pair can start)"
+        listed = f" ({', '.join(untradeable[:10])}{' …' if len(untradeable) > 10 else ''})" if untradeable else ""
+        click.echo(f"account   {known}; "
+                   f"cash {float(d.get('pm.cash_krw') or 0):,.0f} KRW; {len(untradeable)} code(s) untradeable{listed}")
+        if d.get("pm.frozen"):
+            click.echo(f"frozen    {d['pm.frozen']} (until re-armed: arbctl arm CODE)")
+        if d.get("pm.mismatched"):
+            click.echo(f"RECONCILE MISMATCH on {d['pm.mismatched']}")
+        if d.get("pm.refused"):
+            click.echo(f"refused   {d['pm.refused']} (signals the account could not take)")
     click.echo(f"finished  {'yes' if st.finished else 'no'}")
 
 

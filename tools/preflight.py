@@ -69,7 +69,7 @@ def check_screens(cfg: EngineConfig, universe: Universe, config_path: str | None
                          f"{MAX_CODES_PER_SCREEN}; Kiwoom allows at most {MAX_SCREENS}")
     try:
         return tuple(universe.screens(per_screen=MAX_CODES_PER_SCREEN, base=sn.marketdata_base,
-                                      explicit=sn.marketdata, reserved=(sn.orders, sn.session)))
+                                      explicit=sn.marketdata, reserved=(sn.orders, sn.session, sn.account)))
     except ScreenAllocationError as exc:
         key = "kiwoom.screen_numbers.marketdata" if sn.marketdata else "kiwoom.screen_numbers.marketdata_base"
         where = f"{config_path}: " if config_path else ""

@@ -34,10 +34,10 @@ So for every ``'확인'`` with 905 containing 취소, ``orig_order_no`` (904) na
 quantity was cancelled and 900 the quantity cancelled. 938/939 are the order's cumulative fee and tax
 (KRW, truncated).
 
-Positions (gubun ``'1'``, FID 930) are signed: the emulator lets a sell exceed the holding and reports
-``'-N'`` (a real account would need the shares); the facade parses 930 with its sign. 931 is the average
-price (weighted and truncated when adding, unchanged when reducing, the fill price when opening or
-flipping, 0 when flat), 932 ``|930| × 931``, 933 the orderable quantity (``max(930, 0)``).
+Positions (gubun ``'1'``, 현물잔고): 930 보유수량 (never negative: the account refuses a sell above
+주문가능수량, :mod:`kiwoom_bridge.emulator.account`), 931 the average price (weighted and truncated when
+adding, unchanged when reducing, 0 when flat or unknown), 932 ``930 × 931``, 933 주문가능수량 (held − the open
+remainder of received sells) and 951 예수금 (the account's cash, whole KRW).
 """
 from __future__ import annotations
 
@@ -137,13 +137,14 @@ class ChejanDesk:
             row[2134] = "2" if req.venue == NXT else "1"
         self._queue("0", row)
 
-    def balance_row(self, code: str, venue: str, pos: int, avg: int) -> None:
-        """Queue a gubun ``'1'`` (잔고) row: signed position ``pos`` at average price ``avg``."""
+    def balance_row(self, code: str, venue: str, pos: int, avg: int, sellable: int, deposit_krw: int) -> None:
+        """Queue a gubun ``'1'`` (잔고) row: ``pos`` shares held at average price ``avg``, ``sellable`` of them
+        orderable now (933), the account's cash ``deposit_krw`` (951)."""
         book = self._exchanges[venue].book(code)
         row = {
             9201: self._account, 9001: "A" + code, 302: self._names.get(code, code),
             10: str(book.last) if book is not None and book.last else "",
-            930: str(pos), 931: str(avg), 932: str(abs(pos) * avg), 933: str(max(pos, 0)),
+            930: str(pos), 931: str(avg), 932: str(abs(pos) * avg), 933: str(sellable), 951: str(deposit_krw),
             27: str(book.ask) if book is not None and book.ask else "",
             28: str(book.bid) if book is not None and book.bid else "",
         }

@@ -28,8 +28,12 @@ Kiwoom behaviour reproduced (SPEC §2, facts §4) and where each rule is stated 
   meaning of 900/902/904/905 per row, ``'A005930'``/``'A005930_NX'`` in 9001, signed positions in 930,
   ``faults.chejan_delay_ms``, ``GetChejanData`` only inside ``OnReceiveChejanData``:
   :mod:`kiwoom_bridge.emulator.chejan`.
-* Order acks as TR data (empty 주문번호 = refused), opt10001 queries and their rate limit, ``GetCommData``
-  only inside ``OnReceiveTrData``: :mod:`kiwoom_bridge.emulator.tr_queries`.
+* Order acks as TR data (empty 주문번호 = refused), opt10001 queries, the account's opw00018 (holdings,
+  paged) and opw00001 (cash) and their rate limit, ``GetRepeatCnt``/``GetCommData`` only inside
+  ``OnReceiveTrData``: :mod:`kiwoom_bridge.emulator.tr_queries`.
+* The account (``sim.account``): holdings and cash, the refusal of a sell above 주문가능수량 or a buy above
+  the orderable cash with Kiwoom's message, another terminal's trade (``sim.faults.external_fill``):
+  :mod:`kiwoom_bridge.emulator.account`.
 * Injectable faults: :mod:`kiwoom_bridge.emulator.faults`.
 
 Determinism: the only randomness is the fault-injection stream seeded with ``rng_seed``; events at the same
@@ -43,6 +47,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from core.clock import NS_PER_MS, kst_date, ns_from_kst
+from kiwoom_bridge.emulator.account import EmulatedAccount
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError, ReentrancyError, UnknownSignatureError
 from kiwoom_bridge.emulator.chejan import ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
@@ -77,11 +82,13 @@ SIG_COMM_RQ_DATA = "CommRqData(QString, QString, int, QString)"
 SIG_GET_COMM_DATA = "GetCommData(QString, QString, int, QString)"
 SIG_GET_CODE_LIST_BY_MARKET = "GetCodeListByMarket(QString)"
 SIG_DISCONNECT_REAL_DATA = "DisconnectRealData(QString)"
+SIG_GET_REPEAT_CNT = "GetRepeatCnt(QString, QString)"
 
 SIGNATURES: tuple[str, ...] = (
     SIG_COMM_CONNECT, SIG_GET_CONNECT_STATE, SIG_GET_LOGIN_INFO, SIG_KOA_FUNCTIONS, SIG_SET_REAL_REG,
     SIG_SET_REAL_REMOVE, SIG_GET_COMM_REAL_DATA, SIG_SEND_ORDER, SIG_GET_CHEJAN_DATA, SIG_SET_INPUT_VALUE,
     SIG_COMM_RQ_DATA, SIG_GET_COMM_DATA, SIG_GET_CODE_LIST_BY_MARKET, SIG_DISCONNECT_REAL_DATA,
+    SIG_GET_REPEAT_CNT,
 )
 _ARITY = {sig: (0 if sig.endswith("()") else sig.count(",") + 1) for sig in SIGNATURES}
 
@@ -166,6 +173,7 @@ class EmulatedControl:
                         chejan_delay_ms=f.chejan_delay_ms, storm_308=f.storm_308)
         if f.disconnect_at is not None:
             faults.disconnect_at_ns = ns_from_kst(kst_date(scheduler.now_ns), f.disconnect_at)
+        ext = getattr(f, "external_fill", None)
         self._faults = faults
         self._disconnect_scheduled: int | None = None
         self.login_result = 0
@@ -192,11 +200,27 @@ class EmulatedControl:
                                   faults)
         self._tr = TrDesk(scheduler, conn, self.OnReceiveMsg, self.OnReceiveTrData, self._exchanges, self._names,
                           screens, queries_per_sec, send_to_ack_ns)
+        exchanges = self._exchanges
+
+        def order_of(venue: str, order_no: str) -> Any:
+            ex = exchanges.get(venue)
+            return ex.order(order_no) if ex is not None else None
+
+        acct_cfg = getattr(sim, "account", None)
+        self._acct = EmulatedAccount(
+            acct_cfg.cash_krw if acct_cfg is not None else 1_000_000_000,
+            acct_cfg.shares if acct_cfg is not None else (lambda code: 1000), fee_bps, order_of)
+        self._acct.touch_codes(self.universe)
+        self._tr.account = self._acct
+        self._tr.account_no = account
         self._orders = OrderDesk(scheduler, conn, screens, self._exchanges, self._chejan, self._tr,
                                  random.Random(rng_seed), faults, account=account,
                                  universe=frozenset(self.universe), markets=self._markets,
                                  latencies_ns=latencies_ns, orders_per_sec=orders_per_sec, fee_bps=fee_bps,
-                                 tax_bps=tax_bps)
+                                 tax_bps=tax_bps, emulated_account=self._acct)
+        if ext is not None:
+            scheduler.at(max(ns_from_kst(kst_date(scheduler.now_ns), ext.at), scheduler.now_ns),
+                         self._external_fill, ext.code, ext.qty)
         fm = sim.fill_model
         self._exchanges.update({
             v: ExchangeSimulator(v, self._orders, queue_ahead_fraction=fm.queue_ahead_fraction,
@@ -220,6 +244,7 @@ class EmulatedControl:
             SIG_GET_COMM_DATA: self._tr.get_comm_data,
             SIG_GET_CODE_LIST_BY_MARKET: self._get_code_list_by_market,
             SIG_DISCONNECT_REAL_DATA: self._realtime.disconnect_real_data,
+            SIG_GET_REPEAT_CNT: self._tr.get_repeat_cnt,
         }
         self._dispatch: dict[str, tuple[Callable[..., Any], int]] = {
             sig: (fn, _ARITY[sig]) for sig, fn in handlers.items()}
@@ -358,8 +383,19 @@ class EmulatedControl:
         return self._exchanges[venue]
 
     def holding(self, code: str) -> int:
-        """Signed position in ``code`` from all fills so far."""
+        """Shares of ``code`` the account holds now."""
         return self._orders.holding(code)
+
+    @property
+    def account(self) -> EmulatedAccount:
+        """The emulated account (holdings, cash, refusals; tests and diagnostics)."""
+        return self._acct
+
+    def _external_fill(self, code: str, qty: int) -> None:
+        """``sim.faults.external_fill``: another terminal trades ``qty`` shares of ``code`` (no Chejan here)."""
+        b = self._exchanges[KRX].book(code)
+        price = (b.last or b.bid or b.ask) if b is not None else 0
+        self._acct.external_trade(code, qty, price)
 
     def schedule_disconnect(self, t_ns: int) -> None:
         """Lose the connection at ``t_ns`` (same as setting ``faults.disconnect_at_ns``)."""

@@ -29,6 +29,9 @@ Latencies and lifecycle (the semantics the facade relies on):
   modifies a mid-price (29) order is refused the same way.
 * Fees (``fees.<venue>`` broker + regulatory bps) and the sell tax (``fees.tax_bps``) accumulate per order
   and are reported in Chejan 938/939.
+* The account (:mod:`kiwoom_bridge.emulator.account`): at server receipt (ack time) a new sell above the
+  code's 주문가능수량 or a buy above the orderable cash is refused with an empty 주문번호 and Kiwoom's
+  message; fills move the holding and the cash, and each fill's 잔고 row carries 930/933/951.
 
 Faults (:mod:`kiwoom_bridge.emulator.faults`), drawn at SendOrder from the control's seeded random stream
 (one draw for the drop, one for the reject, one for the mixed mode, each only when its rate is non-zero
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 
 from core.clock import NS_PER_S, kst_date
 from core.ticks import is_on_tick
+from kiwoom_bridge.emulator.account import EmulatedAccount
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError
 from kiwoom_bridge.emulator.chejan import HOGA_TEXT, ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
@@ -119,13 +123,15 @@ class OrderDesk:
       faults: The control's faults (the control replaces :attr:`faults` when its own is replaced).
       latencies_ns: (send → ack, ack → matching engine, send → cancel/modify at the matching engine).
       fee_bps: Venue → fee in basis points of the notional; tax_bps: (market, year) → sell tax bps.
+      emulated_account: The emulated account (holdings, cash, refusals); default: 1,000 shares of every
+        code and 1 billion KRW.
     """
 
     def __init__(self, scheduler: SimScheduler, conn: Connection, screens: Screens,
                  exchanges: dict[str, ExchangeSimulator], chejan: ChejanDesk, tr: TrDesk, rng: random.Random,
                  faults: Faults, *, account: str, universe: frozenset[str], markets: Mapping[str, str],
                  latencies_ns: tuple[int, int, int], orders_per_sec: int, fee_bps: Mapping[str, float],
-                 tax_bps: Callable[[str, int], float]) -> None:
+                 tax_bps: Callable[[str, int], float], emulated_account: EmulatedAccount | None = None) -> None:
         self._sched = scheduler
         self._conn = conn
         self._screens = screens
@@ -144,12 +150,16 @@ class OrderDesk:
         self._order_seq = 0
         self._order_times: deque[int] = deque()
         self._reqs: dict[str, OrderRequest] = {}
-        self._holdings: dict[str, list[int]] = {}            # code → [signed qty, avg price]
+        self.account = emulated_account if emulated_account is not None else EmulatedAccount(
+            1_000_000_000, lambda code: 1000, fee_bps, self._order_of)
+
+    def _order_of(self, venue: str, order_no: str) -> SimOrder | None:
+        ex = self._exchanges.get(venue)
+        return ex.order(order_no) if ex is not None else None
 
     def holding(self, code: str) -> int:
-        """Signed position in ``code`` from all fills so far."""
-        h = self._holdings.get(code)
-        return h[0] if h else 0
+        """Shares of ``code`` the account holds now."""
+        return self.account.held(code)
 
     # -- SendOrder ------------------------------------------------------------------------------------
 
@@ -248,6 +258,16 @@ class OrderDesk:
     def _order_ack(self, req: OrderRequest) -> None:
         """Server-side handling of an accepted SendOrder at ack time."""
         now = self._sched.now_ns
+        if req.kind == "new" and (req.fault == "" or (req.fault == "drop" and self.faults.drop_ack_order_lives)):
+            book = self._exchanges[req.venue].book(req.code)
+            refusal = self.account.receive(req.order_no, req.venue, req.code, req.side, req.qty, req.price, req.hoga,
+                                           book.ask if book is not None else 0,
+                                           book.ref_price if book is not None else 0)
+            if refusal:
+                self._drop_registered(req)
+                if req.fault == "":
+                    self._tr.order_reply(req, "", refusal)
+                return
         if req.fault == "drop":
             if not self.faults.drop_ack_order_lives:
                 self._drop_registered(req)
@@ -341,26 +361,20 @@ class OrderDesk:
     # -- exchange listener ----------------------------------------------------------------------------
 
     def on_fill(self, order: SimOrder, qty: int, price: int, exec_id: str, t_ns: int) -> None:
-        """Exchange callback: accrue fee/tax and the holding, then emit 체결 and 잔고."""
+        """Exchange callback: accrue fee/tax, book the fill in the account, then emit 체결 and 잔고."""
         req = _request_of(order)
         notional = qty * price
+        fee0, tax0 = int(req.fee_acc), int(req.tax_acc)
         req.fee_acc += notional * self._fee_bps[req.venue] / 10_000
         if order.side == SELL:
             market = self._markets.get(req.code, "KOSPI")
             req.tax_acc += notional * self._tax_bps_fn(market, kst_date(t_ns).year) / 10_000
-        h = self._holdings.setdefault(req.code, [0, 0])
-        pos, avg = h
-        newpos = pos + (qty if order.side == BUY else -qty)
-        if newpos == 0:
-            avg = 0
-        elif pos == 0 or (pos > 0) != (newpos > 0):
-            avg = price                                            # opened or flipped
-        elif abs(newpos) > abs(pos):
-            avg = (abs(pos) * avg + qty * price) // abs(newpos)     # added: weighted, truncated
-        h[0], h[1] = newpos, avg                                   # reduced: average unchanged
+        acct = self.account
+        newpos = acct.on_fill(req.code, order.side, qty, price, int(req.fee_acc) - fee0, int(req.tax_acc) - tax0)
         self._chejan.order_row(req, "체결", order.qty, order.price, order.leaves, fill=(qty, price, exec_id),
                                cum=(order.filled, order.cum_amount), book=self._exchanges[req.venue].book(req.code))
-        self._chejan.balance_row(req.code, req.venue, newpos, avg)
+        self._chejan.balance_row(req.code, req.venue, newpos, acct.avg_price(req.code), acct.sellable(req.code),
+                                 int(acct.cash_krw))
 
     def on_cancelled(self, order: SimOrder, qty: int, reason: str, t_ns: int) -> None:
         """Exchange callback: an IOC/FOK/market remainder was cancelled by the exchange."""

@@ -291,7 +291,10 @@ def test_snapshot_rows_hold_the_last_state_of_each_code_of_the_shard(cfg: Any, u
 @pytest.mark.parametrize(("venue", "side"), [("KRX", "BUY"), ("NXT", "SELL")])
 def test_take_ioc_is_acked_then_filled_and_its_remainder_cancelled(cfg: Any, universe: Universe, venue: str,
                                                                    side: str) -> None:
-    # Prepare: a limit IOC at the touch for more than any visible size (sizes ≤ sim.market.size_max)
+    # Prepare: a limit IOC at the touch for more than any visible size (sizes ≤ sim.market.size_max), from an
+    # account that holds the shares and has the cash for it (the emulator refuses anything else)
+    cfg = load_config(overrides={"sim": {"date": DAY.isoformat(),
+                                         "account": {"holdings_default": 10_000, "cash_krw": 10**13}}})
     core = sim_core(cfg, universe)
     core.register(0, tuple(screens_of(universe)), 0)
     advance(core, core.now_ns() + 5 * NS_PER_S)
@@ -334,7 +337,8 @@ def test_take_ioc_is_acked_then_filled_and_its_remainder_cancelled(cfg: Any, uni
         assert (f.price <= limit) if side == "BUY" else (f.price >= limit)
     if filled:
         balances = [b for b in of_type(events, HoldingUpdated) if b.code == code]
-        assert balances and balances[-1].holding_qty == (filled if side == "BUY" else -filled)
+        held = cfg.sim.account.holdings_default
+        assert balances and balances[-1].holding_qty == held + (filled if side == "BUY" else -filled)
 
 
 def without_bridge_guard(core: BridgeCore) -> BridgeCore:

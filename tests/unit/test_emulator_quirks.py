@@ -17,6 +17,7 @@ from tests.unit.test_openapi_contract import CFG, DAY, SAMSUNG, T0, Harness, q, 
 
 MS = NS_PER_MS
 LAT = CFG.sim.latency
+HELD = CFG.sim.account.holdings_default        # shares of every code the emulated account starts with
 
 
 # -- scheduler and source ------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def test_posted_limit_never_fills_at_the_touch_but_after_enough_volume_at_its_pr
     h.run_to(3100)
     fills = [e for e in h.execs(no) if e.status == "체결"]
     assert [(f.fill_qty, f.leaves_qty) for f in fills] == [(4, 1), (1, 0)]
-    assert h.of("on_balance")[-1].holding_qty == 5
+    assert h.of("on_balance")[-1].holding_qty == HELD + 5
 
 
 def test_posted_limit_fills_when_the_market_trades_through() -> None:
@@ -168,7 +169,7 @@ def test_cancel_fill_race_the_fill_wins_and_the_confirm_shows_zero() -> None:
     conf = h.execs(cx)[-1]
     assert (conf.cancelled_qty, conf.orig_order_no, conf.order_kind) == (0, no, "매수취소")
     assert conf.reject_reason
-    assert h.of("on_balance")[-1].holding_qty == 3 and h.ctl.holding(SAMSUNG) == 3
+    assert h.of("on_balance")[-1].holding_qty == HELD + 3 and h.ctl.holding(SAMSUNG) == HELD + 3
     assert h.execs(cx)[0].status == "접수" and h.execs(cx)[0].cancelled_qty == 0
 
 
@@ -330,7 +331,7 @@ def test_bare_sim_config_runs_without_fees() -> None:
     h.run(100)
     fill = [e for e in h.execs() if e.status == "체결"][0]
     assert fill.fee_krw == 0 and fill.tax_krw == 0
-    assert h.of("on_balance")[-1].holding_qty == -1          # the emulator reports a short as negative
+    assert h.of("on_balance")[-1].holding_qty == HELD - 1    # the account's holding less the share sold
 
 
 def test_sell_tax_and_fees_are_cumulative_per_order() -> None:

@@ -448,7 +448,9 @@ def test_partial_ioc_sequence_accept_fill_balance_then_remainder_confirm() -> No
     assert (fill.status, fill.fill_qty, fill.fill_price, fill.leaves_qty) == ("체결", 10, 84600, 5)
     assert fill.exec_id and fill.fee_krw == int(10 * 84600 * 1.5 / 10_000)
     (bal,) = h.of("on_balance")
-    assert isinstance(bal, BalanceReport) and (bal.code, bal.holding_qty, bal.avg_price) == (SAMSUNG, 10, 84600)
+    held = CFG.sim.account.holdings_default
+    assert isinstance(bal, BalanceReport) and (bal.code, bal.holding_qty, bal.avg_price) == (SAMSUNG, held + 10, 84600)
+    assert (bal.sellable_qty, bal.deposit_krw) == (held + 10, CFG.sim.account.cash_krw - 10 * 84600 - fill.fee_krw)
     assert (conf.status, conf.cancelled_qty, conf.orig_order_no, conf.leaves_qty) == ("확인", 5, no, 0)
     assert "취소" in conf.order_kind
     lat = CFG.sim.latency

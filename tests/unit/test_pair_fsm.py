@@ -159,7 +159,10 @@ def test_direction_names_its_venues() -> None:
 @pytest.mark.parametrize("bad", [
     {"t_hedge_ms": 0}, {"tr_ack_timeout_ms": -1}, {"cooldown_ms": -5}, {"entry_style": "fok"},
     {"hedge_style": "market"}, {"max_cancel_attempts": 0}, {"max_flatten_orders": 0},
-    {"cancel_timeout_ms": 1.5}, {"retry_after_308_ms": True},
+    {"cancel_timeout_ms": 1.5}, {"retry_after_308_ms": True}, {"flatten_style": "market"},
+    {"flatten_slippage_ticks": -1},
+    # market styles carry no price bound: refused unless the operator allows market orders
+    {"entry_style": "market"}, {"flatten_style": "market_ioc"},
 ])
 def test_params_refuse_impossible_values(bad) -> None:
     with pytest.raises(ValueError):
@@ -175,8 +178,9 @@ def test_constructor_validates() -> None:
         PairStateMachine("p", "005930", "A", 1, 0, CHEAP_ASK)          # limit IOC needs a price
     with pytest.raises(ValueError):
         PairStateMachine("p", "005930", "A", 1, RICH_BID, 0)           # limit post needs a price
-    # market entry and NXT mid need no prices
-    PairStateMachine("p", "005930", "B", 1, 0, 0, PairParams(entry_style="market", hedge_style="mid"))
+    # market entry (allowed by the operator) and NXT mid need no prices
+    PairStateMachine("p", "005930", "B", 1, 0, 0, PairParams(entry_style="market", hedge_style="mid",
+                                                            allow_market_orders=True))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,7 +229,8 @@ def test_happy_path_take_then_post_fills_paired_done() -> None:
 
 
 def test_direction_b_market_entry_and_nxt_mid_post() -> None:
-    d = Driver(qty=2, direction="B", params=PairParams(entry_style="market", hedge_style="mid"))
+    d = Driver(qty=2, direction="B", params=PairParams(entry_style="market", hedge_style="mid",
+                                                       allow_market_orders=True))
     (take,) = d.orders_in(d.start())
     assert (take.venue, take.side, take.style, take.price) == ("KRX", "SELL", "market_ioc", 0)
     d.send_and_ack(take.ref, "0001")
@@ -295,14 +300,17 @@ def test_hedge_escalation_happens_exactly_at_first_fill_plus_t_hedge() -> None:
     d.advance(10)
     acts = d.confirm("0002", 3)
     (ioc,) = d.orders_in(acts)
+    # price-bounded: a limit IOC at the cheap ask the machine knows + 3 ticks (100 KRW each here)
     assert (ioc.role, ioc.venue, ioc.side, ioc.qty, ioc.style, ioc.price, ioc.urgent) == \
-        ("hedge_ioc", "KRX", "BUY", 3, "market_ioc", 0, True)
+        ("hedge_ioc", "KRX", "BUY", 3, "limit_ioc", CHEAP_ASK + 300, True)
     assert d.m.state is PairState.HEDGE_IOC_SENT
     d.send_and_ack(ioc.ref, "0004")
     d.fill("0004", 2, CHEAP_ASK + 100, 1)
+    d.m.note_touch(CHEAP_ASK + 100, CHEAP_ASK + 200)       # the book moved up meanwhile
     acts = d.confirm("0004", 1)                            # IOC remainder cancelled
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.style) == (1, "market"), "a second hedge is a plain market order"
+    assert (ioc2.qty, ioc2.style, ioc2.price) == (1, "limit_ioc", CHEAP_ASK + 500), \
+        "the next attempt is re-priced from the latest touch, never a market order"
     d.send_and_ack(ioc2.ref, "0005")
     acts = d.fill("0005", 1, CHEAP_ASK + 100, 0)
     (fin,) = d.finished_in(acts)
@@ -362,8 +370,9 @@ def test_late_post_fill_after_the_ioc_is_unwound() -> None:
     acts = d.fill("0002", 1, CHEAP_ASK, 0)                 # the late fill of the cancelled post
     assert d.events_in(acts, "reopened")
     (unwind,) = d.orders_in(acts)
-    assert (unwind.role, unwind.venue, unwind.side, unwind.qty, unwind.style, unwind.urgent) == \
-        ("unwind", "KRX", "SELL", 1, "market_ioc", True)
+    # no bid known: one tick below the ask is the reference, the limit 3 ticks below that
+    assert (unwind.role, unwind.venue, unwind.side, unwind.qty, unwind.style, unwind.price, unwind.urgent) == \
+        ("unwind", "KRX", "SELL", 1, "limit_ioc", CHEAP_ASK - 400, True)
     assert d.m.state is PairState.UNWIND_SENT and d.m.net_position == 1
     d.send_and_ack(unwind.ref, "0005")
     acts = d.fill("0005", 1, CHEAP_ASK, 0)
@@ -410,19 +419,20 @@ def test_entry_reject_by_chejan_after_ack() -> None:
     assert fin.outcome == "rejected" and d.m.state is PairState.COOLDOWN
 
 
-def test_hedge_reject_is_retried_as_market_ioc() -> None:
+def test_hedge_reject_is_retried_as_a_price_bounded_limit_ioc() -> None:
     d = Driver(qty=4)
     take_filled(d, 4)
     d.sent(d.post_ref())
     acts = d.ack(d.post_ref(), "")
     (ioc,) = d.orders_in(acts)
-    assert (ioc.role, ioc.qty, ioc.style, ioc.urgent) == ("hedge_ioc", 4, "market_ioc", True)
+    assert (ioc.role, ioc.qty, ioc.style, ioc.price, ioc.urgent) == ("hedge_ioc", 4, "limit_ioc", CHEAP_ASK + 300,
+                                                                      True)
     assert d.m.state is PairState.HEDGE_IOC_SENT and d.m.escalated
     assert not d.all(SendCancel), "nothing to cancel: the post never existed"
     d.send_and_ack(ioc.ref, "0003")
     acts = d.do(Rejected("거부", d.now, order_no="0003"))
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.style) == (4, "market")
+    assert (ioc2.qty, ioc2.style, ioc2.price) == (4, "limit_ioc", CHEAP_ASK + 300)
 
 
 def test_send_error_other_than_308_is_a_reject() -> None:
@@ -515,7 +525,7 @@ def test_unconfirmed_hedge_blocks_the_next_one_until_lost() -> None:
     acts = d.fire("grace")
     assert d.events_in(acts, "order_lost")
     (ioc2,) = d.orders_in(acts)
-    assert (ioc2.qty, ioc2.style) == (2, "market")
+    assert (ioc2.qty, ioc2.style) == (2, "limit_ioc")
     d.send_and_ack(ioc2.ref, "0004")
     (fin,) = d.finished_in(d.fill("0004", 2, CHEAP_ASK, 0))
     assert fin.outcome == "error" and fin.unresolved_refs == (ioc.ref,)
@@ -745,11 +755,14 @@ class PairExchange(RuleBasedStateMachine):
 
     @initialize(qty=st.integers(1, 5), direction=st.sampled_from("AB"),
                 entry=st.sampled_from(["ioc", "market"]), hedge=st.sampled_from(["limit", "mid"]),
-                rnd=st.randoms(use_true_random=False))
-    def setup(self, qty, direction, entry, hedge, rnd) -> None:
+                flatten=st.sampled_from(["limit_ioc", "market_ioc"]), rnd=st.randoms(use_true_random=False))
+    def setup(self, qty, direction, entry, hedge, flatten, rnd) -> None:
         self.rnd = rnd
+        self.flatten = flatten
+        allow = entry == "market" or flatten == "market_ioc"
         self.m = PairStateMachine("p", "005930", direction, qty, RICH_BID, CHEAP_ASK,
-                                  PairParams(entry_style=entry, hedge_style=hedge, max_flatten_orders=100))
+                                  PairParams(entry_style=entry, hedge_style=hedge, max_flatten_orders=100,
+                                             flatten_style=flatten, allow_market_orders=allow))
         self.now = T0
         self.timers: dict[int, tuple[str, int]] = {}
         self.queue: list = []                          # Throttler queue of SendOrder/SendCancel
@@ -813,6 +826,9 @@ class PairExchange(RuleBasedStateMachine):
                     assert i.qty == m.net_position
                 if i.style in ("market", "market_ioc", "mid"):
                     assert i.price == 0
+                assert i.style != "market", "a plain market order (no price bound) is never sent"
+                if i.role in ("hedge_ioc", "unwind") and self.flatten == "limit_ioc":
+                    assert i.style == "limit_ioc" and i.price > 0, "every flatten order carries a price bound"
                 self.queue.append(a)
             elif isinstance(a, SendCancel):
                 assert a.intent.urgent

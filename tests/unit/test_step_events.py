@@ -25,6 +25,7 @@ from core.pair_events import OrderStatus
 from core.signal import Signal
 from core.universe import Symbol, Universe
 from kiwoom_bridge.step_events import step_events
+from tests.unit.desk_helpers import account_reports
 
 S = 1_000_000_000
 T0 = 1_796_169_600 * S            # 2026-12-02 09:00:00 KST, a trading day
@@ -59,7 +60,8 @@ def _desk_with_two_takes() -> tuple[PairDesk, list[str]]:
     opened = MarketOperationNotice(MarketOperation.NXT_MAIN_OPEN, "R", "NXT main start", T0 + 30 * S)
     signals = [Signal(code, i, Direction.A, 1, 7660, 7670, 100, 100, 5.0, 6.5, T0 + 37 * S, 0, 0)
                for i, code in enumerate(("015760", "005930"))]
-    outputs, _ = desk.run_step(T0 + 37 * S, [opened], signals)
+    held = account_reports([("015760", 100), ("005930", 100)], 100_000_000, T0 + 30 * S)
+    outputs, _ = desk.run_step(T0 + 37 * S, [opened, *held], signals)
     refs = [o.intent.ref for o in outputs if isinstance(o, OrderRequest)]
     assert len(refs) == 2, outputs
     return desk, refs
