@@ -47,6 +47,7 @@ from protocol.control import (
     RecoverThrottler,
     RecoveryLog,
     SessionFinished,
+    SignalsLost,
     StopEngine,
     ThrottlerLog,
 )
@@ -104,6 +105,7 @@ class KiwoomBridge(EngineActor):
         self.cancel_log: list[PlacedCancel] = []
         self.steps_log: list[RecoveredStep] = []   # credited steps that mattered
         self.throttler_restarts = 0
+        self.signals_lost = False          # the SpreadEngine died: the desk's touches come with the ExecBatch
         self.recoveries = 0
         self.sent_refs: set[str] = set()
         self.duplicates_dropped = 0
@@ -253,6 +255,9 @@ class KiwoomBridge(EngineActor):
                         + [(c.intent.ref, c.token_ns) for c in self.cancel_log], key=lambda rt: rt[1])
         self.throttler_restarts += 1
         self.send(new, ThrottlerLog(tuple(placed), self.t_ns))
+
+    def receiveMsg_SignalsLost(self, msg: SignalsLost, sender: ActorAddress) -> None:
+        self.signals_lost = True
 
     def _tell_new_throttler(self, ref: str, token_ns: int, sender: ActorAddress) -> None:
         """An order the dead Throttler placed reached us after its successor's log: the successor must count
@@ -479,7 +484,8 @@ class KiwoomBridge(EngineActor):
             self.send(addr, MarketBatch(step=self.step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows,
                                         snapshot=snap))
         self.last_exec = ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
-                                   source_exhausted=self.exhausted)
+                                   source_exhausted=self.exhausted,
+                                   touches=core.touches() if self.signals_lost else None)
         self.send(self.wiring.pair_manager, self.last_exec)
 
     def _finish(self, error: str) -> None:

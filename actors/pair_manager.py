@@ -127,7 +127,8 @@ class PairManager(EngineActor):
             self.signal_batch = None
         if self.signals_lost and self.exec_batch is not None and (
                 self.signal_batch is None or self.signal_batch.step != self.exec_batch.step):
-            self.signal_batch = SignalBatch(step=self.exec_batch.step, t_ns=self.exec_batch.t_ns, signals=())
+            self.signal_batch = SignalBatch(step=self.exec_batch.step, t_ns=self.exec_batch.t_ns, signals=(),
+                                            touches=self.exec_batch.touches)
         eb, sb = self.exec_batch, self.signal_batch
         if eb is None or sb is None or eb.step != sb.step:
             if eb is not None and sb is not None and eb.step != sb.step:

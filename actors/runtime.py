@@ -281,34 +281,27 @@ def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
     if not port_listening(admin_port):
         raise EngineStartError(no_engine)
     from thespian.actors import ActorSystem
-    before = time.time()
+    before = _listeners(admin_port)
     asys = ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
-    # the engine may have shut down between the probe and the join: then Thespian has just started an
-    # admin of its own there, which would outlive this command and capture the next launch. A listener
-    # younger than this call is ours: shut it down again and say that nothing runs there.
-    if _listener_started_after(admin_port, before):
+    # the engine may have shut down between the probe and the join: then Thespian has just started an admin
+    # of its own there, which would outlive this command and capture the next launch. That admin is none of
+    # the processes that listened there before (an engine's actors all hold its inherited listening socket):
+    # shut it down again and say that nothing runs there.
+    after = _listeners(admin_port)
+    if before is not None and after is not None and after and not (after & before):
         asys.shutdown()
         raise EngineStartError(no_engine)
     return asys
 
 
-def _listener_started_after(port: int, t_wall: float) -> bool:
-    """Whether the process listening on TCP ``port`` was started after ``t_wall`` (seconds since the epoch).
-
-    False when no listener is found or its process cannot be read (then nothing is known to be ours).
-    """
+def _listeners(port: int) -> set[int] | None:
+    """Pids of the processes listening on TCP ``port`` (None when that cannot be read on this machine)."""
     import psutil
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
-        return False
-    for c in conns:
-        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
-            try:
-                return bool(psutil.Process(c.pid).create_time() >= t_wall - 0.05)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                return False
-    return False
+        return None
+    return {c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
 
 
 def find_supervisor(asys: Any) -> Any:

@@ -375,6 +375,7 @@ class Supervisor(EngineActor):
             self._error(f"{dead.name} exited unexpectedly; no new pairs, the run stops and the open pairs "
                                f"are finished without it")
             self.aborted = f"{dead.name} died"
+            self.send(self._addr("bridge"), SignalsLost(f"{dead.name} died"))      # touches from the bridge
             self.send(self._addr("pair_manager"), SignalsLost(f"{dead.name} died"))
             self.send(self._addr("bridge"), StopEngine(f"{dead.name} died"))
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")

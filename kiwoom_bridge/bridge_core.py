@@ -26,6 +26,7 @@ from core.enums import Venue
 from core.l1 import KIND_QUOTE, KIND_TRADE, L1_ROW_DTYPE, empty_rows
 from core.order_flow import PlacedOrder
 from core.pair_events import CancelIntent
+from core.signal import L1Touches
 from core.throttle import TokenBucket
 from core.universe import Universe
 from kiwoom_bridge.errors import ErrorCode
@@ -423,6 +424,14 @@ class BridgeCore:
         return out
 
     # -- orders ------------------------------------------------------------------------------
+    def touches(self) -> L1Touches:
+        """Both venues' last best bid/ask of every code as the bridge received them (0 = none yet): what the
+        desk prices escalation from when the SpreadEngine, which normally hands these on, is gone."""
+        sym = np.arange(len(self.index), dtype=np.int64)
+        k, n = Venue.KRX.l1_index, Venue.NXT.l1_index
+        return L1Touches(sym, self.last[k, :, 0].copy(), self.last[k, :, 1].copy(), self.last[n, :, 0].copy(),
+                         self.last[n, :, 1].copy())
+
     def place(self, placed: PlacedOrder) -> OrderSendResult:
         """SendOrder for a placed order (rq_name = the intent's ref); the result as a domain event."""
         intent = placed.intent

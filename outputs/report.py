@@ -327,7 +327,9 @@ def render_html(report: Mapping[str, Any], pnl_series: Sequence[tuple[int, float
         ("Max orders in any 1 s", orders.get("max_in_any_1s")),
         ("PnL gross / fees / tax / net (KRW)",
          f"{_fmt_num(pnl.get('gross'), sign=True)} / {_fmt_num(pnl.get('fees'))} / {_fmt_num(pnl.get('tax'))} / "
-         f"{_fmt_num(pnl.get('net'), sign=True)}"),
+         f"{_fmt_num(pnl.get('net'), sign=True)}"
+         + (f" (open shares at their last fill; cash flows alone {_fmt_num(pnl.get('cash_net'), sign=True)})"
+            if pnl.get("marked_at_last_fill") else "")),
         ("End position", "flat" if not not_flat
          else "NOT FLAT: " + ", ".join(f"{c} {q:+d}" for c, q in not_flat.items())),
     ]
@@ -661,7 +663,9 @@ def summarise(report: Mapping[str, Any]) -> str:
                      f"{alerts.get('rate_limited', 0)} answered 429"
                      + (f" (last: {alerts['last_error']})" if alerts.get("last_error") else ""))
     lines.append(f"  PnL KRW: gross {_fmt_num(pnl.get('gross'), sign=True)} · fees {_fmt_num(pnl.get('fees'))} · "
-                 f"tax {_fmt_num(pnl.get('tax'))} · net {_fmt_num(pnl.get('net'), sign=True)}")
+                 f"tax {_fmt_num(pnl.get('tax'))} · net {_fmt_num(pnl.get('net'), sign=True)}"
+                 + (" (open shares valued at their last fill; cash flows alone "
+                    f"{_fmt_num(pnl.get('cash_net'), sign=True)})" if pnl.get("marked_at_last_fill") else ""))
     not_flat = {c: q for c, q in net_pos.items() if q}
     if not_flat:
         lines.append("  Position: NOT FLAT: " + ", ".join(f"{c} {int(q):+d}" for c, q in sorted(not_flat.items())))

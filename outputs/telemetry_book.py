@@ -485,10 +485,19 @@ class TelemetryBook:
         """Most orders + cancels that reached the broker in any 1-second window."""
         return self._sends.value
 
-    def pnl(self) -> dict[str, int | float]:
-        """``{"gross", "fees", "tax", "net"}`` in KRW."""
+    def pnl(self) -> dict[str, int | float | bool]:
+        """``{"gross", "fees", "tax", "net"}`` in KRW.
+
+        While a position is open, cash flows would count an unhedged sale's proceeds as profit: then gross
+        and net value the open shares at their last fill (the ledger's marked net) and ``cash_net`` keeps the
+        plain cash figure, with ``marked_at_last_fill`` true.
+        """
         c = self.cash
-        return {"gross": c.gross_krw, "fees": c.fees_krw, "tax": c.tax_krw, "net": c.net_krw}
+        if not any(self.net_position.values()):
+            return {"gross": c.gross_krw, "fees": c.fees_krw, "tax": c.tax_krw, "net": c.net_krw}
+        marked = self.marked_net
+        return {"gross": marked + c.fees_krw + c.tax_krw, "fees": c.fees_krw, "tax": c.tax_krw, "net": marked,
+                "cash_net": c.net_krw, "marked_at_last_fill": True}
 
     def snapshot(self, now_ns: int | None = None) -> dict[str, Any]:
         """Live figures at ``now_ns`` (default: the newest event time) for the status line, GUI and metrics."""

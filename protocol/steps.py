@@ -82,6 +82,8 @@ class ExecBatch:
     t_ns: int
     events: tuple[StepEvent, ...]
     source_exhausted: bool = False
+    #: only once the SpreadEngine is gone (SignalsLost): the bridge's own last touch of every code
+    touches: L1Touches | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,8 +182,10 @@ def test_health_exits_1_when_an_actor_dies(engine) -> None:
     stops by itself with its open pairs finished (the PairManager steps on without signals)."""
     rt, conf = engine
     def healthy():
+        # every actor has answered a heartbeat (a pid): a just-started actor counts as healthy before that,
+        # and os.kill(0, ...) would kill this test's own process group
         code, rep = health_json(conf)
-        return rep if code == 0 else None
+        return rep if code == 0 and all(a["pid"] for a in rep["actors"]) else None
 
     rep = poll(healthy, "a healthy engine")
     spread = next(a for a in rep["actors"] if a["name"] == "SpreadEngine")
@@ -214,7 +216,8 @@ def test_a_killed_throttler_is_restarted_and_trading_goes_on(engine) -> None:
     def trading():
         code, rep = health_json(conf)
         st = json.loads(arbctl("status", "--config", str(conf), "--json").stdout)
-        return rep if code == 0 and st.get("armed") and st.get("pairs_done", 0) > 0 else None
+        return rep if (code == 0 and all(a["pid"] for a in rep["actors"]) and st.get("armed")
+                       and st.get("pairs_done", 0) > 0) else None
 
     rep = poll(trading, "an armed engine that has done a pair")
     throttler = next(a for a in rep["actors"] if a["name"] == "Throttler")

@@ -122,10 +122,11 @@ def test_open_position_is_reported_and_valued_at_the_last_fill() -> None:
     Desk(book, flat_costs()).fill(T0, "P9", "035420", "KRX", "BUY", 3, 200_000)
     rep = book.report()
     assert rep["net_position"] == {"035420": 3}
-    assert rep["pnl_krw"] == {"gross": -600_000, "fees": 90, "tax": 0, "net": -600_090}
+    # the open 3 shares are valued at their last fill: only the fee is lost so far (cash alone: -600,090)
+    assert rep["pnl_krw"] == {"gross": 0, "fees": 90, "tax": 0, "net": -90, "cash_net": -600_090,
+                              "marked_at_last_fill": True}
     assert rep["extra"]["flat"] is False
     assert rep["extra"]["pairs"]["open_with_fills"] == 1
-    # the live figure values the open 3 shares at their last fill: only the fee is lost so far
     assert book.snapshot()["pnl_marked_net_krw"] == -90
 
 
@@ -133,8 +134,12 @@ def test_live_pnl_of_a_half_done_slice_is_not_the_takes_proceeds() -> None:
     book = TelemetryBook(None, "sim", 1)
     desk = Desk(book, flat_costs())
     desk.fill(T0, "P1", "005930", "NXT", "SELL", 1, 80_000)
-    assert book.snapshot()["pnl_krw"]["gross"] == 80_000          # cash: the proceeds of the take
+    # an unhedged sale is never profit: open shares are valued at their last fill, the cash figure is kept aside
+    pnl = book.snapshot()["pnl_krw"]
+    assert pnl["net"] == -(14 + 160) and pnl["gross"] == 0 and pnl["marked_at_last_fill"] is True
+    assert pnl["cash_net"] == 80_000 - 14 - 160                      # cash: the proceeds of the take
     assert book.snapshot()["pnl_marked_net_krw"] == -(14 + 160)    # marked: what it has cost so far
+    assert "cash flows alone +79,826" in summarise(book.report())
     desk.fill(T0 + 5, "P1", "005930", "KRX", "BUY", 1, 79_900)
     snap = book.snapshot()
     assert snap["pnl_marked_net_krw"] == snap["pnl_krw"]["net"] == 100 - 14 - 160 - 11
