@@ -26,13 +26,14 @@ from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage, requi
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
-from core.desk_events import DisarmRequested, OrderDenied, StepEvent
+from core.desk_events import ConfigReplaced, DisarmRequested, OperatorRequested, OrderDenied, StepEvent
 from core.observations import ReplaySourceDescribed
 from core.order_flow import PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
 from protocol.control import Detail, RecoverPairManager, RecoveryLog, SessionFinished, StopEngine
+from protocol.operator import BridgeView, LiveConfig, OperatorCommand, OperatorDetailRequest
 from protocol.steps import ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
 from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered, ShardReleased
@@ -230,6 +231,27 @@ class KiwoomBridge(EngineActor):
 
     def receiveMsg_OrderDenied(self, msg: OrderDenied, sender: ActorAddress) -> None:
         self.carry.append(msg)
+
+    # -- the operator -------------------------------------------------------------------------
+    def receiveMsg_OperatorCommand(self, msg: OperatorCommand, sender: ActorAddress) -> None:
+        """From the Supervisor: carry the operator's command to the PairManager in the next step."""
+        self.carry.append(OperatorRequested(msg.action, msg.code, msg.reason, msg.source))
+
+    def receiveMsg_LiveConfig(self, msg: LiveConfig, sender: ActorAddress) -> None:
+        """From the Supervisor: carry the live configuration change to the PairManager in the next step."""
+        self.carry.append(ConfigReplaced(msg.config, msg.changes, msg.source))
+
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """Login, server, account (masked), screens and the clock, for the status bar and launch strip."""
+        core, opts = self.core, self.options
+        needed: set[str] = getattr(self, "screens_needed", set())
+        registered = sum(1 for s, r in core.routes.items() if r.registered and s in needed) if core else 0
+        return "bridge", BridgeView(
+            backend=opts.backend if opts else "", connected=bool(core and core.connected),
+            server=core.server() if core else "", account=core.account_masked() if core else "",
+            speed=opts.speed if opts else None, screens_registered=registered, screens_needed=len(needed),
+            shards=len(self.shards), started=self.started, step=self.step, t_ns=self.t_ns,
+            stop_reason=self.stop_reason or "", error=self.error, replay=self.replay_description)
 
     # -- stepping -----------------------------------------------------------------------------
     def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:

@@ -7,10 +7,12 @@ from thespian.actors import ActorAddress
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
+from core.operator_view import desk_view
 from core.order_flow import CancelRequest, OrderRequest, TokenRefund
 from core.pair_desk import DeskOutput, PairDesk
 from core.universe import Universe
 from protocol.control import Detail, RecoverPairManager, RecoveryLog
+from protocol.operator import OperatorDetailRequest
 from protocol.steps import ExecBatch, SignalBatch, StepDone, ThrottlerQueue
 from protocol.wiring import Configure
 
@@ -133,6 +135,11 @@ class PairManager(EngineActor):
                 self.send(self.wiring.throttler, out)
             else:
                 self.observe(out)
+
+    # -- the operator's window --------------------------------------------------------------
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """The desk's pairs, arming, mutes and freezes (between steps: the state a step left behind)."""
+        return "desk", desk_view(self.desk) if self.desk is not None else None
 
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:

@@ -256,18 +256,37 @@ def port_listening(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
+def connect(admin_port: int, base: str = "multiprocTCPBase", *, transient: bool = False) -> Any:
     """Join the running engine's actor system as a client (arbctl), or raise if nothing runs there.
 
     Never starts a new system: joining a port where no admin listens would start a stray admin
     daemon that outlives the caller. Only a listening socket counts: the port of an engine that
     has just shut down stays unbindable for a while (TIME_WAIT), yet nothing answers there.
+    ``transient``: a client of its own rather than the process-wide one (a long-lived client such as
+    the operator window, which re-attaches to engines coming and going); let it go with :func:`detach`.
     """
     if not port_listening(admin_port):
         raise EngineStartError(f"no engine is running on admin port {admin_port} (start python launch.py, "
                                    f"or pass --config with the right actor_system.admin_port)")
     from thespian.actors import ActorSystem
-    return ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
+    return ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS, transientUnique=transient)
+
+
+def detach(asys: Any) -> None:
+    """Let go of a client made by :func:`connect` without stopping the engine.
+
+    ``ActorSystem.shutdown()`` on a client would ask the engine's admin to shut the whole system down;
+    this only closes the client's own endpoint.
+    """
+    base = getattr(asys, "_systemBase", None)
+    transport = getattr(base, "transport", None)
+    if transport is not None:
+        try:
+            transport.close()
+        except Exception:  # noqa: BLE001 - a client whose engine is gone may fail to close; nothing to keep
+            pass
+    if base is not None:
+        asys._systemBase = None
 
 
 def find_supervisor(asys: Any) -> Any:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum, unique
 
-from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, Venue
+from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, OrderStyle, Side, Venue
 from core.ledger import CashTotals
 
 __all__ = [
     "AuditEvent", "AutoPauseChanged", "ErrorRaised", "FillBooked", "HedgeTimedOut", "KillSwitchTripped",
-    "LatencyObserved", "LatencyStage", "Observation", "OrderAudited", "PairClosed", "RejectSpike",
+    "LatencyObserved", "LatencyStage", "Observation", "OperatorActed", "OrderAudited", "PairClosed", "RejectSpike",
     "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
 ]
 
@@ -237,6 +237,21 @@ class ReplaySourceDescribed:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorActed:
+    """The desk applied (``applied``) or had nothing to do for (``applied`` False) an operator command:
+    ``action`` on ``code`` (empty = the engine), or a live configuration change (``action`` None,
+    ``message`` lists the keys). ``message`` says what changed, for the event feed and the report."""
+
+    t_ns: int
+    action: OperatorAction | None
+    code: str
+    reason: str
+    applied: bool
+    message: str
+    source: str = ""
+
+
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
                KillSwitchTripped | RejectSpike | HedgeTimedOut | ErrorRaised | SessionChanged | AutoPauseChanged |
-               TokensObserved | ReplaySourceDescribed)
+               TokensObserved | ReplaySourceDescribed | OperatorActed)

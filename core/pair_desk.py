@@ -32,10 +32,12 @@ from core.clock import kst_date, kst_datetime
 from core.costs import CostModel
 from core.desk_events import (
     BrokerNotice,
+    ConfigReplaced,
     ConnectionChanged,
     DisarmRequested,
     HoldingUpdated,
     MarketOperationNotice,
+    OperatorRequested,
     OrderAccepted,
     OrderAcknowledged,
     OrderCancelled,
@@ -46,7 +48,7 @@ from core.desk_events import (
     SendOutcome,
     StepEvent,
 )
-from core.enums import Direction, MarketOperation, OrderRole
+from core.enums import Direction, MarketOperation, OperatorAction, OrderRole
 from core.ledger import Ledger
 from core.observations import (
     AuditEvent,
@@ -57,6 +59,7 @@ from core.observations import (
     LatencyObserved,
     LatencyStage,
     Observation,
+    OperatorActed,
     OrderAudited,
     PairClosed,
     RejectSpike,
@@ -82,6 +85,7 @@ from core.pair_events import (
     TrAck,
 )
 from core.pair_fsm import PairStateMachine
+from core.pair_journal import PairJournal
 from core.risk import KillSwitchEvent, RiskGate, RiskLimits
 from core.session import SessionClock
 from core.signal import Signal
@@ -187,6 +191,7 @@ class PairDesk:
         self.recovered_pairs = 0
         self._out: list[DeskOutput] = []
         self._requests = 0
+        self.journal = PairJournal()                # timelines of the newest pairs (the operator's view)
 
     # -- the step ----------------------------------------------------------------------------------------
     def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
@@ -343,6 +348,10 @@ class PairDesk:
                 self._kill(self.risk.disarm("disconnect", ev.t_ns, f"bridge disconnected ({ev.reason})"))
         elif isinstance(ev, DisarmRequested):
             self._kill(self.risk.disarm("operator", self.now_ns, ev.reason))
+        elif isinstance(ev, OperatorRequested):
+            self._on_operator(ev)
+        elif isinstance(ev, ConfigReplaced):
+            self._on_config(ev)
         elif isinstance(ev, BrokerNotice):
             self._audit(ev.t_ns, AuditEvent.MESSAGE, "", screen_no=ev.screen_no, request_name=ev.request_name,
                         request_code=ev.request_code, message=ev.text)
@@ -508,6 +517,7 @@ class PairDesk:
             self._timer_seq += 1
             heapq.heappush(self._timers, (act.deadline_ns, self._timer_seq, pid, act.kind, act.token))
         elif isinstance(act, EmitEvent):
+            self.journal.record(act)
             if act.kind == "hedge_timeout":
                 self._observe(HedgeTimedOut(act.now_ns, pid, m.symbol, m.params.t_hedge_ms))
             elif act.kind in _ERROR_KINDS:
@@ -541,6 +551,49 @@ class PairDesk:
                                       f"finished with net position {fin.net_position}: flatten manually"))
             self._kill(self.risk.disarm("flatten_failed", fin.now_ns,
                                         f"{m.symbol} left with {fin.net_position} shares after {pid}"))
+
+    # -- the operator ------------------------------------------------------------------------------------
+    def _on_operator(self, ev: OperatorRequested) -> None:
+        """Arm/disarm the engine, re-arm, mute or unmute a code, at this step's time (deterministic)."""
+        t, code, act = self.now_ns, ev.code, ev.action
+        why = f" ({ev.reason})" if ev.reason else ""
+        if act is OperatorAction.DISARM and not code:
+            kill = self.risk.disarm("operator", t, ev.reason or "disarmed by the operator")
+            self._kill(kill)
+            applied, text = kill is not None, ("engine disarmed" + why if kill is not None
+                                               else f"already disarmed: {self.risk.disarmed_reason}")
+        elif act is OperatorAction.ARM and not code:
+            was = self.risk.rearm()
+            self.disarm_reason = None
+            applied = was is not None
+            text = (f"engine re-armed (was disarmed: {was}); the session guard decides: {self.arm_reason}"
+                    if was is not None else f"nothing to re-arm; the session guard decides: {self.arm_reason}")
+        elif act is OperatorAction.ARM:
+            applied = self.risk.rearm_code(code, t)
+            text = f"{code} re-armed" + why if applied else f"{code} was neither frozen nor muted"
+        elif act is OperatorAction.MUTE:
+            applied = self.risk.mute(code, ev.reason or "muted by the operator")
+            text = f"{code} muted" + why if applied else f"{code} already muted"
+        elif act is OperatorAction.UNMUTE:
+            applied = self.risk.unmute(code)
+            text = f"{code} unmuted" if applied else f"{code} was not muted"
+        else:
+            applied, text = False, f"{act.value} {code}: not an action on one code (use MUTE)"
+        self._observe(OperatorActed(t, act, code, ev.reason, applied, text, ev.source))
+
+    def _on_config(self, ev: ConfigReplaced) -> None:
+        """Run with the operator's new configuration from now on: risk limits, new pairs' timers, fees."""
+        cfg = ev.config
+        self.cfg = cfg
+        per_sym = {c: o.max_outstanding_pairs for c, o in cfg.symbols.per_symbol_overrides.items()
+                   if o.max_outstanding_pairs}
+        self.risk.limits = RiskLimits.from_config(cfg)
+        self.risk.per_symbol_max = per_sym
+        if self.ledger is not None:
+            self.ledger.costs = CostModel.for_date(cfg.fees, kst_date(self.now_ns),
+                                                   extra_holidays=cfg.sessions.extra_holidays)
+        self._observe(OperatorActed(self.now_ns, None, "", "", True,
+                                    "config applied live: " + "; ".join(ev.changes), ev.source))
 
     # -- session and kill switches -----------------------------------------------------------------------
     def _check_session(self, t_ns: int) -> None:

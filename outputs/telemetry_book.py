@@ -28,6 +28,7 @@ from core.observations import (
     LatencyObserved,
     LatencyStage,
     Observation,
+    OperatorActed,
     OrderAudited,
     PairClosed,
     RejectSpike,
@@ -62,7 +63,7 @@ _KIND: dict[type, str] = {
     TicksCounted: "ticks", SignalObserved: "signal", LatencyObserved: "latency", OrderAudited: "order",
     FillBooked: "fill", KillSwitchTripped: "kill_switch", RejectSpike: "reject_spike", HedgeTimedOut: "hedge_timeout",
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
-    ReplaySourceDescribed: "replay_source",
+    ReplaySourceDescribed: "replay_source", OperatorActed: "operator",
 }
 
 
@@ -207,6 +208,8 @@ class TelemetryBook:
         self._last_tokens_ns: int | None = None
         self._hot_ns = 0                       # engine time with utilisation ≥ the auto-pause threshold
         self.replay_source: dict[str, Any] | None = None
+        self.operator_actions: list[dict[str, Any]] = []
+        self.reject_reasons: Counter[str] = Counter()
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -215,7 +218,7 @@ class TelemetryBook:
             KillSwitchTripped: self._on_kill_switch, RejectSpike: self._on_reject_spike,
             HedgeTimedOut: self._on_hedge_timeout, ErrorRaised: self._on_error, SessionChanged: self._on_session,
             AutoPauseChanged: self._on_auto_pause, TokensObserved: self._on_tokens,
-            ReplaySourceDescribed: self._on_replay_source,
+            ReplaySourceDescribed: self._on_replay_source, OperatorActed: self._on_operator,
         }
 
     # -- input -------------------------------------------------------------------------------
@@ -314,6 +317,7 @@ class TelemetryBook:
             self.denied += 1
         elif event is AuditEvent.REJECT:
             self.rejects += 1
+            self.reject_reasons[obs.message or "no reason given"] += 1
             self._rejects_5m.add(t_ns)
             if sym:
                 sym.rejects += 1
@@ -383,6 +387,12 @@ class TelemetryBook:
             "description": obs.description, "rows_read": obs.rows_read, "rows_replayed": obs.rows_replayed,
             "notes": list(obs.notes),
         }
+
+    def _on_operator(self, obs: OperatorActed) -> None:
+        self._append(self.operator_actions, {
+            "ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "action": obs.action.value if obs.action else "config",
+            "code": obs.code, "reason": obs.reason, "applied": obs.applied, "message": obs.message,
+            "source": obs.source})
 
     def _on_session(self, obs: SessionChanged) -> None:
         self.armed = obs.armed
@@ -563,6 +573,8 @@ class TelemetryBook:
             "symbols_table": symbols_table,
             "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
             "replay": dict(self.replay_source) if self.replay_source is not None else None,
+            "operator_actions": list(self.operator_actions),
+            "reject_reasons": dict(self.reject_reasons.most_common()),
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "period": {
                 "first_t_ns": self.first_t_ns, "last_t_ns": self.last_t_ns,
