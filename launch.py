@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     console = Console(highlight=False)
     if not headless and not _gui_available():
         console.print("no display (or no GUI module) available: running headless", style="yellow")
+    elif not headless:
+        window = open_window(cfg.actor_system.admin_port, config_path)
+        console.print(f"operator window started (pid {window.pid}); it attaches as soon as the engine answers",
+                      highlight=False)
 
     opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
                       seed=seed, run_dir=str(rdir), config_path=config_path)
@@ -140,6 +145,22 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()                    # only succeeds on an empty directory
     except OSError:
         pass
+
+
+def window_command(admin_port: int, config_path: str | None) -> list[str]:
+    """The command that opens the operator window on the engine at ``admin_port`` (its own process)."""
+    cmd = [sys.executable, "-m", "gui", "--admin-port", str(admin_port)]
+    if config_path:
+        cmd += ["--config", config_path]
+    return cmd
+
+
+def open_window(admin_port: int, config_path: str | None) -> subprocess.Popen[bytes]:
+    """Start the operator window in its own process and session: off the tick path, and Ctrl-C in this
+    terminal stops the engine in order without closing the window, which then shows the engine gone (and
+    its final report); closing the window never stops the engine."""
+    return subprocess.Popen(window_command(admin_port, config_path), cwd=str(Path(__file__).resolve().parent),
+                            start_new_session=True)
 
 
 def _gui_available() -> bool:

@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from thespian.actors import ActorAddress
 
+from config.live import apply_live_changes
 from config.schema import EngineConfig
 from core.enums import OperatorAction
 from core.operator_view import SYMBOL_ROW_DTYPE, DeskView, FeedEntry, SymbolInfo
-from protocol.control import DetailValue
 from protocol.operator import (
-    LIVE_CONFIG_KEYS,
     SNAPSHOT_MIN_INTERVAL_S,
     BridgeView,
     ConfigChangeRequest,
@@ -116,6 +115,7 @@ class OperatorGateway:
         def _addr(self, kind: str) -> Any: ...
         def _status(self) -> Any: ...
         def _health(self) -> Any: ...
+        def _detail(self, kind: str) -> dict[str, Any]: ...
 
     @property
     def _op(self) -> _GatewayState:
@@ -259,7 +259,8 @@ class OperatorGateway:
             status=self._status(), health=self._health(), bridge=st.bridge, desk=st.desk, figures=st.figures,
             symbols=symbols, universe=universe if full else (), feed=feed, feed_seq=st.feed_seq,
             report=st.report if req.include_report else None, config=self._live_config(),
-            config_version=st.config_version, shard_plan=plan, stale=st.stale, errors=tuple(self.errors[-50:]),
+            config_version=st.config_version, shard_plan=plan, stale=st.stale,
+            throttle=tuple(sorted(self._detail("throttler").items())), errors=tuple(self.errors[-50:]),
             finished=self.finished is not None,
             final_report=self.report.report if self.report is not None else None)
 
@@ -322,33 +323,3 @@ class OperatorGateway:
                 self.send(addr, live)
         self.send(sender, ConfigChangeResult(msg.request_id, True, "applied live: " + "; ".join(changes), changes,
                                              st.config_version))
-
-
-def apply_live_changes(cfg: EngineConfig, changes: tuple[tuple[str, DetailValue], ...]
-                       ) -> tuple[EngineConfig, tuple[str, ...]]:
-    """``cfg`` with ``changes`` (dotted key → value) validated by the config loader; and ``"key: old -> new"``
-    for each value that changed.
-
-    Raises:
-      ValueError: a key that cannot change on a running engine, or the loader's one-line problem.
-    """
-    from config.loader import ConfigError, validate
-    data = cfg.model_dump()
-    out = []
-    for key, value in changes:
-        if key not in LIVE_CONFIG_KEYS:
-            raise ValueError(f"{key}: cannot be changed on a running engine (restart with --config); live keys: "
-                             + ", ".join(sorted(LIVE_CONFIG_KEYS)))
-        node = data
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        old = node[leaf]
-        node[leaf] = value
-        if old != value:
-            out.append(f"{key}: {old} -> {value}")
-    try:
-        new = validate(data, "live edit")
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    return new, tuple(out)

@@ -12,7 +12,7 @@ A client (the operator window, arbctl) joins the engine's actor system and talks
   Supervisor checks it and hands it to the bridge, which carries it in the next step's ``ExecBatch``
   (:class:`core.desk_events.OperatorRequested`): the PairManager applies it inside a step, like every
   other event, so replays and a recovered PairManager see it at the same place.
-* :class:`ConfigChangeRequest` → :class:`ConfigChangeResult`: keys of :data:`LIVE_CONFIG_KEYS` validated
+* :class:`ConfigChangeRequest` → :class:`ConfigChangeResult`: keys of :data:`config.live.LIVE_CONFIG_KEYS` validated
   with the loader's own validation, then applied live (SpreadEngine directly, PairManager inside a step).
 * Scaling and stopping use :class:`protocol.control.ScaleShards` and :class:`protocol.control.StopEngine`.
 """
@@ -29,28 +29,13 @@ from core.operator_view import DeskView, FeedEntry, SymbolInfo
 from protocol.compact_repr import compact_repr
 from protocol.control import DetailValue, HealthReport, StatusReport
 
-__all__ = ["LIVE_CONFIG_KEYS", "SNAPSHOT_MIN_INTERVAL_S", "BridgeView", "ConfigChangeRequest", "ConfigChangeResult",
+__all__ = ["SNAPSHOT_MIN_INTERVAL_S", "BridgeView", "ConfigChangeRequest", "ConfigChangeResult",
            "LiveConfig", "OperatorCommand", "OperatorCommandResult", "OperatorDetail", "OperatorDetailRequest",
            "OperatorSnapshot", "OperatorSnapshotRequest", "SymbolsDelta", "TelemetryView"]
 
 #: The Supervisor gathers fresh details at most this often (wall seconds); askers in between get the cache.
 SNAPSHOT_MIN_INTERVAL_S = 0.2
 
-#: Configuration keys the operator may change on a running engine, and who applies them. They only change
-#: decisions about new pairs (pairs in flight keep their timers) and never the market data or the orders
-#: already sent. Everything else needs a restart.
-LIVE_CONFIG_KEYS: dict[str, str] = {
-    "spread_engine.edge_rule.min_net_ticks_after_fees": "edge buffer (ticks net after fees and tax)",
-    "spread_engine.edge_rule.also_require_min_visible_qty": "minimum visible size (shares)",
-    "spread_engine.cooldown_ms": "cooldown after a miss/reject/flicker (ms)",
-    "execution.t_hedge_ms": "t_hedge: the post's time to hedge (ms)",
-    "execution.max_concurrent_symbols": "max active symbols",
-    "execution.max_outstanding_pairs_per_symbol": "outstanding slices per symbol",
-    "fees.krx.broker_bps": "KRX broker fee (bps)",
-    "fees.krx.regulatory_bps": "KRX venue/regulatory fee (bps)",
-    "fees.nxt.broker_bps": "NXT broker fee (bps)",
-    "fees.nxt.regulatory_bps": "NXT venue/regulatory fee (bps)",
-}
 
 
 # ------------------------------------------------------------------------------------------------ the snapshot
@@ -151,7 +136,8 @@ class OperatorSnapshot:
     symbol facts (sent with full tables only); ``feed`` the lines after ``feed_since``. ``stale`` names the
     parts that did not answer in time (their previous value is repeated). ``config`` is the configuration the
     engine runs with now (``config_version`` counts live changes). ``final_report`` is the run report once
-    the run has finished.
+    the run has finished. ``throttle`` is the Throttler's last heartbeat detail (tokens, orders and queries in
+    the current window).
     """
 
     request_id: int
@@ -171,6 +157,7 @@ class OperatorSnapshot:
     config: EngineConfig | None = None
     config_version: int = 0
     shard_plan: tuple[tuple[int, str, int], ...] = ()
+    throttle: tuple[tuple[str, DetailValue], ...] = ()
     stale: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     finished: bool = False
@@ -201,7 +188,8 @@ class OperatorCommandResult:
 
 @dataclass(frozen=True, slots=True)
 class ConfigChangeRequest:
-    """Window → Supervisor: set these keys (dotted paths of :data:`LIVE_CONFIG_KEYS`) on the running engine."""
+    """Window → Supervisor: set these keys (dotted paths of :data:`config.live.LIVE_CONFIG_KEYS`) on the running
+    engine."""
 
     changes: tuple[tuple[str, DetailValue], ...]
     source: str = "gui"
