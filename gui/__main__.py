@@ -5,7 +5,8 @@
 The admin port comes from the config (``actor_system.admin_port``) unless ``--admin-port`` is given. The
 window attaches when the engine answers, re-attaches when it comes back and says clearly when it is gone;
 closing the window never stops the engine (its Stop button does, after asking). ``--screenshots DIR``
-waits until every panel has data, renders each view to ``DIR/gui-<view>.png`` and exits.
+waits until every panel has data (``--shots-min-pairs``: and the engine has done that many pairs, preferring a
+moment with a pair in flight), renders each view to ``DIR/gui-<view>.png`` and exits.
 """
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ import click
               help="Render every view to PNG files in this directory once they have data, then exit.")
 @click.option("--shots-timeout-s", "shots_timeout_s", type=float, default=180.0, show_default=True,
               help="With --screenshots: give up (exit 1) when the panels are not filled by then.")
+@click.option("--shots-min-pairs", "shots_min_pairs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --screenshots: wait until the engine has done this many pairs (and, for up to 30 s "
+                   "more, for a pair in flight to show).")
+@click.option("--quit-after-s", "quit_after_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Close after this many seconds and print what the window received as JSON (benchmarks).")
 def main(config_path: str | None, admin_port: int | None, interval_ms: int, shots_dir: str | None,
-         shots_timeout_s: float) -> None:
+         shots_timeout_s: float, shots_min_pairs: int, quit_after_s: float | None) -> None:
     """The KRX<->NXT engine's operator window."""
     from PyQt5.QtCore import QTimer
 
@@ -51,12 +57,21 @@ def main(config_path: str | None, admin_port: int | None, interval_ms: int, shot
     tick.start(250)
     if shots_dir:
         start = time.monotonic()
+        ready_at: list[float] = []
 
         def check() -> None:
-            if panels_filled(win):
-                paths = win.grab_views(shots_dir)
-                click.echo("\n".join(str(p) for p in paths))
-                app.exit(0)
+            snap = win.snap
+            done = int((snap.figures or {}).get("pairs_done") or 0) if snap is not None else 0
+            if panels_filled(win) and done >= shots_min_pairs:
+                if not ready_at:
+                    ready_at.append(time.monotonic())
+                active = snap is not None and snap.desk is not None and snap.desk.active
+                if active or time.monotonic() - ready_at[0] > 30:
+                    if active and snap is not None and snap.desk is not None:
+                        win.live.select_pair(snap.desk.active[0].pair_id)
+                    paths = win.grab_views(shots_dir)
+                    click.echo("\n".join(str(p) for p in paths))
+                    app.exit(0)
             elif time.monotonic() - start > shots_timeout_s:
                 click.echo(f"the panels were not filled within {shots_timeout_s:g} s", err=True)
                 app.exit(1)
@@ -64,10 +79,16 @@ def main(config_path: str | None, admin_port: int | None, interval_ms: int, shot
         shots = QTimer()
         shots.timeout.connect(check)
         shots.start(500)
+    if quit_after_s is not None:
+        QTimer.singleShot(int(quit_after_s * 1000), app.quit)
     win.show()
     link.start()
     code = app.exec_()
     link.stop()
+    if quit_after_s is not None:
+        import json
+        click.echo(json.dumps({"snapshots": win.snapshots, "link": link.state.value,
+                               "symbols": win.symbols_model.rowCount(), "feed_lines": win.live.feed.rowCount()}))
     sys.exit(code)
 
 
