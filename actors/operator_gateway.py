@@ -67,6 +67,7 @@ class _Gather:
     started: float
     waiting: set[str]
     include_report: bool
+    include_symbols: bool
     waiters: list[tuple[Any, OperatorSnapshotRequest]] = field(default_factory=list)
     received: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +81,7 @@ class _GatewayState:
     gather: _Gather | None = None
     cached_at: float = -1e9
     report_at: float = -1e9
+    symbols_at: float = -1e9
     desk: DeskView | None = None
     bridge: BridgeView | None = None
     figures: dict[str, Any] = field(default_factory=dict)
@@ -140,7 +142,9 @@ class OperatorGateway:
             self._finish_gather()          # answers its waiters with what arrived
         fresh = now - st.cached_at < SNAPSHOT_MIN_INTERVAL_S
         report_fresh = not msg.include_report or now - st.report_at < REPORT_MIN_INTERVAL_S
-        if (fresh and report_fresh) or self.finished is not None and st.cached_at > 0 and report_fresh:
+        symbols_fresh = not msg.include_symbols or now - st.symbols_at < SNAPSHOT_MIN_INTERVAL_S
+        if (fresh and report_fresh and symbols_fresh) or self.finished is not None and st.cached_at > 0 \
+                and report_fresh:
             self.send(sender, self._snapshot_for(msg))
             return
         self._start_gather(sender, msg, now)
@@ -148,15 +152,18 @@ class OperatorGateway:
     def _start_gather(self, sender: ActorAddress, msg: OperatorSnapshotRequest, now: float) -> None:
         st = self._op
         st.gathers += 1
+        symbols = msg.include_symbols or st.table is None
         targets: dict[str, Any] = {}
         for kind, part in PARTS.items():
+            if part == "symbols" and not symbols:
+                continue
             child = next((c for c in self.children.values() if c.kind == kind and c.alive), None)
             if child is not None:
                 targets[part] = child.address
-        g = _Gather(st.gathers, now, set(targets), msg.include_report, [(sender, msg)])
+        g = _Gather(st.gathers, now, set(targets), msg.include_report, symbols, [(sender, msg)])
         st.gather = g
         req = OperatorDetailRequest(g.gather_id, full_symbols=st.table is None, feed_since=st.feed_seq,
-                                    include_report=msg.include_report)
+                                    include_report=msg.include_report, include_symbols=symbols)
         for addr in targets.values():
             self.send(addr, req)
         if not targets:
@@ -191,12 +198,13 @@ class OperatorGateway:
                 if e.seq > st.feed_seq:
                     st.feed.append(e)
                     st.feed_seq = e.seq
-            if tel.report is not None:
+            if tel.report is not None and g.include_report:
                 st.report = tel.report
                 st.report_at = time.monotonic()
         sym = rec.get("symbols")
         if isinstance(sym, SymbolsDelta):
             self._merge_symbols(sym)
+            st.symbols_at = time.monotonic()
         st.stale = tuple(sorted(g.waiting))
         st.cached_at = time.monotonic()
         for sender, req in g.waiters:

@@ -52,6 +52,7 @@ def main(config_path: str | None, admin_port: int | None, interval_ms: int, shot
     link = EngineLink(port, cfg.actor_system.base, interval_ms=interval_ms)
     win = MainWindow(link, title=f"KRX↔NXT arbitrage — operator (admin port {port})")
     signal.signal(signal.SIGINT, lambda *_: app.quit())
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
     tick = QTimer()
     tick.timeout.connect(lambda: None)       # lets Python see Ctrl-C while Qt's loop runs
     tick.start(250)

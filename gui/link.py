@@ -34,8 +34,11 @@ __all__ = ["EngineLink", "LinkState"]
 
 #: Retry period while no engine answers (seconds).
 RETRY_S = 1.0
-#: The live report is asked for at least every this many polls even when the Reports view is hidden.
-REPORT_EVERY = 8
+#: Symbols rows are asked for at least every this many polls while the Symbols view is hidden (the Live
+#: view's edge-now column reads them too).
+SYMBOLS_EVERY = 4
+#: The live report is asked for at least every this many polls while the Reports view is hidden.
+REPORT_EVERY = 20
 
 
 class LinkState(StrEnum):
@@ -68,6 +71,7 @@ class EngineLink(QObject):
         self.interval_ms = interval_ms
         self.answer_timeout_s = answer_timeout_s
         self.include_report = False         # set by the window while the Reports view is shown
+        self.include_symbols = True         # set by the window while the Symbols view is shown
         self.state = LinkState.SEARCHING
         self.epoch = ""
         self.symbols_since = 0
@@ -163,8 +167,9 @@ class EngineLink(QObject):
     def _poll(self) -> None:
         self._req += 1
         want = self._req
+        symbols = self.include_symbols or want % SYMBOLS_EVERY == 0 or not self.symbols_since
         report = self.include_report or want % REPORT_EVERY == 0
-        req = OperatorSnapshotRequest(want, self.epoch, self.symbols_since, self.feed_since, report)
+        req = OperatorSnapshotRequest(want, self.epoch, self.symbols_since, self.feed_since, report, symbols)
         snap: OperatorSnapshot | None = None
         try:
             self._asys.tell(self._sup, req)

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.resize(1600, 940)
         self._show_link(LinkState.SEARCHING.value, "looking for the engine…")
         if link is not None:
+            self._tab_changed(self.tabs.currentIndex())
             link.snapshot.connect(self.apply)
             link.state_changed.connect(self._show_link)
             link.result.connect(self.show_result)
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if self.link is not None:
             self.link.include_report = VIEWS[index] == "reports"
+            self.link.include_symbols = VIEWS[index] == "symbols"
 
     def show_result(self, what: str, ok: bool, message: str) -> None:
         """A command's outcome: in the window's last line, and in the Config/Shards views for theirs."""

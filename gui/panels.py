@@ -274,7 +274,7 @@ class LivePanel(QWidget):
         self.timeline_view = _table(self.timeline)
         self.feed_view = _table(self.feed)
         self.feed_view.clicked.connect(self._feed_clicked)
-        self.follow = QCheckBox("follow newest")
+        self.follow = QCheckBox("follow newest (feed and pair monitor)")
         self.follow.setChecked(True)
 
         self.pair_head = QLabel("no pair selected")
@@ -349,8 +349,8 @@ class LivePanel(QWidget):
             rows.append((p.code, names.get(p.code, ""), p.state, bps, krw, f"{p.entry_spread_krw:+,}",
                          _age_ms(p.exposure_since_ns, desk.t_ns), sizes, p.last_action, p.pair_id))
         self.active.set_rows(rows)
-        if not self.selected and views:
-            self.select_pair(views[0].pair_id)
+        if views and (not self.selected or (self.selected not in self.pairs and self.follow.isChecked())):
+            self.select_pair(views[0].pair_id)       # following: the newest pair replaces one that aged out
         elif self.selected:
             self._show_pair(self.selected)
 

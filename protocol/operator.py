@@ -44,13 +44,16 @@ SNAPSHOT_MIN_INTERVAL_S = 0.2
 class OperatorSnapshotRequest:
     """Window → Supervisor: a snapshot. ``epoch`` is the engine run the cursors belong to (0 = none yet: send
     everything); ``symbols_since`` the Symbols version the asker holds; ``feed_since`` its newest feed line;
-    ``include_report`` asks for the live run report (the Reports view; costlier, so only when shown)."""
+    ``include_report`` asks for the live run report (the Reports view; costlier, so only when shown);
+    ``include_symbols`` for fresh Symbols rows (the Symbols view: at 20,000 updates/s nearly every row changes
+    between two snapshots, so a window asks for them often only while it shows them)."""
 
     request_id: int = 0
     epoch: str = ""
     symbols_since: int = 0
     feed_since: int = 0
     include_report: bool = False
+    include_symbols: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class OperatorDetailRequest:
     full_symbols: bool = False
     feed_since: int = 0
     include_report: bool = False
+    include_symbols: bool = True
 
 
 @compact_repr
