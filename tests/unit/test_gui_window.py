@@ -123,3 +123,49 @@ def test_the_window_fills_from_a_snapshot_and_a_new_epoch_starts_afresh(qtbot) -
     assert win.symbols_model.rowCount() == 5 and win.launch.steps[2].done
     win.apply(dataclasses.replace(s, epoch="other", universe=universe(3), symbols=SymbolsDelta(T0, rows(3), True, 1)))
     assert win.symbols_model.rowCount() == 3
+
+
+def test_launch_opens_the_window_in_its_own_process_only_with_a_display(monkeypatch) -> None:
+    import sys
+
+    import launch
+    assert launch.window_command(19811, "my.yaml") == [sys.executable, "-m", "gui", "--admin-port", "19811",
+                                                        "--config", "my.yaml"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert not launch._gui_available()                 # offscreen: nobody could see a window
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        assert not launch._gui_available()             # no display
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert launch._gui_available()                     # a display and an importable gui.main_window
+
+
+def test_the_reports_view_exports_the_report_as_csv_and_xlsx(qtbot, tmp_path) -> None:
+    import csv
+
+    from openpyxl import load_workbook
+
+    from gui.panels import ReportsPanel
+    panel = ReportsPanel()
+    qtbot.addWidget(panel)
+    report = {"backend": "sim", "pairs": {"done": 3, "failed": 0, "escalated": 1}, "pnl_krw": {"net": 1234.0},
+              "orders": {"sent": 6}, "net_position": {}, "kill_switch_events": [], "errors": [],
+              "extra": {"symbols_table": [{"code": "005930", "pairs_done": 3, "pairs_failed": 0, "net_krw": 1234.0,
+                                           "avg_net_bps": 4.2, "unhedged_p95_ms": 20.0, "orders_sent": 6,
+                                           "rejects": 0, "reject_rate": 0.0, "timeouts": 0, "signals": 9,
+                                           "fees_krw": 10, "tax_krw": 50}],
+                        "tokens": {"threshold": 0.8, "time_at_or_above_threshold_s": 1.5, "mean_free": 3.2},
+                        "reject_reasons": {"no token": 2}}}
+    panel.apply(snap(desk(40), bridge(), report=report), {"005930": "삼성전자"})
+    assert panel.league.rowCount() == 1 and "1 escalated" in panel.totals.text()
+    assert "no token ×2" in panel.bottlenecks.text()
+    for suffix in (".csv", ".xlsx"):
+        panel.choose_path = lambda s, p=tmp_path / f"r{suffix}": str(p)
+        panel._export(suffix)
+        assert "written" in panel.note.text()
+    rows = dict(csv.reader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert rows["pairs.done"] == "3"
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert wb["Symbols"]["A2"].value == "005930"
