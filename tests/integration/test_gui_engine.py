@@ -160,7 +160,7 @@ def test_the_window_runs_a_real_engine_from_attach_to_stop_and_back(window, qtbo
         wait(qtbot, "the run finished", lambda: win.snap.finished and win.snap.final_report is not None)
         win.tabs.setCurrentIndex(3)
         wait(qtbot, "the final report in Reports", lambda: "final report" in win.reports.totals.text())
-        rep = rt.report(60)
+        rep = next((r for r in (rt.report(60) for _ in range(3)) if r is not None), None)
         assert rep is not None and rep.report["extra"]["operator_actions"]
     finally:
         rt.shutdown()
