@@ -6,7 +6,8 @@ Runs the engine of ``bench.pipeline`` (sim market paced at real time, the defaul
 in the engine's system) ``2 × rounds`` times in the order detached, attached, attached, detached (ABBA, so a
 drift of the machine over the runs weighs on both sides alike). "attached" = the real operator window
 (``python -m gui``, offscreen) in its own process, polling snapshots every ``--interval-ms``; it reports how
-many snapshots it received. Prints one JSON object (milliseconds of wall time inside the engine):
+many snapshots it received, and ``window_cpu_percent`` is its own CPU use. Prints one JSON object
+(milliseconds of wall time inside the engine):
 
     {"runs": [{"attached", "tick_to_signal": {"p50","p95","p99","n"}, "signal_to_send", "updates_lost",
                "cpu_percent", "window": {"snapshots", ...}}, ...],
@@ -62,10 +63,14 @@ def run_once(attached: bool, symbols: int, rate: float, seconds: float, interval
                  "--quit-after-s", str(seconds * 3 + 60)],
                 cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs = _engine_processes([port])
-        cpu0, w0 = _cpu_seconds(procs), time.monotonic()
+        import psutil
+        wprocs = [psutil.Process(window.pid)] if window is not None else []
+        cpu0, w0, wcpu0 = _cpu_seconds(procs), time.monotonic(), _cpu_seconds(wprocs)
         st = rt.wait_finished(seconds * 3 + 60, poll_s=1.0)
         wall = time.monotonic() - w0
-        cpu1 = _cpu_seconds(procs)
+        cpu1, wcpu1 = _cpu_seconds(procs), _cpu_seconds(wprocs)
+        if window is not None:
+            result["window_cpu_percent"] = round(100.0 * (wcpu1 - wcpu0) / wall, 1) if wall > 0 else None
         rep = None
         for _ in range(5):          # a status answer that came after its ask timed out is handed to the next
             rep = rt.report(60)     # ask: skip such stale answers (they happen on a loaded machine)

@@ -31,11 +31,15 @@ import click
 @click.option("--shots-min-pairs", "shots_min_pairs", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --screenshots: wait until the engine has done this many pairs (and, for up to 30 s "
                    "more, for a pair in flight to show).")
+@click.option("--nice", "nice", type=click.IntRange(0, 19), default=10, show_default=True,
+              help="Lower the window's CPU priority by this much (0 = unchanged): on a machine the engine "
+                   "saturates, the operator window yields to the tick path.")
 @click.option("--quit-after-s", "quit_after_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Close after this many seconds and print what the window received as JSON (benchmarks).")
 def main(config_path: str | None, admin_port: int | None, interval_ms: int, shots_dir: str | None,
-         shots_timeout_s: float, shots_min_pairs: int, quit_after_s: float | None) -> None:
+         shots_timeout_s: float, shots_min_pairs: int, nice: int, quit_after_s: float | None) -> None:
     """The KRX<->NXT engine's operator window."""
+    lower_priority(nice)            # before any thread starts: Linux threads inherit it from their creator
     from PyQt5.QtCore import QTimer
 
     from config.loader import ConfigError, load_config
@@ -91,6 +95,21 @@ def main(config_path: str | None, admin_port: int | None, interval_ms: int, shot
         click.echo(json.dumps({"snapshots": win.snapshots, "link": link.state.value,
                                "symbols": win.symbols_model.rowCount(), "feed_lines": win.live.feed.rowCount()}))
     sys.exit(code)
+
+
+def lower_priority(level: int) -> None:
+    """Run the window below the engine's priority (Unix nice ``+level``; below-normal class on Windows)."""
+    if level <= 0:
+        return
+    try:
+        import psutil
+        proc = psutil.Process()
+        if sys.platform == "win32":
+            proc.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            proc.nice(min(19, proc.nice() + level))
+    except Exception:  # noqa: BLE001 - a priority we may not change is no reason not to show the window
+        pass
 
 
 def panels_filled(win: object) -> bool:
