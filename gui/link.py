@@ -60,6 +60,7 @@ class EngineLink(QObject):
     state_changed = pyqtSignal(str, str)
     result = pyqtSignal(str, bool, str)
     _submit = pyqtSignal(object, str)
+    _poke = pyqtSignal()
     _begin = pyqtSignal()
     _end = pyqtSignal()
 
@@ -89,6 +90,7 @@ class EngineLink(QObject):
         self.moveToThread(self._thread)
         self._submit.connect(self._on_submit)
         self._begin.connect(self._on_begin)
+        self._poke.connect(self._on_poke)
         # stopping waits until the worker has let go (its timer dies on its own thread)
         self._end.connect(self._on_end, Qt.ConnectionType.BlockingQueuedConnection)  # type: ignore[call-arg]
 
@@ -104,6 +106,10 @@ class EngineLink(QObject):
             self._end.emit()
             self._thread.quit()
             self._thread.wait(wait_ms)
+
+    def attach_now(self) -> None:
+        """Try to attach at once instead of at the next retry (the launch strip's Connect)."""
+        self._poke.emit()
 
     def send(self, message: object, what: str) -> None:
         """Send a command (OperatorCommand, ConfigChangeRequest, ScaleShards, StopEngine); its outcome comes
@@ -126,6 +132,11 @@ class EngineLink(QObject):
             self._timer.stop()
             self._timer = None
         self._let_go()
+
+    @pyqtSlot()
+    def _on_poke(self) -> None:
+        if self._running and self._asys is None and self._timer is not None:
+            self._timer.start(0)
 
     def _again(self, ms: float) -> None:
         if self._running and self._timer is not None:

@@ -90,7 +90,9 @@ class MainWindow(QMainWindow):
         self.link.send(message, what)
 
     def reconnect(self) -> None:
-        """The launch strip's Connect: the link re-attaches by itself; this only says so."""
+        """The launch strip's Connect: try to attach now (the link also retries every second by itself)."""
+        if self.link is not None:
+            self.link.attach_now()
         self.last_result.setText("attaching: the window retries every second until an engine answers")
 
     def _show_link(self, state: str, text: str) -> None:
