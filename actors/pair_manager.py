@@ -139,7 +139,10 @@ class PairManager(EngineActor):
     # -- the operator's window --------------------------------------------------------------
     def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
         """The desk's pairs, arming, mutes and freezes (between steps: the state a step left behind)."""
-        return "desk", desk_view(self.desk) if self.desk is not None else None
+        if self.desk is None:
+            return "desk", None
+        cache = self.__dict__.setdefault("_view_cache", {})      # finished pairs' views, between answers
+        return "desk", desk_view(self.desk, cache=cache)
 
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:

@@ -14,7 +14,10 @@ many snapshots it received, and ``window_cpu_percent`` is its own CPU use. Print
      "detached_p95_ms", "attached_p95_ms", "change_pct", "target_change_pct": 10, "met"}
 
 ``change_pct`` compares the mean tick→signal p95 of the attached runs with the detached ones (SPEC §9:
-the window changes it by < 10 %).
+the window changes it by < 10 %). ``engine_side_per_snapshot`` times, on the actors' own code, what one
+snapshot costs the tick-path actors (Symbols rows when every row changed, their pickling, the desk view,
+the live figures): the only work the window adds inside the engine; the rest is CPU the window's own
+process takes from a machine the engine may already saturate.
 """
 from __future__ import annotations
 
@@ -107,6 +110,74 @@ def run_once(attached: bool, symbols: int, rate: float, seconds: float, interval
     return result
 
 
+def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
+    """What one snapshot costs the engine's tick-path actors, measured on their own code (ms per answer):
+    the SpreadEngine's Symbols rows when every row changed (the worst case at 20,000 updates/s) and their
+    pickling, the PairManager's desk view with the 40 newest pairs, Telemetry's live figures."""
+    import datetime as dt
+    import pickle
+
+    import numpy as np
+
+    from config.loader import load_config
+    from core.costs import CostModel
+    from core.desk_events import MarketOperationNotice
+    from core.enums import Direction, MarketOperation
+    from core.operator_view import SymbolRowTracker, desk_view
+    from core.pair_desk import PairDesk
+    from core.signal import Signal
+    from core.spread import SpreadParams, SpreadState
+    from core.universe import Universe
+    from outputs.telemetry_book import TelemetryBook
+    from protocol.operator import SymbolsDelta
+
+    cfg = load_config()
+    codes = tuple(f"{100000 + 7 * i:06d}" for i in range(symbols))
+    day, t0 = dt.date(2026, 12, 2), 1_796_169_600 * 10**9
+    st = SpreadState(codes, ("KOSPI",) * symbols, CostModel.for_date(cfg.fees, day), np.ones(symbols),
+                     SpreadParams(100_000_000, 1, 1))
+    rng = np.random.default_rng(7)
+    tracker = SymbolRowTracker()
+    sym = np.arange(symbols)
+
+    def churn() -> None:                 # every row changes between two snapshots
+        bid = (rng.integers(690, 710, symbols) * 100).astype(np.int64)
+        book = np.stack([bid, bid + 100, rng.integers(1, 900, symbols), rng.integers(1, 900, symbols)], axis=1)
+        st.apply_delta(sym, book, book.copy(), np.zeros(symbols, dtype=np.int64), np.full(symbols, t0),
+                       np.zeros(symbols, dtype=np.uint8))
+
+    def timed(fn: Any) -> float:
+        t = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return round((time.perf_counter() - t) * 1000 / repeats, 3)
+
+    churn()
+    tracker.changed_rows(st, t0)
+    rows_ms = timed(lambda: (churn(), tracker.changed_rows(st, t0)))
+    churn_ms = timed(churn)
+    delta = SymbolsDelta(t0, tracker.changed_rows(st, t0, full=True), True)
+    pickle_ms = timed(lambda: pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL))
+    desk = PairDesk(cfg, Universe.from_codes(list(codes), market="KOSPI", nxt=True))
+    desk.run_step(t0 + 36 * 10**9, [MarketOperationNotice(MarketOperation.NXT_MAIN_OPEN, "R", "", t0 + 30 * 10**9)], [])
+    from core.desk_events import OrderDenied
+    from core.order_flow import OrderRequest
+    for k in range(42):                  # 40 finished pairs (their takes denied a step later) and 2 in flight
+        sig = Signal(codes[k], k, Direction.A, 1, 70_000, 70_100, 100, 100, 5.0, 6.5, t0, 0, 0)
+        out, _ = desk.run_step(t0 + (37 + k) * 10**9, [], [sig])
+        if k < 40:
+            req = next(o for o in out if isinstance(o, OrderRequest))
+            desk.run_step(t0 + (37 + k) * 10**9 + 10**8, [OrderDenied(req.intent.ref, req.intent.pair_id,
+                                                                      "no token", t0 + (37 + k) * 10**9)], [])
+    cache: dict[str, Any] = {}
+    desk_view(desk, cache=cache)
+    book = TelemetryBook(cfg, "sim", symbols)
+    return {"symbols_rows_ms": round(rows_ms - churn_ms, 3), "symbols_pickle_ms": pickle_ms,
+            "symbols_payload_kb": round(len(pickle.dumps(delta)) / 1024, 1),
+            "desk_view_ms": timed(lambda: desk_view(desk, cache=cache)), "desk_pairs": len(desk.pairs),
+            "telemetry_figures_ms": timed(book.snapshot)}
+
+
 @click.command()
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="Engine seconds per run.")
 @click.option("--rate", type=float, default=20_000.0, show_default=True, help="L1 updates per second.")
@@ -116,6 +187,7 @@ def run_once(attached: bool, symbols: int, rate: float, seconds: float, interval
 @click.option("--interval-ms", type=int, default=250, show_default=True, help="The window's polling interval.")
 def main(seconds: float, rate: float, symbols: int, rounds: int, interval_ms: int) -> None:
     """Tick→signal p95 with the operator window attached vs not (JSON)."""
+    costs = engine_side_costs(symbols)
     runs = []
     for _ in range(rounds):
         for attached in (False, True, True, False):
@@ -123,7 +195,8 @@ def main(seconds: float, rate: float, symbols: int, rounds: int, interval_ms: in
     det = [r["tick_to_signal"]["p95"] for r in runs if not r["attached"] and r["tick_to_signal"]["p95"] is not None]
     att = [r["tick_to_signal"]["p95"] for r in runs if r["attached"] and r["tick_to_signal"]["p95"] is not None]
     out: dict[str, Any] = {"symbols": symbols, "rate": rate, "seconds": seconds, "interval_ms": interval_ms,
-                           "runs": runs, "target_change_pct": TARGET_CHANGE_PCT}
+                           "engine_side_per_snapshot": costs, "runs": runs,
+                           "target_change_pct": TARGET_CHANGE_PCT}
     if det and att:
         d, a = mean(det), mean(att)
         out.update({"detached_p95_ms": round(d, 2), "attached_p95_ms": round(a, 2),

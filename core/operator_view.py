@@ -220,19 +220,37 @@ def pair_view(m: PairStateMachine, journal_timeline: tuple[JournalEntry, ...], a
         orders=tuple(rows), timeline=journal_timeline)
 
 
-def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS) -> DeskView:
-    """The operator's view of ``desk`` at its current engine time (the ``recent`` newest finished pairs)."""
+def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
+              cache: dict[str, tuple[tuple[object, ...], PairView]] | None = None) -> DeskView:
+    """The operator's view of ``desk`` at its current engine time (the ``recent`` newest finished pairs).
+
+    ``cache`` (kept by the caller between calls) holds the views of finished pairs: they are rebuilt only
+    when their timeline grew or their state or outcome changed (late evidence reopening a pair does both).
+    """
     t = desk.now_ns
     sends = desk._send_t          # ref -> engine time the broker got it (the desk's own record)
     risk = desk.risk
 
     def view(pid: str, active: bool) -> PairView:
         m = desk.pairs[pid]
-        return pair_view(m, desk.journal.timeline(pid), active, sends)
+        timeline = desk.journal.timeline(pid)
+        if active or cache is None:
+            return pair_view(m, timeline, active, sends)
+        key = (str(m.state), m.outcome, len(timeline), desk.journal.dropped(pid))
+        hit = cache.get(pid)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        v = pair_view(m, timeline, active, sends)
+        cache[pid] = (key, v)
+        return v
 
     active = tuple(view(pid, True) for pid in sorted(desk.active))
     finished = (pid for pid in reversed(desk.pairs) if pid not in desk.active)
     recent_views = tuple(view(pid, False) for pid in islice(finished, recent))
+    if cache is not None and len(cache) > 4 * recent:
+        keep = {v.pair_id for v in recent_views}
+        for pid in [p for p in cache if p not in keep]:
+            del cache[pid]
     positions = desk.ledger.positions if desk.ledger is not None else {}
     notice = desk.session.last_notice
     guard = (0, 0)

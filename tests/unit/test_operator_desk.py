@@ -166,3 +166,17 @@ def test_the_event_feed_numbers_lines_and_hands_out_only_new_ones() -> None:
     assert line.kind == "SEND" and line.pair_id == "p4" and line.code == "005930"
     assert feed.consume(OperatorActed(T0, OperatorAction.MUTE, "005930", "news", True, "005930 muted")).kind \
         == "OPERATOR"
+
+
+def test_finished_pairs_views_are_reused_until_the_pair_changes() -> None:
+    from core.desk_events import OrderDenied
+    desk = armed_desk()
+    out, _ = desk.run_step(T0 + 37 * S, [], [signal("015760", 37)])
+    (req,) = [o for o in out if isinstance(o, OrderRequest)]
+    cache: dict = {}
+    active = desk_view(desk, cache=cache).active[0]
+    assert active.state == "ENTRY_TAKE_SENT" and cache == {}            # pairs in flight are always rebuilt
+    desk.run_step(T0 + 38 * S, [OrderDenied(req.intent.ref, req.intent.pair_id, "no token", T0 + 37 * S)], [])
+    first = desk_view(desk, cache=cache).recent[0]
+    assert first.state == "COOLDOWN" and first.outcome == "rejected"
+    assert desk_view(desk, cache=cache).recent[0] is first                # unchanged: the same view object
