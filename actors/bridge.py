@@ -36,7 +36,15 @@ from protocol.control import Detail, RecoverPairManager, RecoveryLog, SessionFin
 from protocol.operator import BridgeView, LiveConfig, OperatorCommand, OperatorDetailRequest
 from protocol.steps import ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
-from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered, ShardReleased
+from protocol.wiring import (
+    Configure,
+    RegisterScreens,
+    ReleaseScreens,
+    RunOptions,
+    ScreensRegistered,
+    ShardReleased,
+    Wiring,
+)
 
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.
@@ -183,10 +191,18 @@ class KiwoomBridge(EngineActor):
         if self.core is not None:
             self.core.release(msg.screen_nos)
 
+    def receiveMsg_Wiring(self, msg: Wiring, sender: ActorAddress) -> None:
+        super().receiveMsg_Wiring(msg, sender)
+        self._maybe_start()          # the shards' screens may have been registered before the Wiring came
+
     def _maybe_start(self) -> None:
         if self.started or self.core is None or self.finished:
             return
         if not self.screens_needed <= set(self.core.routes):
+            return
+        if self.wiring.pair_manager is None:
+            # Thespian does not order the shards' RegisterScreens behind the Supervisor's Wiring: without it
+            # step 1's ExecBatch had no address, and the run stalled at step 1 forever (seen on a loaded machine)
             return
         self.started = True
         self.core.start_clock()

@@ -116,7 +116,7 @@ def launch_steps(snap: OperatorSnapshot | None, attached: bool) -> tuple[LaunchS
 
     finished = bool(snap is not None and snap.finished)
     ok, why = arm_allowed(desk, finished)
-    armed = desk is not None and desk.armed
+    armed = attached and desk is not None and desk.armed and not finished
     if not feeds_done:
         a_text = "after Register feeds"
     elif armed:

@@ -95,8 +95,10 @@ class StatusPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(4, 2, 4, 2)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 2, 4, 2)
+        grid.setHorizontalSpacing(4)
+        grid.setVerticalSpacing(2)
         self.kiwoom = _tile("Kiwoom: -")
         self.session = _tile("Session: -")
         self.armed = _tile("-")
@@ -105,9 +107,11 @@ class StatusPanel(QWidget):
         self.tokens = _tile("tokens -")
         self.latency = [_tile("-") for _ in range(3)]
         self.pnl = _tile("PnL -")
-        for w in (self.kiwoom, self.session, self.armed, self.orders, self.queries, self.tokens, *self.latency,
-                  self.pnl):
-            lay.addWidget(w)
+        # two rows: who/when/whether on top, the rates, tokens, latencies and money below
+        for col, w in enumerate((self.kiwoom, self.session, self.armed, self.pnl)):
+            grid.addWidget(w, 0, col * 2, 1, 2 if col < 3 else 3)
+        for col, w in enumerate((self.orders, self.queries, self.tokens, *self.latency)):
+            grid.addWidget(w, 1, col)
 
     def apply(self, snap: OperatorSnapshot) -> None:
         br, desk, fig = snap.bridge, snap.desk, snap.figures or {}
@@ -349,8 +353,12 @@ class LivePanel(QWidget):
             rows.append((p.code, names.get(p.code, ""), p.state, bps, krw, f"{p.entry_spread_krw:+,}",
                          _age_ms(p.exposure_since_ns, desk.t_ns), sizes, p.last_action, p.pair_id))
         self.active.set_rows(rows)
-        if views and (not self.selected or (self.selected not in self.pairs and self.follow.isChecked())):
-            self.select_pair(views[0].pair_id)       # following: the newest pair replaces one that aged out
+        following = self.follow.isChecked()
+        current = self.pairs.get(self.selected)
+        if desk.active and following and (current is None or not current.active):
+            self.select_pair(desk.active[-1].pair_id)     # following: a pair in flight is what matters
+        elif views and (not self.selected or (current is None and following)):
+            self.select_pair(views[0].pair_id)            # the newest pair replaces one that aged out
         elif self.selected:
             self._show_pair(self.selected)
 

@@ -78,7 +78,10 @@ def feed_line(obs: Observation) -> tuple[str, str, str, str, str] | None:
             kind, level = _ORDER_KINDS[obs.event]
             if obs.event is AuditEvent.SEND and obs.wire_code not in (None, 0):
                 kind, level = "SEND_REFUSED", "warn"
-            return kind, obs.code, obs.pair_id, f"{kind} {_order_text(obs)}", level
+            # a cancel's audit row names the order it cancels, not the code: the pair id begins with it
+            code = obs.code or (obs.pair_id.split("-", 1)[0] if obs.pair_id else "")
+            text = _order_text(obs) if obs.code else f"{code} {_order_text(obs)} (pair {obs.pair_id})".strip()
+            return kind, code, obs.pair_id, f"{kind} {text}", level
         return None           # accepted, broker messages: the audit log has them
     if isinstance(obs, PairClosed):
         cash = obs.cash
