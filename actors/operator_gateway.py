@@ -162,7 +162,7 @@ class OperatorGateway:
                 targets[part] = child.address
         g = _Gather(st.gathers, now, set(targets), msg.include_report, symbols, [(sender, msg)])
         st.gather = g
-        req = OperatorDetailRequest(g.gather_id, full_symbols=st.table is None, feed_since=st.feed_seq,
+        req = OperatorDetailRequest(g.gather_id, feed_since=st.feed_seq,
                                     include_report=msg.include_report, include_symbols=symbols)
         for addr in targets.values():
             self.send(addr, req)
@@ -214,18 +214,13 @@ class OperatorGateway:
         st = self._op
         st.symbols_t_ns = delta.t_ns
         rows = delta.rows
-        if delta.full or st.table is None:
+        if st.table is None or st.versions is None:
             n = len(self.start.universe) if self.start is not None else len(rows)
             st.table = np.zeros(n, dtype=SYMBOL_ROW_DTYPE)
             st.table["sym"] = np.arange(n, dtype=np.int32)
             st.versions = np.zeros(n, dtype=np.int64)
-            st.symbols_version += 1
-            st.table[rows["sym"]] = rows
-            st.versions[:] = st.symbols_version
-            return
         if len(rows) == 0:
             return
-        assert st.versions is not None
         st.symbols_version += 1
         st.table[rows["sym"]] = rows
         st.versions[rows["sym"]] = st.symbols_version

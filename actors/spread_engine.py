@@ -17,6 +17,9 @@ from protocol.operator import LiveConfig, OperatorDetailRequest, SymbolsDelta
 from protocol.steps import BookDelta, SignalBatch
 from protocol.wiring import Configure, ShardDown
 
+#: Symbols rows in one answer to the operator's window (~10 KB): the rest follow in the next answers.
+OPERATOR_ROWS_PER_ANSWER = 96
+
 
 class SpreadEngine(EngineActor):
     """Evaluates the whole universe once per step, as soon as every shard of the step reported.
@@ -86,8 +89,8 @@ class SpreadEngine(EngineActor):
             return "symbols", None
         if self.rows_tracker is None:
             self.rows_tracker = SymbolRowTracker()
-        rows = self.rows_tracker.changed_rows(self.state, self._t_ns, full=msg.full_symbols)
-        return "symbols", SymbolsDelta(self._t_ns, rows, full=msg.full_symbols or len(rows) == self.state.n)
+        rows = self.rows_tracker.changed_rows(self.state, self._t_ns, limit=OPERATOR_ROWS_PER_ANSWER)
+        return "symbols", SymbolsDelta(self._t_ns, rows)
 
     def receiveMsg_RecoverPairManager(self, msg: RecoverPairManager, sender: ActorAddress) -> None:
         """A new PairManager: re-send the last batch (the dead one may not have consumed it; the

@@ -276,15 +276,19 @@ def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
 
 
 class SymbolRowTracker:
-    """Rows of :data:`SYMBOL_ROW_DTYPE` for a :class:`~core.spread.SpreadState`, and which changed.
+    """Rows of :data:`SYMBOL_ROW_DTYPE` for a :class:`~core.spread.SpreadState`, handed out as deltas.
 
     :meth:`changed_rows` evaluates the edge of every symbol with its own output buffers (the SpreadEngine's
-    kernel buffers are never touched), compares with the rows it handed out last time and returns only the
-    rows that differ (all of them the first time, or when ``full``).
+    kernel buffers are never touched) and returns the rows that differ from what it handed out before: at
+    most ``limit`` of them, eligible rows and rows whose direction flipped first, the rest in turn from where
+    the previous answer stopped (rows left out stay pending). A bounded answer keeps the message small: at
+    20,000 updates/s nearly every row changes between two snapshots, and an 800-row message (80 KB) held up
+    the SpreadEngine's sends on the tick path.
     """
 
     def __init__(self) -> None:
         self._last: np.ndarray | None = None
+        self._cursor = 0
 
     def rows(self, state: SpreadState, now_ns: int) -> np.ndarray:
         """Every symbol's row at engine time ``now_ns``."""
@@ -316,21 +320,35 @@ class SymbolRowTracker:
         out["tick_t_ns"] = state.tick_t_ns
         return out
 
-    def changed_rows(self, state: SpreadState, now_ns: int, full: bool = False) -> np.ndarray:
-        """The rows that changed since the previous call (every row if ``full`` or on the first call)."""
+    def changed_rows(self, state: SpreadState, now_ns: int, full: bool = False,
+                     limit: int | None = None) -> np.ndarray:
+        """The rows that changed since they were last handed out (every row if ``full``), at most ``limit``."""
         rows = self.rows(state, now_ns)
+        n = len(rows)
         last = self._last
-        self._last = rows
-        if full or last is None or len(last) != len(rows):
-            return rows
-        changed = np.zeros(len(rows), dtype=np.bool_)
-        for name in rows.dtype.names or ():
-            a, b = rows[name], last[name]
-            if a.dtype.kind == "f":
-                changed |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
-            else:
-                changed |= a != b
-        return rows[changed]
+        if last is None or len(last) != n:
+            last = self._last = np.zeros(n, dtype=SYMBOL_ROW_DTYPE)
+            last["sym"] = -1                       # nothing handed out yet: every row differs
+        if full:
+            idx = np.arange(n)
+        else:
+            changed = np.zeros(n, dtype=np.bool_)
+            for name in rows.dtype.names or ():
+                a, b = rows[name], last[name]
+                if a.dtype.kind == "f":
+                    changed |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+                else:
+                    changed |= a != b
+            idx = np.flatnonzero(changed)
+        if limit is not None and len(idx) > limit:
+            first = rows["eligible"][idx] | (rows["direction"][idx] != last["direction"][idx])
+            rest = idx[~first]
+            rest = rest[np.argsort((rest - self._cursor) % max(n, 1), kind="stable")]
+            idx = np.concatenate([idx[first], rest])[:limit]
+            if len(rest):
+                self._cursor = int(idx[-1]) + 1
+        last[idx] = rows[idx]
+        return rows[idx]
 
 
 def codes_of(views: Iterable[PairView]) -> tuple[str, ...]:

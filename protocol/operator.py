@@ -60,12 +60,11 @@ class OperatorSnapshotRequest:
 class OperatorDetailRequest:
     """Supervisor → PairManager / SpreadEngine / Telemetry / bridge: answer one :class:`OperatorDetail`.
 
-    ``full_symbols``: the SpreadEngine sends every row, not only the changed ones (the Supervisor's table is
-    empty). ``feed_since``: Telemetry sends the feed lines after it.
+    ``include_symbols``: the SpreadEngine answers too (with at most a bounded number of changed rows, the rest
+    in later answers). ``feed_since``: Telemetry sends the feed lines after it.
     """
 
     gather_id: int
-    full_symbols: bool = False
     feed_since: int = 0
     include_report: bool = False
     include_symbols: bool = True

@@ -155,6 +155,26 @@ def test_symbol_rows_hand_out_only_the_rows_that_changed_since_the_last_answer()
     assert len(tracker.changed_rows(st, T0 + 2 * S, full=True)) == 800
 
 
+def test_symbol_rows_are_handed_out_in_bounded_answers_eligible_rows_first_and_none_is_lost() -> None:
+    st = spread_state()
+    tracker = SymbolRowTracker()
+    seen: list[int] = []
+    for _ in range(9):                              # 800 new rows, at most 96 an answer
+        part = tracker.changed_rows(st, T0 + S, limit=96)
+        assert len(part) <= 96
+        seen += part["sym"].tolist()
+    assert sorted(seen) == list(range(800))         # every row once, nothing repeated or lost
+    assert len(tracker.changed_rows(st, T0 + S, limit=96)) == 0
+    # every row changes, and symbol 500 becomes eligible: it comes in the first answer
+    book = np.tile(np.array([[70_100, 70_200, 500, 500]], dtype=np.int64), (800, 1))
+    nxt = book.copy()
+    nxt[500] = [70_500, 70_600, 500, 500]
+    st.apply_delta(np.arange(800), book, nxt, np.zeros(800, dtype=np.int64), np.full(800, T0 + S, dtype=np.int64),
+                   np.zeros(800, dtype=np.uint8))
+    first = tracker.changed_rows(st, T0 + 2 * S, limit=96)
+    assert first["sym"][0] == 500 and first["eligible"][0] and len(first) == 96
+
+
 def test_the_event_feed_numbers_lines_and_hands_out_only_new_ones() -> None:
     feed = EventFeed(capacity=3)
     for i in range(5):
