@@ -112,8 +112,9 @@ def run_once(attached: bool, symbols: int, rate: float, seconds: float, interval
 
 def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
     """What one snapshot costs the engine's tick-path actors, measured on their own code (ms per answer):
-    the SpreadEngine's Symbols rows when every row changed (the worst case at 20,000 updates/s) and their
-    pickling, the PairManager's desk view with the 40 newest pairs, Telemetry's live figures."""
+    the SpreadEngine's Symbols answer when every row changed (the worst case at 20,000 updates/s; at most
+    ``OPERATOR_ROWS_PER_ANSWER`` rows) and its pickling, the PairManager's desk view with the 40 newest pairs,
+    Telemetry's live figures."""
     import datetime as dt
     import pickle
 
@@ -152,11 +153,14 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
             fn()
         return round((time.perf_counter() - t) * 1000 / repeats, 3)
 
+    from actors.spread_engine import OPERATOR_ROWS_PER_ANSWER
+    limit = OPERATOR_ROWS_PER_ANSWER
     churn()
     tracker.changed_rows(st, t0)
-    rows_ms = timed(lambda: (churn(), tracker.changed_rows(st, t0)))
+    rows_ms = timed(lambda: (churn(), tracker.changed_rows(st, t0, limit=limit)))
     churn_ms = timed(churn)
-    delta = SymbolsDelta(t0, tracker.changed_rows(st, t0, full=True), True)
+    churn()
+    delta = SymbolsDelta(t0, tracker.changed_rows(st, t0, limit=limit))
     pickle_ms = timed(lambda: pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL))
     desk = PairDesk(cfg, Universe.from_codes(list(codes), market="KOSPI", nxt=True))
     desk.run_step(t0 + 36 * 10**9, [MarketOperationNotice(MarketOperation.NXT_MAIN_OPEN, "R", "", t0 + 30 * 10**9)], [])
@@ -172,7 +176,8 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
     cache: dict[str, Any] = {}
     desk_view(desk, cache=cache)
     book = TelemetryBook(cfg, "sim", symbols)
-    return {"symbols_rows_ms": round(rows_ms - churn_ms, 3), "symbols_pickle_ms": pickle_ms,
+    return {"symbols_rows_ms": round(rows_ms - churn_ms, 3), "symbols_rows_per_answer": len(delta.rows),
+            "symbols_pickle_ms": pickle_ms,
             "symbols_payload_kb": round(len(pickle.dumps(delta)) / 1024, 1),
             "desk_view_ms": timed(lambda: desk_view(desk, cache=cache)), "desk_pairs": len(desk.pairs),
             "telemetry_figures_ms": timed(book.snapshot)}
