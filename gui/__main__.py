@@ -31,9 +31,9 @@ import click
 @click.option("--shots-min-pairs", "shots_min_pairs", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --screenshots: wait until the engine has done this many pairs (and, for up to 30 s "
                    "more, for a pair in flight to show).")
-@click.option("--nice", "nice", type=click.IntRange(0, 19), default=10, show_default=True,
+@click.option("--nice", "nice", type=click.IntRange(0, 19), default=19, show_default=True,
               help="Lower the window's CPU priority by this much (0 = unchanged): on a machine the engine "
-                   "saturates, the operator window yields to the tick path.")
+                   "saturates, the operator window yields to the tick path (it lags a little instead).")
 @click.option("--quit-after-s", "quit_after_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Close after this many seconds and print what the window received as JSON (benchmarks).")
 def main(config_path: str | None, admin_port: int | None, interval_ms: int, shots_dir: str | None,

@@ -77,6 +77,7 @@ class EngineLink(QObject):
         self.epoch = ""
         self.symbols_since = 0
         self.feed_since = 0
+        self.config_version = -1
         self._asys: Any = None
         self._sup: Any = None
         self._req = 0
@@ -180,7 +181,8 @@ class EngineLink(QObject):
         want = self._req
         symbols = self.include_symbols or want % SYMBOLS_EVERY == 0 or not self.symbols_since
         report = self.include_report or want % REPORT_EVERY == 0
-        req = OperatorSnapshotRequest(want, self.epoch, self.symbols_since, self.feed_since, report, symbols)
+        req = OperatorSnapshotRequest(want, self.epoch, self.symbols_since, self.feed_since, report, symbols,
+                                      self.config_version)
         snap: OperatorSnapshot | None = None
         try:
             self._asys.tell(self._sup, req)
@@ -207,6 +209,8 @@ class EngineLink(QObject):
             self.epoch = snap.epoch
         if snap.symbols is not None:
             self.symbols_since = snap.symbols.version
+        if snap.config is not None:
+            self.config_version = snap.config_version
         self.feed_since = snap.feed_seq
         if self.state is not LinkState.ATTACHED:
             what = "engine attached" if snap.started else "actor system attached; no engine started in it yet"

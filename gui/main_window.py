@@ -7,6 +7,7 @@ to it; it reads coalesced snapshots a few times a second.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
         self.names: dict[str, str] = {}
         self.results: list[tuple[str, bool, str]] = []
         self.snapshots = 0
+        self.engine_config: Any = None
 
         self.banner = QLabel("")
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -132,8 +134,13 @@ class MainWindow(QMainWindow):
         """Show one snapshot in every panel (changed rows only in the tables)."""
         if snap.epoch != self.epoch:
             self.epoch = snap.epoch
+            self.engine_config = None
             self.symbols_model.reset()
             self.live.reset()
+        if snap.config is not None:
+            self.engine_config = snap.config
+        elif self.engine_config is not None:          # sent only when it changed: the panels read the last one
+            snap = dataclasses.replace(snap, config=self.engine_config)
         self.snap = snap
         self.snapshots += 1
         if snap.universe:

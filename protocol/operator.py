@@ -46,7 +46,8 @@ class OperatorSnapshotRequest:
     everything); ``symbols_since`` the Symbols version the asker holds; ``feed_since`` its newest feed line;
     ``include_report`` asks for the live run report (the Reports view; costlier, so only when shown);
     ``include_symbols`` for fresh Symbols rows (the Symbols view: at 20,000 updates/s nearly every row changes
-    between two snapshots, so a window asks for them often only while it shows them)."""
+    between two snapshots, so a window asks for them often only while it shows them); ``config_version`` the
+    configuration version it holds (the configuration is sent only when that differs)."""
 
     request_id: int = 0
     epoch: str = ""
@@ -54,6 +55,7 @@ class OperatorSnapshotRequest:
     feed_since: int = 0
     include_report: bool = False
     include_symbols: bool = True
+    config_version: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ class OperatorSnapshot:
     rows changed since the asker's ``symbols_since`` (all rows when ``symbols.full``); ``universe`` the static
     symbol facts (sent with full tables only); ``feed`` the lines after ``feed_since``. ``stale`` names the
     parts that did not answer in time (their previous value is repeated). ``config`` is the configuration the
-    engine runs with now (``config_version`` counts live changes). ``final_report`` is the run report once
+    engine runs with now (``config_version`` counts live changes), sent only when the asker's version differs. ``final_report`` is the run report once
     the run has finished. ``throttle`` is the Throttler's last heartbeat detail (tokens, orders and queries in
     the current window).
     """
