@@ -140,9 +140,9 @@ class OperatorSnapshot:
     rows changed since the asker's ``symbols_since`` (all rows when ``symbols.full``); ``universe`` the static
     symbol facts (sent with full tables only); ``feed`` the lines after ``feed_since``. ``stale`` names the
     parts that did not answer in time (their previous value is repeated). ``config`` is the configuration the
-    engine runs with now (``config_version`` counts live changes), sent only when the asker's version differs. ``final_report`` is the run report once
-    the run has finished. ``throttle`` is the Throttler's last heartbeat detail (tokens, orders and queries in
-    the current window).
+    engine runs with now (``config_version`` counts live changes), sent only when the asker's version differs.
+    ``final_report`` is the run report once the run has finished. ``throttle`` is the Throttler's last
+    heartbeat detail (tokens, orders and queries in the current window).
     """
 
     request_id: int
