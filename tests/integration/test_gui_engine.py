@@ -70,11 +70,21 @@ def window(qtbot) -> Iterator[tuple[MainWindow, EngineLink, int]]:
 
 
 def wait(qtbot, what: str, cond) -> None:
-    """Wait (bounded) until ``cond()`` holds; fail naming ``what``."""
+    """Wait (bounded) until ``cond()`` holds; fail naming ``what`` (and the last error ``cond`` raised, if any:
+    a snapshot may lack a part for a moment, which is not yet a failure)."""
+    last: list[BaseException] = []
+
+    def check() -> bool:
+        try:
+            return bool(cond())
+        except Exception as exc:  # noqa: BLE001
+            last[:] = [exc]
+            return False
+
     try:
-        qtbot.waitUntil(lambda: bool(cond()), timeout=WAIT_MS)
+        qtbot.waitUntil(check, timeout=WAIT_MS)
     except AssertionError:
-        pytest.fail(f"timed out waiting for: {what}")
+        pytest.fail(f"timed out waiting for: {what}" + (f" (last error: {last[0]!r})" if last else ""))
 
 
 def click_row(qtbot, view, row: int) -> None:
