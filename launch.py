@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,8 +106,13 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     made_rdir = not rdir.exists()
     rdir.mkdir(parents=True, exist_ok=True)
     console = Console(highlight=False)
+    window: subprocess.Popen[bytes] | None = None
     if not headless and not _gui_available():
         console.print("no display (or no GUI module) available: running headless", style="yellow")
+    elif not headless:
+        window = open_window(cfg.actor_system.admin_port, config_path, rdir / "window.log")
+        console.print(f"operator window started (pid {window.pid}, log {rdir / 'window.log'}); it attaches as "
+                      f"soon as the engine answers", highlight=False)
 
     opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
                       seed=seed, run_dir=str(rdir), config_path=config_path)
@@ -120,6 +126,9 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
             shutil.rmtree(rdir, ignore_errors=True)   # the run never started: leave no run folder behind
         _fail(str(exc), EXIT_FAILED)
         return
+    if window is not None and window.poll() not in (None, 0):
+        console.print(f"the operator window exited early (code {window.returncode}): see {rdir / 'window.log'}",
+                      style="yellow", highlight=False)
     if outcome.report is None:
         _fail(outcome.failed or "the run ended without a report", EXIT_FAILED)
         return
@@ -148,6 +157,24 @@ def _why_not_ok(outcome: SessionOutcome) -> str:
     if finished.get("aborted"):
         return f"the run was cut short ({finished['aborted']}): see the report's errors"
     return "the run did not finish cleanly: see the report's errors"
+
+
+def window_command(admin_port: int, config_path: str | None) -> list[str]:
+    """The command that opens the operator window on the engine at ``admin_port`` (its own process)."""
+    cmd = [sys.executable, "-m", "gui", "--admin-port", str(admin_port)]
+    if config_path:
+        cmd += ["--config", config_path]
+    return cmd
+
+
+def open_window(admin_port: int, config_path: str | None, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start the operator window in its own process and session: off the tick path, and Ctrl-C in this
+    terminal stops the engine in order without closing the window, which then shows the engine gone (and
+    its final report); closing the window never stops the engine. Its output goes to ``log_path`` (a Qt
+    platform that cannot start says why there)."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(window_command(admin_port, config_path), cwd=str(Path(__file__).resolve().parent),
+                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _gui_available() -> bool:

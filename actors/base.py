@@ -18,6 +18,7 @@ from core.observations import (
     HedgeTimedOut,
     KillSwitchTripped,
     Observation,
+    OperatorActed,
     OrderAudited,
     PairClosed,
     ReconcileMismatch,
@@ -25,6 +26,7 @@ from core.observations import (
     SessionChanged,
 )
 from protocol.control import Detail, FlushTelemetry, Ping, Pong, TelemetryFlushed
+from protocol.operator import OperatorDetail, OperatorDetailRequest
 from protocol.telemetry import TelemetryBatch
 from protocol.wiring import Wiring
 
@@ -34,7 +36,7 @@ log = logging.getLogger("arb")
 #: actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
 URGENT_OBSERVATIONS: tuple[type, ...] = (OrderAudited, FillBooked, PairClosed, KillSwitchTripped, RejectSpike,
                                          ErrorRaised, HedgeTimedOut, SessionChanged, AutoPauseChanged,
-                                         AccountReported, ReconcileMismatch, FlattenFailed, CodeRearmed)
+                                         AccountReported, ReconcileMismatch, FlattenFailed, CodeRearmed, OperatorActed)
 TELEMETRY_FLUSH_NS = 50_000_000
 
 
@@ -77,6 +79,15 @@ class EngineActor(ActorTypeDispatcher):  # type: ignore[misc]  # thespian ships 
     def receiveMsg_Ping(self, msg: Ping, sender: ActorAddress) -> None:
         self.send(sender, Pong(nonce=msg.nonce, name=self.actor_name, pid=os.getpid(), msgs_in=self.msgs_in,
                                msgs_out=self.msgs_out, pending=self.pending(), detail=tuple(self.detail())))
+
+    def receiveMsg_OperatorDetailRequest(self, msg: OperatorDetailRequest, sender: ActorAddress) -> None:
+        """The Supervisor gathers an operator snapshot: answer this actor's part (only while a window asks)."""
+        part, data = self.operator_detail(msg)
+        self.send(sender, OperatorDetail(msg.gather_id, part, data))
+
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """``(part name, view)`` of this actor for the operator's window; actors with a view override it."""
+        return self.actor_name, None
 
     def pending(self) -> int:
         """Work this actor holds that is not finished (queued orders, unanswered steps...)."""

@@ -34,7 +34,14 @@ from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage, requi
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
-from core.desk_events import ArmRequested, DisarmRequested, OrderDenied, StepEvent
+from core.desk_events import (
+    ArmRequested,
+    ConfigReplaced,
+    DisarmRequested,
+    OperatorRequested,
+    OrderDenied,
+    StepEvent,
+)
 from core.observations import ReplaySourceDescribed
 from core.order_flow import PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
@@ -51,9 +58,18 @@ from protocol.control import (
     StopEngine,
     ThrottlerLog,
 )
+from protocol.operator import BridgeView, LiveConfig, OperatorCommand, OperatorDetailRequest
 from protocol.steps import ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
-from protocol.wiring import Configure, RegisterScreens, ReleaseScreens, RunOptions, ScreensRegistered, ShardReleased
+from protocol.wiring import (
+    Configure,
+    RegisterScreens,
+    ReleaseScreens,
+    RunOptions,
+    ScreensRegistered,
+    ShardReleased,
+    Wiring,
+)
 
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.
@@ -211,10 +227,18 @@ class KiwoomBridge(EngineActor):
         if self.core is not None:
             self.core.release(msg.screen_nos)
 
+    def receiveMsg_Wiring(self, msg: Wiring, sender: ActorAddress) -> None:
+        super().receiveMsg_Wiring(msg, sender)
+        self._maybe_start()          # the shards' screens may have been registered before the Wiring came
+
     def _maybe_start(self) -> None:
         if self.started or self.core is None or self.finished:
             return
         if not self.screens_needed <= set(self.core.routes):
+            return
+        if self.wiring.pair_manager is None:
+            # Thespian does not order the shards' RegisterScreens behind the Supervisor's Wiring: without it
+            # step 1's ExecBatch had no address, and the run stalled at step 1 forever (seen on a loaded machine)
             return
         self.started = True
         self.core.start_clock()
@@ -285,6 +309,27 @@ class KiwoomBridge(EngineActor):
         """The operator re-arms a frozen code: the desk hears it in the next step (and a replacement desk
         replays it from the log like every broker event)."""
         self.carry.append(ArmRequested(msg.code, msg.reason))
+
+    # -- the operator -------------------------------------------------------------------------
+    def receiveMsg_OperatorCommand(self, msg: OperatorCommand, sender: ActorAddress) -> None:
+        """From the Supervisor: carry the operator's command to the PairManager in the next step."""
+        self.carry.append(OperatorRequested(msg.action, msg.code, msg.reason, msg.source))
+
+    def receiveMsg_LiveConfig(self, msg: LiveConfig, sender: ActorAddress) -> None:
+        """From the Supervisor: carry the live configuration change to the PairManager in the next step."""
+        self.carry.append(ConfigReplaced(msg.config, msg.changes, msg.source))
+
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """Login, server, account (masked), screens and the clock, for the status bar and launch strip."""
+        core, opts = self.core, self.options
+        needed: set[str] = getattr(self, "screens_needed", set())
+        registered = sum(1 for s, r in core.routes.items() if r.registered and s in needed) if core else 0
+        return "bridge", BridgeView(
+            backend=opts.backend if opts else "", connected=bool(core and core.connected),
+            server=core.server() if core else "", account=core.account_masked() if core else "",
+            speed=opts.speed if opts else None, screens_registered=registered, screens_needed=len(needed),
+            shards=len(self.shards), started=self.started, step=self.step, t_ns=self.t_ns,
+            stop_reason=self.stop_reason or "", error=self.error, replay=self.replay_description)
 
     # -- stepping -----------------------------------------------------------------------------
     def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:

@@ -8,6 +8,7 @@ from thespian.actors import ActorAddress
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
+from core.operator_view import desk_view
 from core.order_flow import CancelRequest, OrderRequest, TokenRefund
 from core.pair_desk import DeskOutput, PairDesk
 from core.universe import Universe
@@ -21,6 +22,7 @@ from protocol.control import (
     SignalsLost,
     ThrottlerBacklog,
 )
+from protocol.operator import OperatorDetailRequest
 from protocol.steps import ExecBatch, SignalBatch, StepDone, ThrottlerQueue
 from protocol.wiring import Configure
 
@@ -175,6 +177,14 @@ class PairManager(EngineActor):
         rows = tuple((r.code, r.held, r.sellable, r.expected, r.tradeable, r.why_not)
                      for r in self.desk.account_view())
         self.send(to, AccountView(rows, self.desk.account.cash_krw, self.desk.account.known))
+
+    # -- the operator's window --------------------------------------------------------------
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """The desk's pairs, arming, mutes and freezes (between steps: the state a step left behind)."""
+        if self.desk is None:
+            return "desk", None
+        cache = self.__dict__.setdefault("_view_cache", {})      # finished pairs' views, between answers
+        return "desk", desk_view(self.desk, cache=cache)
 
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:

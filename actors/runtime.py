@@ -269,12 +269,14 @@ def port_listening(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
+def connect(admin_port: int, base: str = "multiprocTCPBase", *, transient: bool = False) -> Any:
     """Join the running engine's actor system as a client (arbctl), or raise if nothing runs there.
 
     Never starts a new system: joining a port where no admin listens would start a stray admin
     daemon that outlives the caller. Only a listening socket counts: the port of an engine that
     has just shut down stays unbindable for a while (TIME_WAIT), yet nothing answers there.
+    ``transient``: a client of its own rather than the process-wide one (a long-lived client such as
+    the operator window, which re-attaches to engines coming and going); let it go with :func:`detach`.
     """
     no_engine = (f"no engine is running on admin port {admin_port} (start python launch.py, or pass --config "
                  f"with the right actor_system.admin_port)")
@@ -282,7 +284,7 @@ def connect(admin_port: int, base: str = "multiprocTCPBase") -> Any:
         raise EngineStartError(no_engine)
     from thespian.actors import ActorSystem
     before = _listeners(admin_port)
-    asys = ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS)
+    asys = ActorSystem(base, {"Admin Port": admin_port}, logDefs=LOG_DEFS, transientUnique=transient)
     # the engine may have shut down between the probe and the join: then Thespian has just started an admin
     # of its own there, which would outlive this command and capture the next launch. That admin is none of
     # the processes that listened there before (an engine's actors all hold its inherited listening socket):
@@ -302,6 +304,23 @@ def _listeners(port: int) -> set[int] | None:
     except (psutil.AccessDenied, OSError):
         return None
     return {c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+
+
+def detach(asys: Any) -> None:
+    """Let go of a client made by :func:`connect` without stopping the engine.
+
+    ``ActorSystem.shutdown()`` on a client would ask the engine's admin to shut the whole system down;
+    this only closes the client's own endpoint.
+    """
+    base = getattr(asys, "_systemBase", None)
+    transport = getattr(base, "transport", None)
+    if transport is not None:
+        try:
+            transport.close()
+        except Exception:  # noqa: BLE001 - a client whose engine is gone may fail to close; nothing to keep
+            pass
+    if base is not None:
+        asys._systemBase = None
 
 
 def find_supervisor(asys: Any) -> Any:

@@ -10,10 +10,15 @@ from actors.base import EngineActor, wall_ns
 from core.clock import kst_date
 from core.costs import CostModel
 from core.observations import LatencyObserved, LatencyStage, SignalObserved, TicksCounted
+from core.operator_view import SymbolRowTracker
 from core.spread import SpreadParams, SpreadState
 from protocol.control import Detail, RecoverPairManager
+from protocol.operator import LiveConfig, OperatorDetailRequest, SymbolsDelta
 from protocol.steps import BookDelta, SignalBatch
 from protocol.wiring import Configure, ShardDown
+
+#: Symbols rows in one answer to the operator's window (~10 KB): the rest follow in the next answers.
+OPERATOR_ROWS_PER_ANSWER = 96
 
 
 class SpreadEngine(EngineActor):
@@ -40,12 +45,22 @@ class SpreadEngine(EngineActor):
         self.last_batch: SignalBatch | None = None
         self.step_syms: list[np.ndarray] = []
         self.costs_date: object = None
+        self.rows_tracker: SymbolRowTracker | None = None     # made when a window first asks
+        self._t_ns = 0
 
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.configure = msg
 
     def _build(self, t_ns: int) -> None:
         """Build the arrays on the first step: the tax year follows the session's settlement date."""
+        assert self.configure is not None
+        uni = self.configure.universe
+        costs, mnt, params = self._rules(t_ns)
+        self.state = SpreadState(tuple(s.code for s in uni.symbols), tuple(str(s.market) for s in uni.symbols),
+                                 costs, mnt, params)
+
+    def _rules(self, t_ns: int) -> tuple[CostModel, np.ndarray, SpreadParams]:
+        """Costs, per-symbol edge buffers and parameters of the configuration in force."""
         assert self.configure is not None
         cfg, uni = self.configure.config, self.configure.universe
         costs = CostModel.for_date(cfg.fees, kst_date(t_ns), extra_holidays=cfg.sessions.extra_holidays)
@@ -59,8 +74,26 @@ class SpreadEngine(EngineActor):
         params = SpreadParams(cooldown_ns=cfg.spread_engine.cooldown_ms * 1_000_000,
                               slice_qty=cfg.execution.slice_qty,
                               min_visible_qty=cfg.spread_engine.edge_rule.also_require_min_visible_qty)
-        self.state = SpreadState(tuple(s.code for s in uni.symbols), tuple(str(s.market) for s in uni.symbols),
-                                 costs, mnt, params)
+        return costs, mnt, params
+
+    # -- the operator's window --------------------------------------------------------------
+    def receiveMsg_LiveConfig(self, msg: LiveConfig, sender: ActorAddress) -> None:
+        """The operator changed the edge rule, cooldown or fees: the next evaluation uses them."""
+        if self.configure is None:
+            return
+        import dataclasses
+        self.configure = dataclasses.replace(self.configure, config=msg.config)
+        if self.state is not None:
+            self.state.reconfigure(*self._rules(self._t_ns))
+
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """Both books, the edge now, eligibility and cooldown of the rows changed since the last answer."""
+        if self.state is None:
+            return "symbols", None
+        if self.rows_tracker is None:
+            self.rows_tracker = SymbolRowTracker()
+        rows = self.rows_tracker.changed_rows(self.state, self._t_ns, limit=OPERATOR_ROWS_PER_ANSWER)
+        return "symbols", SymbolsDelta(self._t_ns, rows)
 
     def _roll_costs(self, t_ns: int) -> None:
         """A step on a new Asia/Seoul date (a replay of several days): that date's tax year applies."""

@@ -13,6 +13,7 @@ from typing import Any
 from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
 
 from actors.base import EngineActor
+from actors.operator_gateway import OperatorGateway
 from core.observations import ErrorRaised
 from core.universe import assign_shards
 from protocol.control import (
@@ -86,12 +87,12 @@ class ChildInfo:
     created_wall: float = field(default_factory=time.monotonic)
 
 
-class Supervisor(EngineActor):
+class Supervisor(OperatorGateway, EngineActor):
     """Creates Telemetry, the KiwoomBridge (placed by capability), the Throttler, the PairManager,
     the SpreadEngine and ``market_data.shards`` MarketData shards; wires them; pings them every
     ``telemetry.heartbeat_interval_ms``; restarts a dead shard (it re-registers its screens and the
     bridge sends it a full snapshot); answers health/status; re-shards live; stops the run and
-    returns the report.
+    returns the report. Serves the operator's window (:class:`~actors.operator_gateway.OperatorGateway`).
     """
 
     actor_name = "Supervisor"

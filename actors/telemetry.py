@@ -28,10 +28,12 @@ from config.schema import EngineConfig
 from core.observations import Observation, OrderAudited
 from outputs.alerts import AlertContext, SlackAlerter
 from outputs.audit import AuditLog, audit_path, audit_row
+from outputs.event_feed import EventFeed
 from outputs.metrics import MetricsExporter
 from outputs.report import write_run_report
 from outputs.telemetry_book import TelemetryBook
 from protocol.control import Detail, ReportRequest, RunReport
+from protocol.operator import OperatorDetailRequest, TelemetryView
 from protocol.telemetry import TelemetryBatch, TelemetryConfigure, TelemetrySnapshot, TelemetrySnapshotRequest
 from protocol.wiring import Configure
 
@@ -67,6 +69,7 @@ class Telemetry(EngineActor):
         self.run_dir: Path | None = None
         self._pending: list[Observation] = []
         self._pending_dropped = 0
+        self.feed = EventFeed()
 
     # -- configuration -----------------------------------------------------------------------
     def receiveMsg_TelemetryConfigure(self, msg: TelemetryConfigure, sender: ActorAddress) -> None:
@@ -120,6 +123,7 @@ class Telemetry(EngineActor):
                 self._pending_dropped += 1
             return
         self.book.consume(obs)
+        self.feed.consume(obs)
         if isinstance(obs, OrderAudited):
             self._audit(obs)
         if self.alerter is not None:
@@ -187,6 +191,12 @@ class Telemetry(EngineActor):
     def receiveMsg_TelemetrySnapshotRequest(self, msg: TelemetrySnapshotRequest, sender: ActorAddress) -> None:
         book = self.book or TelemetryBook(None, "unknown", 0)
         self.send(sender, TelemetrySnapshot(book.snapshot(msg.now_ns)))
+
+    def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
+        """Live figures, the event feed after the Supervisor's cursor and, when asked, the live report."""
+        book = self.book or TelemetryBook(None, "unknown", 0)
+        report = book.report() if msg.include_report else None
+        return "telemetry", TelemetryView(book.snapshot(), self.feed.since(msg.feed_since), report)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
         if msg.payload != _METRICS_TICK or self.metrics is None or self.book is None:

@@ -207,4 +207,9 @@ class Throttler(EngineActor):
         snap = self.throttle.snapshot(self.now_ns) if self.throttle else None
         return (("tokens_free", snap.orders_free if snap else 0), ("paused", snap.paused if snap else False),
                 ("placed", self.placed), ("denied", self.denied), ("recovering", self.recovering),
-                ("rebuilt_from", self.rebuilt_from))
+                ("rebuilt_from", self.rebuilt_from),
+                ("orders_capacity", snap.orders_capacity if snap else 0),
+                ("orders_reserved", snap.orders_reserved if snap else 0),
+                ("utilisation", snap.utilisation if snap else 0.0),
+                ("queries_capacity", snap.queries_capacity if snap else 0),
+                ("queries_in_window", snap.queries_capacity - snap.queries_free if snap else 0))

@@ -2,7 +2,8 @@
 
 The bridge translates every Kiwoom callback (TR acks, Chejan notices, 잔고, market-operation codes,
 connection events, messages) into one of these frozen values; the Throttler adds :class:`OrderDenied`;
-the operator's stop adds :class:`DisarmRequested`. Nothing here knows a FID, a hoga code or a Korean
+the operator's stop adds :class:`DisarmRequested`, the operator's window and arbctl add
+:class:`OperatorRequested` and :class:`ConfigReplaced`. Nothing here knows a FID, a hoga code or a Korean
 status word. Fields named ``broker_*`` or ``wire_*`` carry the broker's own text or codes *opaquely*,
 for the audit log only: no decision above the bridge reads them.
 
@@ -13,13 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum, unique
+from typing import TYPE_CHECKING
 
-from core.enums import MarketOperation, Side, Venue
+from core.enums import MarketOperation, OperatorAction, Side, Venue
 from core.order_flow import PlacedOrder
 
+if TYPE_CHECKING:
+    from config.schema import EngineConfig
+
 __all__ = [
-    "ArmRequested", "BrokerNotice", "CashReported", "ConnectionChanged", "DisarmRequested", "HoldingUpdated",
-    "HoldingsReported", "MarketOperationNotice", "OrderAccepted", "OrderAcknowledged", "OrderCancelled",
+    "ArmRequested", "BrokerNotice", "CashReported", "ConfigReplaced", "ConnectionChanged", "DisarmRequested",
+    "HoldingUpdated", "HoldingsReported", "MarketOperationNotice", "OperatorRequested", "OrderAccepted",
+    "OrderAcknowledged", "OrderCancelled",
     "OrderDenied", "OrderFilled", "OrderRefused", "OrderSendResult", "SendOutcome", "StepEvent",
 ]
 
@@ -229,6 +235,30 @@ class ArmRequested:
     reason: str = "operator"
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorRequested:
+    """The operator's command (:class:`~core.enums.OperatorAction`), applied by the desk at the step's time.
+
+    ``code`` empty = the whole engine. ``source`` names where it came from (``gui``, ``arbctl``) for the log.
+    """
+
+    action: OperatorAction
+    code: str = ""
+    reason: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReplaced:
+    """The operator changed keys that are safe to apply live (``changes``: ``"key.path: old -> new"``);
+    from this step on the desk runs with ``config`` (new pairs only; pairs in flight keep their timers)."""
+
+    config: EngineConfig
+    changes: tuple[str, ...] = ()
+    source: str = ""
+
+
 StepEvent = (OrderSendResult | OrderAcknowledged | OrderAccepted | OrderFilled | OrderCancelled | OrderRefused |
              HoldingUpdated | MarketOperationNotice | ConnectionChanged | BrokerNotice | OrderDenied |
-             DisarmRequested | HoldingsReported | CashReported | ArmRequested)
+             DisarmRequested | HoldingsReported | CashReported | ArmRequested | OperatorRequested |
+             ConfigReplaced)

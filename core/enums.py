@@ -14,7 +14,8 @@ from __future__ import annotations
 from enum import StrEnum, unique
 from typing import Self
 
-__all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OrderRole", "OrderStyle", "Side", "Venue"]
+__all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OperatorAction", "OrderRole", "OrderStyle", "Side",
+           "Venue"]
 
 
 class LiteralEnum(StrEnum):
@@ -210,3 +211,24 @@ class MarketOperation(LiteralEnum):
     NXT_AFTER_MARKET_CLOSE = "nxt_after_market_close"
     OTHER = "other"
     UNKNOWN = "unknown"
+
+
+@unique
+class OperatorAction(LiteralEnum):
+    """What the operator asks of the engine (GUI, arbctl), carried to the PairManager inside a step.
+
+    Without a code: ``ARM`` lifts the engine-wide disarm (the operator's or a kill switch's; the session
+    guard still decides whether the engine may trade), ``DISARM`` stops new pairs (in-flight pairs finish).
+    With a code: ``MUTE`` stops new pairs on it until ``UNMUTE``; ``ARM`` re-arms it (lifts its freeze and
+    its mute). Other work (account reconciliation freezes) plugs into ``ARM CODE``.
+    """
+
+    ARM = "ARM"
+    DISARM = "DISARM"
+    MUTE = "MUTE"
+    UNMUTE = "UNMUTE"
+
+    @property
+    def needs_code(self) -> bool:
+        """Whether the action is about one code (``MUTE``/``UNMUTE``) rather than optional."""
+        return self in (OperatorAction.MUTE, OperatorAction.UNMUTE)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum, unique
 
-from core.enums import Direction, MarketOperation, OrderRole, OrderStyle, Side, Venue
+from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, OrderStyle, Side, Venue
 from core.ledger import CashTotals
 
 __all__ = [
     "AccountReported", "AuditEvent", "AutoPauseChanged", "CodeRearmed", "ConnectionObserved", "ErrorRaised",
     "FillBooked", "FlattenFailed", "HedgeTimedOut", "KillSwitchTripped", "LatencyObserved", "LatencyStage",
-    "Observation", "OrderAudited", "PairClosed", "ReconcileMismatch", "RefusalStorm", "RejectSpike",
+    "Observation", "OperatorActed", "OrderAudited", "PairClosed", "ReconcileMismatch", "RefusalStorm",
+    "RejectSpike",
     "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
 ]
 
@@ -322,7 +323,22 @@ class AccountReported:
     mismatched: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorActed:
+    """The desk applied (``applied``) or had nothing to do for (``applied`` False) an operator command:
+    ``action`` on ``code`` (empty = the engine), or a live configuration change (``action`` None,
+    ``message`` lists the keys). ``message`` says what changed, for the event feed and the report."""
+
+    t_ns: int
+    action: OperatorAction | None
+    code: str
+    reason: str
+    applied: bool
+    message: str
+    source: str = ""
+
+
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
                KillSwitchTripped | RejectSpike | RefusalStorm | ConnectionObserved | HedgeTimedOut | ErrorRaised |
                SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed | ReconcileMismatch |
-               CodeRearmed | FlattenFailed | AccountReported)
+               CodeRearmed | FlattenFailed | AccountReported | OperatorActed)

@@ -46,11 +46,13 @@ from core.desk_events import (
     ArmRequested,
     BrokerNotice,
     CashReported,
+    ConfigReplaced,
     ConnectionChanged,
     DisarmRequested,
     HoldingsReported,
     HoldingUpdated,
     MarketOperationNotice,
+    OperatorRequested,
     OrderAccepted,
     OrderAcknowledged,
     OrderCancelled,
@@ -61,7 +63,7 @@ from core.desk_events import (
     SendOutcome,
     StepEvent,
 )
-from core.enums import Direction, MarketOperation, OrderRole, Side, Venue
+from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, Side, Venue
 from core.ledger import Ledger
 from core.observations import (
     AccountReported,
@@ -76,6 +78,7 @@ from core.observations import (
     LatencyObserved,
     LatencyStage,
     Observation,
+    OperatorActed,
     OrderAudited,
     PairClosed,
     ReconcileMismatch,
@@ -105,6 +108,7 @@ from core.pair_events import (
     TrAck,
 )
 from core.pair_fsm import PairStateMachine, buy_bound_px
+from core.pair_journal import PairJournal
 from core.risk import KillSwitchEvent, RefusalStormDetector, RiskGate, RiskLimits
 from core.session import SessionClock
 from core.signal import L1Touches, Signal
@@ -264,6 +268,7 @@ class PairDesk:
         self._flatten_failed: set[str] = set()
         self._round_parts: dict[str, set[str]] = {}
         self.session_over = False
+        self.journal = PairJournal()                # timelines of the newest pairs (the operator's view)
 
     # -- the step ----------------------------------------------------------------------------------------
     def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
@@ -476,6 +481,10 @@ class PairDesk:
                 self._kill(self.risk.disarm("disconnect", ev.t_ns, f"bridge disconnected ({ev.reason})"))
         elif isinstance(ev, DisarmRequested):
             self._kill(self.risk.disarm("operator", self.now_ns, ev.reason))
+        elif isinstance(ev, OperatorRequested):
+            self._on_operator(ev)
+        elif isinstance(ev, ConfigReplaced):
+            self._on_config(ev)
         elif isinstance(ev, BrokerNotice):
             self._audit(ev.t_ns, AuditEvent.MESSAGE, "", screen_no=ev.screen_no, request_name=ev.request_name,
                         request_code=ev.request_code, message=ev.text)
@@ -494,6 +503,7 @@ class PairDesk:
             self.account.on_cash_report(ev.orderable_krw, ev.deposit_krw, quiet)
             self._account_observed(ev.purpose, ev.t_ns, "cash")
         elif isinstance(ev, ArmRequested):
+            self.risk.rearm_code(ev.code, self.now_ns)       # a timed freeze or a mute goes too
             self._rearm(ev.code, ev.reason)
         else:
             raise TypeError(f"not a desk event: {ev!r}")
@@ -796,6 +806,7 @@ class PairDesk:
             self._timer_seq += 1
             heapq.heappush(self._timers, (act.deadline_ns, self._timer_seq, pid, act.kind, act.token))
         elif isinstance(act, EmitEvent):
+            self.journal.record(act)
             if act.kind in ("ack_timeout", "cancel_timeout", "order_lost"):
                 # a silent order: counted (timeouts, lost acks) and kept in the audit log
                 ref = str(act.detail_dict.get("order_ref", ""))
@@ -866,6 +877,54 @@ class PairDesk:
                                         f"FLATTEN FAILED: {what} ({fin.reason}); flatten them by hand"))
             self._kill(self.risk.hold("flatten_failed", m.symbol, fin.now_ns, f"FLATTEN FAILED: {what}"))
             self._kill(self.risk.disarm("flatten_failed", fin.now_ns, f"FLATTEN FAILED: {what}"))
+
+    # -- the operator ------------------------------------------------------------------------------------
+    def _on_operator(self, ev: OperatorRequested) -> None:
+        """Arm/disarm the engine, re-arm, mute or unmute a code, at this step's time (deterministic)."""
+        t, code, act = self.now_ns, ev.code, ev.action
+        why = f" ({ev.reason})" if ev.reason else ""
+        if act is OperatorAction.DISARM and not code:
+            kill = self.risk.disarm("operator", t, ev.reason or "disarmed by the operator")
+            self._kill(kill)
+            applied, text = kill is not None, ("engine disarmed" + why if kill is not None
+                                               else f"already disarmed: {self.risk.disarmed_reason}")
+        elif act is OperatorAction.ARM and not code:
+            was = self.risk.rearm()
+            self.disarm_reason = None
+            applied = was is not None
+            text = (f"engine re-armed (was disarmed: {was}); the session guard decides: {self.arm_reason}"
+                    if was is not None else f"nothing to re-arm; the session guard decides: {self.arm_reason}")
+        elif act is OperatorAction.ARM:
+            # one re-arm for every way a code stops trading: a timed freeze, a mute, and a freeze until
+            # re-armed (a reconciliation mismatch, a failed flatten: the broker's holding accepted as the truth)
+            held = code in self.risk.held or code in self.account.mismatches
+            applied = self.risk.rearm_code(code, t) or held
+            if held:
+                self._rearm(code, ev.reason or f"re-armed from the {ev.source or 'operator'}")
+            text = f"{code} re-armed" + why if applied else f"{code} was neither frozen nor muted"
+        elif act is OperatorAction.MUTE:
+            applied = self.risk.mute(code, ev.reason or "muted by the operator")
+            text = f"{code} muted" + why if applied else f"{code} already muted"
+        elif act is OperatorAction.UNMUTE:
+            applied = self.risk.unmute(code)
+            text = f"{code} unmuted" if applied else f"{code} was not muted"
+        else:
+            applied, text = False, f"{act.value} {code}: not an action on one code (use MUTE)"
+        self._observe(OperatorActed(t, act, code, ev.reason, applied, text, ev.source))
+
+    def _on_config(self, ev: ConfigReplaced) -> None:
+        """Run with the operator's new configuration from now on: risk limits, new pairs' timers, fees."""
+        cfg = ev.config
+        self.cfg = cfg
+        per_sym = {c: o.max_outstanding_pairs for c, o in cfg.symbols.per_symbol_overrides.items()
+                   if o.max_outstanding_pairs}
+        self.risk.limits = RiskLimits.from_config(cfg)
+        self.risk.per_symbol_max = per_sym
+        if self.ledger is not None:
+            self.ledger.costs = CostModel.for_date(cfg.fees, kst_date(self.now_ns),
+                                                   extra_holidays=cfg.sessions.extra_holidays)
+        self._observe(OperatorActed(self.now_ns, None, "", "", True,
+                                    "config applied live: " + "; ".join(ev.changes), ev.source))
 
     # -- session and kill switches -----------------------------------------------------------------------
     def _check_session(self, t_ns: int) -> None:

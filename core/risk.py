@@ -109,6 +109,7 @@ class RiskGate:
         self.held: dict[str, tuple[str, str]] = {}      # code -> (kind, reason): frozen until re-armed
         self.events: list[KillSwitchEvent] = []
         self.trips_day: dt.date | None = None   # the Asia/Seoul day the trip counts belong to
+        self.muted: dict[str, str] = {}           # code -> the operator's reason: no new pairs until unmuted
 
     def _roll_day(self, now_ns: int) -> None:
         """Trip counts are per Asia/Seoul trading day: a replay of several daily files starts
@@ -128,6 +129,8 @@ class RiskGate:
             return Decision(False, f"not armed: {arm_reason}" if arm_reason else "not armed")
         if code in self.held:
             return Decision(False, f"{code} frozen until re-armed ({self.held[code][1]})")
+        if code in self.muted:
+            return Decision(False, f"{code} muted by the operator")
         if self.frozen_until.get(code, 0) > now_ns:
             return Decision(False, f"{code} frozen until {self.frozen_until[code]}")
         if self.cooldown_until.get(code, 0) > now_ns:
@@ -230,6 +233,33 @@ class RiskGate:
         ev = KillSwitchEvent(kind, code, reason, now_ns, until)
         self.events.append(ev)
         return ev
+
+    # -- the operator ----------------------------------------------------------------------
+    def mute(self, code: str, reason: str) -> bool:
+        """No new pairs on ``code`` until :meth:`unmute` (pairs in flight finish). False if already muted."""
+        if code in self.muted:
+            return False
+        self.muted[code] = reason
+        return True
+
+    def unmute(self, code: str) -> bool:
+        """Undo :meth:`mute`; False if ``code`` was not muted."""
+        return self.muted.pop(code, None) is not None
+
+    def rearm_code(self, code: str, now_ns: int) -> bool:
+        """The operator re-arms ``code``: its freeze and its mute are lifted. False if neither was set."""
+        frozen = self.frozen_until.pop(code, 0) > now_ns
+        return self.unmute(code) or frozen
+
+    def rearm(self) -> str | None:
+        """The operator re-arms the engine: the engine-wide disarm (the operator's own or a kill switch's)
+        is lifted; returns the reason it had, None if it was not disarmed. The session guard still decides."""
+        reason, self.disarmed_reason = self.disarmed_reason, None
+        return reason
+
+    def frozen(self, now_ns: int) -> dict[str, int]:
+        """Codes frozen at ``now_ns`` and until when (engine ns)."""
+        return {c: u for c, u in self.frozen_until.items() if u > now_ns}
 
     @property
     def active_pairs(self) -> int:

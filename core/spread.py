@@ -107,6 +107,16 @@ class SpreadState:
         self.krx_fee_bps = float(costs.fee_bps(Venue.KRX))
         self.nxt_fee_bps = float(costs.fee_bps(Venue.NXT))
 
+    def reconfigure(self, costs: CostModel, min_net_ticks: np.ndarray, params: SpreadParams) -> None:
+        """Run the next evaluations with new costs, edge buffers and parameters (the operator's live edit);
+        the books, cooldowns and the previous verdicts stay."""
+        self.costs = costs
+        self.params = params
+        self.min_net_ticks = np.asarray(min_net_ticks, dtype=np.float64)
+        self.krx_fee_bps = float(costs.fee_bps(Venue.KRX))
+        self.nxt_fee_bps = float(costs.fee_bps(Venue.NXT))
+        self.min_qty = int(max(params.slice_qty, params.min_visible_qty))
+
     def cool_down(self, sym: int, until_ns: int) -> None:
         """Hold ``sym`` ineligible until ``until_ns`` (engine clock)."""
         self.cooldown_until_ns[sym] = max(int(self.cooldown_until_ns[sym]), int(until_ns))

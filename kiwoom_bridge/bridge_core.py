@@ -264,6 +264,17 @@ class BridgeCore:
         except Exception:  # noqa: BLE001 - closing must never fail the report
             pass
 
+    def server(self) -> str:
+        """``mock`` (모의투자) or ``real`` (실서버), as the logged-in control says; ``""`` before login."""
+        if not self.connected:
+            return ""
+        return "mock" if self.api.server_gubun().strip() == "1" else "real"
+
+    def account_masked(self) -> str:
+        """The account number with all but its last 4 characters masked (never the whole number)."""
+        acc = self.account
+        return ("*" * max(len(acc) - 4, 0) + acc[-4:]) if acc else ""
+
     def register_session(self) -> int:
         """Register FID 215 (장시작시간) on the session screen."""
         return self.api.set_real_reg(self.cfg.kiwoom.screen_numbers.session, [], SESSION_FIDS, "0")

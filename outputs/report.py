@@ -541,6 +541,33 @@ def write_run_report(report: Mapping[str, Any], run_dir: str | os.PathLike[str],
     return [str(p) for p in paths]
 
 
+def export_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
+    """Write ``report`` as one CSV (``key,value`` rows) or XLSX workbook (summary, symbols, latency, events)
+    at ``path``, chosen by its suffix (the operator window's export of a live or final report).
+
+    Raises:
+      ValueError: if the suffix is neither ``.csv`` nor ``.xlsx``.
+      OSError: if the file cannot be written.
+    """
+    target = Path(path)
+    clean = _jsonable(report)
+    suffix = target.suffix.lower()
+    if suffix == ".xlsx":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_xlsx(clean, target)
+    elif suffix == ".csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["key", "value"])
+        for key, value in flatten(clean):
+            writer.writerow([key, value])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(target, buf.getvalue().encode("utf-8"))
+    else:
+        raise ValueError(f"{target.name}: export as .csv or .xlsx")
+    return str(target)
+
+
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``report.json`` of a run directory (or the path of a report JSON file itself).
 

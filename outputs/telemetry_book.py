@@ -32,6 +32,7 @@ from core.observations import (
     LatencyObserved,
     LatencyStage,
     Observation,
+    OperatorActed,
     OrderAudited,
     PairClosed,
     ReconcileMismatch,
@@ -73,7 +74,7 @@ _KIND: dict[type, str] = {
     ConnectionObserved: "connection", HedgeTimedOut: "hedge_timeout",
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
     ReplaySourceDescribed: "replay_source", AccountReported: "account", ReconcileMismatch: "reconcile_mismatch",
-    CodeRearmed: "rearm", FlattenFailed: "flatten_failed",
+    CodeRearmed: "rearm", FlattenFailed: "flatten_failed", OperatorActed: "operator",
 }
 
 
@@ -224,6 +225,8 @@ class TelemetryBook:
         self._hot_ns = 0                       # engine time with utilisation ≥ the auto-pause threshold
         self.replay_source: dict[str, Any] | None = None
         self.account = _AccountBook()
+        self.operator_actions: list[dict[str, Any]] = []
+        self.reject_reasons: Counter[str] = Counter()
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -235,7 +238,7 @@ class TelemetryBook:
             AutoPauseChanged: self._on_auto_pause, TokensObserved: self._on_tokens,
             ReplaySourceDescribed: self._on_replay_source, AccountReported: self.account.on_report,
             ReconcileMismatch: self.account.on_mismatch, CodeRearmed: self.account.on_rearm,
-            FlattenFailed: self.account.on_flatten_failed,
+            FlattenFailed: self.account.on_flatten_failed, OperatorActed: self._on_operator,
         }
 
     # -- input -------------------------------------------------------------------------------
@@ -335,6 +338,7 @@ class TelemetryBook:
         elif event is AuditEvent.DENIED:
             self.denied += 1
         elif event is AuditEvent.REJECT:
+            self.reject_reasons[obs.message or "no reason given"] += 1
             self._reject("broker", t_ns, sym)
         elif event is AuditEvent.LOST:
             self._reject("lost", t_ns, sym)
@@ -434,6 +438,12 @@ class TelemetryBook:
             "description": obs.description, "rows_read": obs.rows_read, "rows_replayed": obs.rows_replayed,
             "notes": list(obs.notes),
         }
+
+    def _on_operator(self, obs: OperatorActed) -> None:
+        self._append(self.operator_actions, {
+            "ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "action": obs.action.value if obs.action else "config",
+            "code": obs.code, "reason": obs.reason, "applied": obs.applied, "message": obs.message,
+            "source": obs.source})
 
     def _on_session(self, obs: SessionChanged) -> None:
         self.armed = obs.armed
@@ -632,6 +642,8 @@ class TelemetryBook:
             "symbols_table": symbols_table,
             "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
             "replay": dict(self.replay_source) if self.replay_source is not None else None,
+            "operator_actions": list(self.operator_actions),
+            "reject_reasons": dict(self.reject_reasons.most_common()),
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "period": {
                 "first_t_ns": self.first_t_ns, "last_t_ns": self.last_t_ns,
