@@ -14,7 +14,8 @@ from __future__ import annotations
 from enum import StrEnum, unique
 from typing import Self
 
-__all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OrderRole", "OrderStyle", "Side", "Venue"]
+__all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OrderRole", "OrderStyle", "Side", "Venue",
+           "ViKind"]
 
 
 class LiteralEnum(StrEnum):
@@ -209,4 +210,15 @@ class MarketOperation(LiteralEnum):
     NXT_CLOSING_PRICE_END = "nxt_closing_price_end"
     NXT_AFTER_MARKET_CLOSE = "nxt_after_market_close"
     OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@unique
+class ViKind(LiteralEnum):
+    """The kind of a volatility interruption (VI, 변동성완화장치): static (against the last call's price),
+    dynamic (against the last trade), both at once, or a kind the bridge could not read."""
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+    BOTH = "static+dynamic"
     UNKNOWN = "unknown"

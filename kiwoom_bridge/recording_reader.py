@@ -96,8 +96,8 @@ SKIPPED_REAL_TYPES: frozenset[str] = frozenset({
     "주식예상체결", "주식시간외호가", "주식당일거래원", "장시작시간", "주식종목정보", "종목프로그램매매",
     "VI발동/해제", "ETF NAV", "ELW 지표", "ELW 이론가", "주식거래원", "주문체결", "잔고", "현물잔고",
 })
-_RT_PRICE_ONLY = 2               # internal code of PRICE_ONLY_REAL_TYPES rows before mapping to RT_QUOTE
-_RT_SKIP = 3
+_RT_PRICE_ONLY = 10              # internal code of PRICE_ONLY_REAL_TYPES rows before mapping to RT_QUOTE
+_RT_SKIP = 11
 
 _DAILY_RE = re.compile(r"^market_data_(\d{8})(?:_(\d+))?\.parquet$")
 _SYMBOL_RE = r"^[0-9A-Za-z]{6}$"

@@ -112,9 +112,13 @@ def row_from_update(u: L1Update) -> dict[str, Any]:
 
     A quote carries best ask/bid prices in ``fid_27``/``fid_28`` and ``fid_41``/``fid_51`` and sizes in
     ``fid_61``/``fid_71``; a trade carries ``fid_10``/``fid_13`` and the best ask/bid it reported in
-    ``fid_27``/``fid_28``. Fields the event does not carry are 0 (absent).
+    ``fid_27``/``fid_28``. Fields the event does not carry are 0 (absent). An empty side (limit up/down, a call)
+    is written as 0 too: seed 004's schema has no way to say "empty" (0 means absent there, SPEC §6), so a replay
+    of it keeps the side's last price.
     """
     quote = u.real_type == REAL_TYPE_QUOTE
+    ask, bid = max(u.ask, 0), max(u.bid, 0)
+    ask_qty, bid_qty = max(u.ask_qty, 0), max(u.bid_qty, 0)
     return {
         "timestamp": format_timestamp(u.t_ns),
         "symbol": u.code,
@@ -124,12 +128,12 @@ def row_from_update(u: L1Update) -> dict[str, Any]:
         "fid_11": u.change_krw,
         "fid_12": u.change_rate_pct,
         "fid_13": u.cum_volume,
-        "fid_27": u.ask,
-        "fid_28": u.bid,
-        "fid_41": u.ask if quote else 0,
-        "fid_51": u.bid if quote else 0,
-        "fid_61": u.ask_qty,
-        "fid_71": u.bid_qty,
+        "fid_27": ask,
+        "fid_28": bid,
+        "fid_41": ask if quote else 0,
+        "fid_51": bid if quote else 0,
+        "fid_61": ask_qty,
+        "fid_71": bid_qty,
         "raw_code": u.code + "_NX" if u.venue == NXT else u.code,
     }
 
