@@ -30,9 +30,10 @@ Encoding (:meth:`RealTimeFeed.encode`):
 
 Delivery: a market event is applied to its venue's exchange at once and delivered as
 ``OnReceiveRealData`` one ``market_data_ms`` draw later for sources that add latency (synthetic; never before
-an earlier event's delivery: the feed stays in order), at once otherwise (recorded times are receive times). Nothing is delivered while disconnected, nor for a code unregistered
-between the event and its delivery. ``GetCommRealData`` answers only inside ``OnReceiveRealData`` and only
-for the code being delivered (empty string elsewhere, like the OCX).
+an earlier event's delivery: the feed stays in order), at once otherwise (recorded times are receive times).
+Nothing is delivered while disconnected, nor for a code unregistered between the event and its delivery.
+``GetCommRealData`` answers only inside ``OnReceiveRealData`` and only for the code being delivered (empty string
+elsewhere, like the OCX).
 """
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ from typing import TYPE_CHECKING
 from kiwoom_bridge import fids
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError
 from kiwoom_bridge.emulator.connection import Connection
-from kiwoom_bridge.emulator.latency import Stage
 from kiwoom_bridge.emulator.exchange import ExchangeSimulator, L1Book
+from kiwoom_bridge.emulator.latency import Stage
 from kiwoom_bridge.emulator.qt_signal import QtSignal
 from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.screens import Screens
@@ -212,12 +213,13 @@ class RealTimeFeed:
             prev_last = prev_ask = prev_bid = 0
         else:
             prev_last, prev_ask, prev_bid = prev.last, prev.ask, prev.bid
+        book: L1Book | None
         if ev.real_type == REAL_TYPE_VI:
             ex.set_vi(ev.code, ev.vi_active, t, 0 if ev.vi_active else ev.last)
-            b = ex.book(ev.code)
-            data = self.encode_vi(ev, b.ref_price if b is not None else 0, t)
+            book = ex.book(ev.code)
+            data = self.encode_vi(ev, book.ref_price if book is not None else 0, t)
         else:
-            b = ex.on_market(ev)
+            book = ex.on_market(ev)
             data = {}
         if not self._conn.connected:
             return
@@ -226,7 +228,8 @@ class RealTimeFeed:
         if not rts or ev.real_type not in rts:
             return
         if ev.real_type != REAL_TYPE_VI:
-            data = self.encode(ev, b, prev_last, prev_ask, prev_bid, t)
+            assert book is not None
+            data = self.encode(ev, book, prev_last, prev_ask, prev_bid, t)
         if self._md is not None:
             due = max(t + self._md.draw_ns(), self._md_last_ns)
             self._md_last_ns = due

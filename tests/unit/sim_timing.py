@@ -4,9 +4,9 @@ from __future__ import annotations
 from config.schema import EngineConfig, LatencyDist, SimLatency
 
 #: send→ack 15 ms, ack→fill 5 ms, cancel 15 ms, market data 1 ms, every time; no Chejan before its ack.
-CONSTANT_LATENCY = SimLatency(send_to_ack_ms=LatencyDist(median=15, p99=15), ack_to_fill_ms=LatencyDist(median=5, p99=5),
-                              cancel_ms=LatencyDist(median=15, p99=15), market_data_ms=LatencyDist(median=1, p99=1),
-                              chejan_before_ack_rate=0.0)
+CONSTANT_LATENCY = SimLatency(send_to_ack_ms=LatencyDist(median=15, p99=15),
+                              ack_to_fill_ms=LatencyDist(median=5, p99=5), cancel_ms=LatencyDist(median=15, p99=15),
+                              market_data_ms=LatencyDist(median=1, p99=1), chejan_before_ack_rate=0.0)
 
 
 def with_constant_latency(cfg: EngineConfig) -> EngineConfig:

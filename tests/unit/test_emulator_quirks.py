@@ -182,7 +182,8 @@ def test_cancel_that_arrives_first_removes_the_order_before_a_later_print() -> N
     h.send("cancel", 3, SAMSUNG, 0, 0, "00", orig=no)
     h.run_to(1200)
     conf = h.execs(h.ack("cancel").order_no)[-1]
-    assert (conf.status, conf.cancelled_qty, conf.t_ns) == ("확인", 3, T0 + 1000 * MS + round(LAT.cancel_ms.median * MS))
+    cancel_ns = round(LAT.cancel_ms.median * MS)
+    assert (conf.status, conf.cancelled_qty, conf.t_ns) == ("확인", 3, T0 + 1000 * MS + cancel_ns)
     assert [e for e in h.execs(no) if e.status == "체결"] == [] and h.of("on_balance") == []
 
 
