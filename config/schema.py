@@ -186,7 +186,7 @@ class SessionsConfig(_Frozen):
     nxt_after_call: TimeWindow = TimeWindow(start=dt.time(15, 30), end=dt.time(15, 40))
     nxt_after_market: TimeWindow = TimeWindow(start=dt.time(15, 40), end=dt.time(20, 0))
     phase_margin_ms: DelayMs = 3000
-    delayed_open: dict[dt.date, Annotated[int, Field(gt=0, le=MAX_DELAYED_OPEN_MIN, strict=True)]] = {}
+    delayed_open: dict[dt.date, int] = {}
     use_fid_215_signals: bool = True
     fid_215_unknown: Literal["closed", "clock"] = "closed"
     extra_holidays: tuple[dt.date, ...] = ()
@@ -205,6 +205,8 @@ class SessionsConfig(_Frozen):
                     day = dt.date.fromisoformat(str(key))
                 except ValueError:
                     raise ValueError(f"{_short(key)} is not a date YYYY-MM-DD") from None
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= MAX_DELAYED_OPEN_MIN:
+                raise ValueError(f"{day}: {_short(minutes)} must be whole minutes from 1 to {MAX_DELAYED_OPEN_MIN}")
             out[day] = minutes
         return out
 

@@ -441,6 +441,7 @@ class PairDesk:
             self.vi.pop(key, None)
             since = start.t_ns if start is not None else 0
             what = "VI end" + (f" after {(ev.t_ns - since) / 1e9:.1f} s" if since else " (its start was not seen)")
+        self._tell_access(ev.t_ns)          # open pairs on the code hear of it before the step's later events
         in_vi = tuple(sorted(f"{c}/{v.value}" for c, v in self.vi))
         self._observe(VolatilityObserved(ev.t_ns, ev.code, ev.venue, ev.active, ev.kind, ev.trigger_price, since,
                                          in_vi))
