@@ -361,7 +361,9 @@ class KiwoomBridge(EngineActor):
         """The desk says the trading day's guard window has closed: stop, unless a replay goes on to a
         later day."""
         assert self.cfg is not None and self.core is not None and self.options is not None
-        end = self.cfg.sessions.overlap_window.end
+        from core.clock import kst_date as _kst_date
+        from core.session import SessionClock
+        end = SessionClock(self.cfg.sessions).guard_window(_kst_date(self.t_ns))[1]
         if self.options.backend == "replay" and self.core.source is not None:
             from core.clock import kst_date
             nxt = self.core.source.peek_time_ns()

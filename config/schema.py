@@ -159,15 +159,65 @@ class KiwoomConfig(_Frozen):
         return os.environ.get("KIWOOM_ACCOUNT") or None
 
 
+#: The longest a day's windows may be moved by ``sessions.delayed_open`` (minutes): NXT's after-market ends at
+#: 20:00, so every window stays inside the day.
+MAX_DELAYED_OPEN_MIN = 180
+
+
 class SessionsConfig(_Frozen):
+    """The trading day of both venues (SPEC §3, §11), Asia/Seoul.
+
+    KRX: ``krx_pre_open_call`` (a call: orders rest, one uncross at its end), ``krx_day`` (continuous),
+    ``krx_closing_call``; closed outside them. NXT: ``nxt_pre_market`` (continuous, limit orders only),
+    ``nxt_main`` (continuous), ``nxt_after_call`` (the after-market's opening call, limit orders only),
+    ``nxt_after_market`` (continuous, limit orders only); the gaps between NXT's first and last window are
+    pauses (every new order refused), outside them NXT is closed. ``delayed_open`` moves every window of a day
+    (the guard window too) later by its minutes (수능 day: the whole market opens an hour late).
+    """
+
     calendar: Literal["XKRX"] = "XKRX"
     arm_only_in_overlap: bool = True
     overlap_window: TimeWindow
     krx_day: TimeWindow
     nxt_main: TimeWindow
+    krx_pre_open_call: TimeWindow = TimeWindow(start=dt.time(8, 30), end=dt.time(9, 0))
+    krx_closing_call: TimeWindow = TimeWindow(start=dt.time(15, 20), end=dt.time(15, 30))
+    nxt_pre_market: TimeWindow = TimeWindow(start=dt.time(8, 0), end=dt.time(8, 50))
+    nxt_after_call: TimeWindow = TimeWindow(start=dt.time(15, 30), end=dt.time(15, 40))
+    nxt_after_market: TimeWindow = TimeWindow(start=dt.time(15, 40), end=dt.time(20, 0))
+    phase_margin_ms: DelayMs = 3000
+    delayed_open: dict[dt.date, int] = {}
     use_fid_215_signals: bool = True
     fid_215_unknown: Literal["closed", "clock"] = "closed"
     extra_holidays: tuple[dt.date, ...] = ()
+
+    @field_validator("delayed_open", mode="before")
+    @classmethod
+    def _delayed(cls, v: object) -> object:
+        if not isinstance(v, dict):
+            return v
+        out: dict[dt.date, object] = {}
+        for key, minutes in v.items():
+            if isinstance(key, dt.date):
+                day = key
+            else:
+                try:
+                    day = dt.date.fromisoformat(str(key))
+                except ValueError:
+                    raise ValueError(f"{_short(key)} is not a date YYYY-MM-DD") from None
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= MAX_DELAYED_OPEN_MIN:
+                raise ValueError(f"{day}: {_short(minutes)} must be whole minutes from 1 to {MAX_DELAYED_OPEN_MIN}")
+            out[day] = minutes
+        return out
+
+    def krx_windows(self) -> tuple[tuple[str, TimeWindow], ...]:
+        """KRX's windows in time order, each with its phase (``call`` or ``continuous``)."""
+        return (("call", self.krx_pre_open_call), ("continuous", self.krx_day), ("call", self.krx_closing_call))
+
+    def nxt_windows(self) -> tuple[tuple[str, TimeWindow], ...]:
+        """NXT's windows in time order, each with its phase (``limit_only``, ``continuous`` or ``call``)."""
+        return (("limit_only", self.nxt_pre_market), ("continuous", self.nxt_main), ("call", self.nxt_after_call),
+                ("limit_only", self.nxt_after_market))
 
     @field_validator("extra_holidays", mode="before")
     @classmethod
@@ -419,11 +469,42 @@ class ActorSystemConfig(_Frozen):
         return v
 
 
+class LatencyDist(_Frozen):
+    """A seeded latency distribution of one stage (ms): log-normal with this median and 99th percentile
+    (``p99 == median`` = a constant). A bare number in the file means that constant."""
+
+    median: LatencyMs
+    p99: LatencyMs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return {"median": v, "p99": v}
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyDist:
+        if self.p99 < self.median:
+            raise ValueError(f"p99 {self.p99:g} must be ≥ median {self.median:g}")
+        if self.median == 0 and self.p99 > 0:
+            raise ValueError("a median of 0 needs p99 0 (a constant): a log-normal has no zero median")
+        return self
+
+
+def _dist(median: float, p99: float) -> LatencyDist:
+    return LatencyDist(median=median, p99=p99)
+
+
 class SimLatency(_Frozen):
-    send_to_ack_ms: LatencyMs = 15
-    ack_to_fill_ms: LatencyMs = 5
-    cancel_ms: LatencyMs = 15
-    market_data_ms: LatencyMs = 1
+    """The emulator's latencies per stage (SPEC §11), each a seeded distribution; Chejan overtakes the TR ack
+    of an order at ``chejan_before_ack_rate``."""
+
+    send_to_ack_ms: LatencyDist = _dist(30, 180)
+    ack_to_fill_ms: LatencyDist = _dist(5, 40)
+    cancel_ms: LatencyDist = _dist(30, 180)
+    market_data_ms: LatencyDist = _dist(1, 10)
+    chejan_before_ack_rate: Annotated[float, Field(ge=0, le=1)] = 0.02
 
 
 class SimFillModel(_Frozen):
@@ -440,6 +521,11 @@ class SimMarket(_Frozen):
     correlation: Annotated[float, Field(ge=0, le=1)] = 0.95
     size_min: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 1
     size_max: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 2000
+    #: Volatility interruptions (SPEC §11): a code on one venue enters a call of ``vi_call_s`` plus a random
+    #: close within ``vi_random_end_s``, at this rate per symbol and venue.
+    vi_per_symbol_per_hour: Annotated[float, Field(ge=0, le=60)] = 0.02
+    vi_call_s: Annotated[int, Field(gt=0, le=600, strict=True)] = 120
+    vi_random_end_s: Annotated[int, Field(ge=0, le=60, strict=True)] = 30
 
     @model_validator(mode="after")
     def _ranges(self) -> SimMarket:
@@ -597,6 +683,20 @@ class EngineConfig(_Frozen):
             raise _KeyError("sessions.overlap_window",
                             f"{s.overlap_window.start}-{s.overlap_window.end} lies outside "
                             f"sessions.krx_day {s.krx_day.start}-{s.krx_day.end}")
+        for venue, windows in (("krx", s.krx_windows()), ("nxt", s.nxt_windows())):
+            names = {"krx": ("krx_pre_open_call", "krx_day", "krx_closing_call"),
+                     "nxt": ("nxt_pre_market", "nxt_main", "nxt_after_call", "nxt_after_market")}[venue]
+            for (_, a), (_, b), name_a, name_b in zip(windows, windows[1:], names, names[1:], strict=False):
+                if b.start < a.end:
+                    raise _KeyError(f"sessions.{name_b}",
+                                    f"starts at {b.start}, before sessions.{name_a} ends ({a.end}): a venue's windows "
+                                    f"follow one another")
+        latest = max(w.end for _, w in (*s.krx_windows(), *s.nxt_windows()))
+        for day, minutes in s.delayed_open.items():
+            moved = dt.datetime.combine(day, latest) + dt.timedelta(minutes=minutes)
+            if moved.date() != day:
+                raise _KeyError("sessions.delayed_open",
+                                f"{day}: {minutes} min would move the {latest} window end past midnight")
         if self.actor_system.admin_port == self.actor_system.kiwoom_host_admin_port:
             raise _KeyError("actor_system.kiwoom_host_admin_port", "must differ from actor_system.admin_port")
         if self.router.entry_leg.prefer == "market" and not self.router.allow_market_orders:

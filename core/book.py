@@ -2,7 +2,9 @@
 
 A :class:`ShardBook` owns the symbols of one MarketData shard (global universe indices). Each
 venue's state is an ``int64[n, 4]`` array (bid, ask, bid_qty, ask_qty). A row changes only the
-fields it carries (0 = absent); a symbol is *dirty* only if a best price or size actually
+fields it carries (0 = absent); a negative price (:data:`core.l1.EMPTY`) empties that side — price and
+size become 0, so a book with an empty side is never eligible (the edge kernel needs four prices) and never
+shows the last price of a side that no longer exists. A symbol is *dirty* only if a best price or size actually
 changed. Data quality per symbol: stale (no update for ``stale_after_ns``), crossed/locked on its
 own venue, or a price off the tick grid.
 """
@@ -91,16 +93,20 @@ class ShardBook:
         flat = self.books.reshape(2 * n, 4)
         touched = np.unique(key)
         before = flat[touched].copy()
-        for name, col in (("bid", BID), ("ask", ASK), ("bid_qty", BID_QTY), ("ask_qty", ASK_QTY)):
-            vals = rows[name]
-            m = np.flatnonzero(vals > 0)
+        bid, ask = rows["bid"], rows["ask"]
+        columns = (("bid", BID, bid), ("ask", ASK, ask),
+                   # an emptied side takes its size with it
+                   ("bid_qty", BID_QTY, np.where(bid < 0, -1, rows["bid_qty"])),
+                   ("ask_qty", ASK_QTY, np.where(ask < 0, -1, rows["ask_qty"])))
+        for _, col, vals in columns:
+            m = np.flatnonzero(vals != 0)
             if len(m) == 0:
                 continue
             k = key[m]
             # last occurrence per key: reverse, unique keeps the first
             rk = k[::-1]
             uk, first = np.unique(rk, return_index=True)
-            flat[uk, col] = vals[m][::-1][first]
+            flat[uk, col] = np.maximum(vals[m][::-1][first], 0)
         # engine time of the newest update per (venue, symbol), and per symbol
         rk = key[::-1]
         uk, first = np.unique(rk, return_index=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum, unique
 from typing import TYPE_CHECKING
 
-from core.enums import MarketOperation, OperatorAction, Side, Venue
+from core.enums import MarketOperation, OperatorAction, Side, Venue, ViKind
 from core.order_flow import PlacedOrder
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "HoldingUpdated", "HoldingsReported", "MarketOperationNotice", "OperatorRequested", "OrderAccepted",
     "OrderAcknowledged", "OrderCancelled",
     "OrderDenied", "OrderFilled", "OrderRefused", "OrderSendResult", "SendOutcome", "StepEvent",
+    "VolatilityInterruption",
 ]
 
 
@@ -190,6 +191,24 @@ class MarketOperationNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class VolatilityInterruption:
+    """A volatility interruption (VI) of ``code`` on ``venue`` began (``active``) or ended (SPEC §11): meanwhile
+    the code trades in a call on that venue (orders rest until its uncross; IOC/FOK are refused).
+
+    ``kind`` static or dynamic; ``trigger_price`` the price that triggered it (KRW, 0 unknown); ``raw`` the
+    broker's own codes of the notice, opaque, for the audit log.
+    """
+
+    code: str
+    venue: Venue
+    active: bool
+    t_ns: int
+    kind: ViKind = ViKind.UNKNOWN
+    trigger_price: int = 0
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     """The broker connection came up (``connected``) or went down; ``reason`` says why."""
 
@@ -261,4 +280,4 @@ class ConfigReplaced:
 StepEvent = (OrderSendResult | OrderAcknowledged | OrderAccepted | OrderFilled | OrderCancelled | OrderRefused |
              HoldingUpdated | MarketOperationNotice | ConnectionChanged | BrokerNotice | OrderDenied |
              DisarmRequested | HoldingsReported | CashReported | ArmRequested | OperatorRequested |
-             ConfigReplaced)
+             ConfigReplaced | VolatilityInterruption)

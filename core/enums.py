@@ -15,7 +15,7 @@ from enum import StrEnum, unique
 from typing import Self
 
 __all__ = ["Direction", "LiteralEnum", "Market", "MarketOperation", "OperatorAction", "OrderRole", "OrderStyle", "Side",
-           "Venue"]
+           "Venue", "ViKind"]
 
 
 class LiteralEnum(StrEnum):
@@ -232,3 +232,14 @@ class OperatorAction(LiteralEnum):
     def needs_code(self) -> bool:
         """Whether the action is about one code (``MUTE``/``UNMUTE``) rather than optional."""
         return self in (OperatorAction.MUTE, OperatorAction.UNMUTE)
+
+
+@unique
+class ViKind(LiteralEnum):
+    """The kind of a volatility interruption (VI, 변동성완화장치): static (against the last call's price),
+    dynamic (against the last trade), both at once, or a kind the bridge could not read."""
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+    BOTH = "static+dynamic"
+    UNKNOWN = "unknown"

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum, unique
 
-from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, OrderStyle, Side, Venue
+from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, OrderStyle, Side, Venue, ViKind
 from core.ledger import CashTotals
 
 __all__ = [
     "AccountReported", "AuditEvent", "AutoPauseChanged", "CodeRearmed", "ConnectionObserved", "ErrorRaised",
     "FillBooked", "FlattenFailed", "HedgeTimedOut", "KillSwitchTripped", "LatencyObserved", "LatencyStage",
     "Observation", "OperatorActed", "OrderAudited", "PairClosed", "ReconcileMismatch", "RefusalStorm",
-    "RejectSpike",
-    "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "TicksCounted", "TokensObserved",
+    "RejectSpike", "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "SignalsHeld", "TicksCounted",
+    "TokensObserved", "VolatilityObserved",
 ]
 
 
@@ -50,6 +50,7 @@ class AuditEvent(StrEnum):
     LOST = "lost"
     DENIED = "denied"
     MESSAGE = "message"
+    VI = "vi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +339,33 @@ class OperatorActed:
     source: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class VolatilityObserved:
+    """A volatility interruption of ``code`` on ``venue`` began (``active``) or ended (SPEC §11). ``since_ns`` is
+    when it began (its start's ``t_ns`` for an end; 0 when the start was not seen); ``in_vi`` every
+    ``code/venue`` in a VI after this notice."""
+
+    t_ns: int
+    code: str
+    venue: Venue
+    active: bool
+    kind: ViKind = ViKind.UNKNOWN
+    trigger_price: int = 0
+    since_ns: int = 0
+    in_vi: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsHeld:
+    """Signals the desk did not act on because of the market (SPEC §11), counted since the start: by reason
+    (``'vi'``: a volatility interruption on either venue; ``'phase'``: a venue not continuous for
+    ``t_hedge_ms`` plus the margin)."""
+
+    t_ns: int
+    held: tuple[tuple[str, int], ...]
+
+
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
                KillSwitchTripped | RejectSpike | RefusalStorm | ConnectionObserved | HedgeTimedOut | ErrorRaised |
                SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed | ReconcileMismatch |
-               CodeRearmed | FlattenFailed | AccountReported | OperatorActed)
+               CodeRearmed | FlattenFailed | AccountReported | OperatorActed | VolatilityObserved | SignalsHeld)

@@ -160,7 +160,7 @@ class DeskView:
     the engine's day, FID 215: ``nxt_main_open`` and the last ``market_operation``); ``disarmed_reason`` an
     engine-wide disarm (the operator's or a kill switch's; None when none): the engine opens pairs only
     when ``armed``. ``inventory`` comes from the account model once the broker has reported the holdings
-    (SPEC §10); ``vi`` is empty until the VI handling feeds the desk (SPEC §11).
+    (SPEC §10); ``vi`` the ``(code, venue)`` pairs in a volatility interruption now (SPEC §11).
     """
 
     t_ns: int
@@ -275,7 +275,8 @@ def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
         max_concurrent_symbols=risk.limits.max_concurrent_symbols, t_hedge_ms=desk.cfg.execution.t_hedge_ms,
         incarnation=desk.incarnation, recovered_pairs=desk.recovered_pairs,
         inventory=tuple(InventoryRow(r.code, r.held, r.sellable) for r in desk.account_view())
-        if desk.account.holdings_known else ())
+        if desk.account.holdings_known else (),
+        vi=tuple(sorted((code, venue.value) for code, venue in desk.vi)))
 
 
 class SymbolRowTracker:

@@ -25,7 +25,13 @@ observations for Telemetry (:mod:`core.observations`). It owns:
 * **the current touch** of every code, from the SpreadEngine's step (:class:`core.signal.L1Touches`): escalation
   and unwind orders are priced from the cheap venue's latest bid/ask;
 * **the session end**: past the guard end the step summary says so (the bridge then stops the run once the
-  open pairs are flat and the final reconciliation is in).
+  open pairs are flat and the final reconciliation is in);
+* **market phases and volatility interruptions** (SPEC §11, :mod:`core.phases`): a signal starts a pair only
+  when neither venue has the code in a VI and both stay continuous for the code's ``t_hedge_ms`` plus
+  ``sessions.phase_margin_ms`` (otherwise it is held, counted by reason); every open pair is told what each venue
+  allows for its code (:class:`~core.pair_events.VenueChanged`: open, call, shut) whenever that changes, so it
+  never sends an IOC into a call and flattens on the other venue when its hedge venue stops; the desk wakes at
+  every phase boundary while pairs are open.
 
 Nothing here reads a clock, sends a message or knows the broker's codes: the actor around it is a shell.
 """
@@ -62,6 +68,7 @@ from core.desk_events import (
     OrderSendResult,
     SendOutcome,
     StepEvent,
+    VolatilityInterruption,
 )
 from core.enums import Direction, MarketOperation, OperatorAction, OrderRole, Side, Venue
 from core.ledger import Ledger
@@ -85,6 +92,8 @@ from core.observations import (
     RefusalStorm,
     RejectSpike,
     SessionChanged,
+    SignalsHeld,
+    VolatilityObserved,
 )
 from core.order_flow import CancelRequest, OrderRequest, PlacedCancel, PlacedOrder, TakeContext, TokenRefund
 from core.pair_events import (
@@ -106,9 +115,11 @@ from core.pair_events import (
     StartTimer,
     TimerFired,
     TrAck,
+    VenueChanged,
 )
 from core.pair_fsm import PairStateMachine, buy_bound_px
 from core.pair_journal import PairJournal
+from core.phases import MarketPhases, VenueAccess, venue_access
 from core.risk import KillSwitchEvent, RefusalStormDetector, RiskGate, RiskLimits
 from core.session import SessionClock
 from core.signal import L1Touches, Signal
@@ -269,6 +280,14 @@ class PairDesk:
         self._round_parts: dict[str, set[str]] = {}
         self.session_over = False
         self.journal = PairJournal()                # timelines of the newest pairs (the operator's view)
+        # market phases and volatility interruptions (SPEC §11)
+        self.phases = MarketPhases(cfg.sessions, self.session.is_trading_day)
+        self.vi: dict[tuple[str, Venue], VolatilityInterruption] = {}
+        self.vi_events = 0
+        self.held: dict[str, int] = {}                    # signals held by the market, by reason
+        self._held_reported: tuple[tuple[str, int], ...] = ()
+        self._held_reported_ns = 0
+        self._access_told: dict[str, dict[Venue, VenueAccess]] = {}   # pair -> what it was last told
 
     # -- the step ----------------------------------------------------------------------------------------
     def run_step(self, t_end_ns: int, events: Sequence[StepEvent], signals: Sequence[Signal],
@@ -313,8 +332,9 @@ class PairDesk:
             i = self._sym.get(m.symbol)
             if i is not None and i in moved:
                 changed.add(m.symbol)
-                bid, ask = self.touch_of(m.symbol, m.cheap_venue)
-                m.note_touch(bid, ask)
+                for venue in (m.cheap_venue, m.rich_venue):
+                    bid, ask = self.touch_of(m.symbol, venue)
+                    m.note_touch(bid, ask, venue)
         return changed
 
     def touch_of(self, code: str, venue: Venue) -> tuple[int, int]:
@@ -330,8 +350,9 @@ class PairDesk:
         for pid in sorted(self.active):
             m = self.pairs[pid]
             if m.unpriced and m.symbol in changed:
-                bid, ask = self.touch_of(m.symbol, m.cheap_venue)
-                self._handle(pid, BookTouch(bid, ask, t_ns))
+                for venue in (m.rich_venue, m.cheap_venue):
+                    bid, ask = self.touch_of(m.symbol, venue)
+                    self._handle(pid, BookTouch(bid, ask, t_ns, venue))
 
     @property
     def flat(self) -> bool:
@@ -341,6 +362,8 @@ class PairDesk:
     def next_deadline_ns(self) -> int | None:
         """The earliest engine time the desk must run again: a machine timer or an exposure deadline."""
         cands = [self._timers[0][0]] if self._timers else []
+        if self.active:           # an open pair must hear of the next phase change when it happens
+            cands.append(self.phases.next_change_ns(self.now_ns))
         grace = self.cfg.risk.unhedged_grace_ms * NS_PER_MS
         for pid in self.active:
             m = self.pairs[pid]
@@ -374,7 +397,66 @@ class PairDesk:
         self._fire_timers(t_ns)
         self.now_ns = max(self.now_ns, t_ns)
         self._check_session(t_ns)
+        self._tell_access(t_ns)
         self._check_unhedged(t_ns)
+        self._report_held(t_ns)
+
+    # -- market phases and volatility interruptions --------------------------------------------------------
+    def access_of(self, code: str, venue: Venue, t_ns: int) -> VenueAccess:
+        """What an order on ``code`` can do on ``venue`` at ``t_ns``: the venue's phase and the code's VI there."""
+        return venue_access(self.phases.phase(venue, t_ns), (code, venue) in self.vi)
+
+    def market_refusal(self, code: str, t_ns: int) -> tuple[str, str]:
+        """Why a pair on ``code`` cannot start at ``t_ns`` because of the market, as (key, words); ('', '') when it
+        can: a VI on either venue, or a venue that is not continuous for ``t_hedge_ms`` + ``phase_margin_ms``."""
+        for venue in (Venue.KRX, Venue.NXT):
+            if (code, venue) in self.vi:
+                return "vi", f"{code} is in a volatility interruption on {venue.value}"
+        need = t_ns + (self.cfg.t_hedge_ms(code) + self.cfg.sessions.phase_margin_ms) * NS_PER_MS
+        for venue in (Venue.KRX, Venue.NXT):
+            until = self.phases.continuous_until(venue, t_ns)
+            if until is None or until < need:
+                return "phase", self.phases.describe(venue, t_ns)
+        return "", ""
+
+    def _tell_access(self, t_ns: int) -> None:
+        """Tell every open pair what each venue allows for its code now, when that changed."""
+        for pid in sorted(self.active):
+            m = self.pairs[pid]
+            told = self._access_told.setdefault(pid, {})
+            for venue in (m.cheap_venue, m.rich_venue):
+                access = self.access_of(m.symbol, venue, t_ns)
+                if told.get(venue, VenueAccess.OPEN) is not access:
+                    told[venue] = access
+                    why = (f"volatility interruption on {venue.value}" if (m.symbol, venue) in self.vi
+                           else self.phases.describe(venue, t_ns))
+                    self._handle(pid, VenueChanged(venue, access, t_ns, why))
+
+    def _on_vi(self, ev: VolatilityInterruption) -> None:
+        key = (ev.code, ev.venue)
+        start = self.vi.get(key)
+        if ev.active:
+            if start is not None:
+                return                      # a repeat of a start already seen
+            self.vi[key] = ev
+            self.vi_events += 1
+            since = ev.t_ns
+            what = f"VI start ({ev.kind.value}{f', trigger {ev.trigger_price:,}' if ev.trigger_price else ''})"
+        else:
+            self.vi.pop(key, None)
+            since = start.t_ns if start is not None else 0
+            what = "VI end" + (f" after {(ev.t_ns - since) / 1e9:.1f} s" if since else " (its start was not seen)")
+        self._tell_access(ev.t_ns)          # open pairs on the code hear of it before the step's later events
+        in_vi = tuple(sorted(f"{c}/{v.value}" for c, v in self.vi))
+        self._observe(VolatilityObserved(ev.t_ns, ev.code, ev.venue, ev.active, ev.kind, ev.trigger_price, since,
+                                         in_vi))
+        self._audit(ev.t_ns, AuditEvent.VI, "", venue=ev.venue, code=ev.code, message=f"{what}; {ev.raw}".strip("; "))
+
+    def _report_held(self, t_ns: int) -> None:
+        held = tuple(sorted(self.held.items()))
+        if held != self._held_reported and t_ns - self._held_reported_ns >= 1_000_000_000:
+            self._held_reported, self._held_reported_ns = held, t_ns
+            self._observe(SignalsHeld(t_ns, held))
 
     # -- recovery after a crash ----------------------------------------------------------------------
     def recover(self, orders: Sequence[PlacedOrder], cancels: Sequence[PlacedCancel],
@@ -505,6 +587,8 @@ class PairDesk:
         elif isinstance(ev, ArmRequested):
             self.risk.rearm_code(ev.code, self.now_ns)       # a timed freeze or a mute goes too
             self._rearm(ev.code, ev.reason)
+        elif isinstance(ev, VolatilityInterruption):
+            self._on_vi(ev)
         else:
             raise TypeError(f"not a desk event: {ev!r}")
 
@@ -636,6 +720,10 @@ class PairDesk:
         dec = self.risk.admit(sig.code, t_ns, self.armed, self.arm_reason)
         if not dec.ok:
             return
+        key, _ = self.market_refusal(sig.code, t_ns)
+        if key:
+            self.held[key] = self.held.get(key, 0) + 1
+            return
         why = self.account_refusal(sig.code, sig.qty, sig.buy_px)
         if why:
             self.refused[why] = self.refused.get(why, 0) + 1
@@ -651,6 +739,8 @@ class PairDesk:
         self._claimants.add(pid)
         self._signal_ns[pid] = sig.signal_ns
         self.risk.started(sig.code)
+        rich_bid, rich_ask = self.touch_of(sig.code, sig.direction.sell_venue)
+        m.note_touch(rich_bid, rich_ask, sig.direction.sell_venue)
         self._handle(pid, Start(now_ns=t_ns))
 
     # -- the account -------------------------------------------------------------------------------------
@@ -1014,4 +1104,8 @@ class PairDesk:
                 ("untradeable", ",".join(self.account.untradeable(self.cfg.execution.slice_qty))),
                 ("frozen", ",".join(sorted(self.risk.held))),
                 ("mismatched", ",".join(sorted(self.account.mismatches))),
-                ("refused", ", ".join(f"{k}: {v}" for k, v in sorted(self.refused.items())))]
+                ("refused", ", ".join(f"{k}: {v}" for k, v in sorted(self.refused.items()))),
+                ("in_vi", ",".join(sorted(f"{c}/{v.value}" for c, v in self.vi))), ("vi_events", self.vi_events),
+                ("phase_krx", self.phases.describe(Venue.KRX, self.now_ns) if self.now_ns else ""),
+                ("phase_nxt", self.phases.describe(Venue.NXT, self.now_ns) if self.now_ns else ""),
+                ("market_held", ", ".join(f"{k}: {v}" for k, v in sorted(self.held.items())))]

@@ -11,12 +11,14 @@ from enum import StrEnum, unique
 from typing import Final, Literal
 
 from core.enums import OrderRole, OrderStyle, Side, Venue
+from core.phases import VenueAccess
 
 __all__ = [
     "Accepted", "BookTouch", "CancelConfirmed", "CancelIntent", "CancelStatus", "CancelView", "EmitEvent", "Filled",
     "Finished", "ForceFlatten", "OPEN_STATUSES", "Outcome", "OrderIntent", "OrderStatus", "OrderView",
     "PairAction", "PairEvent", "PairParams", "PairState", "Rejected", "SendCancel", "SendOrder",
     "SendRateLimited", "Sent", "Start", "StartTimer", "TERMINAL_STATES", "TimerFired", "TimerKind", "TrAck",
+    "VenueAccess", "VenueChanged",
 ]
 
 Outcome = Literal["done", "missed", "rejected", "backoff", "error"]
@@ -326,12 +328,25 @@ class TimerFired:
 
 @dataclass(frozen=True, slots=True)
 class BookTouch:
-    """The cheap venue's best bid and ask (KRW; 0 = that side is empty) at ``now_ns``: what the next
-    flatten order of the slice is priced from."""
+    """A venue's best bid and ask (KRW; 0 = unknown or empty: the last known price is kept) at ``now_ns``: what
+    the next flatten order of the slice on that venue is priced from. ``venue`` None = the cheap venue."""
 
     bid: int
     ask: int
     now_ns: int
+    venue: Venue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueChanged:
+    """What an order of this slice's code can do on ``venue`` from ``now_ns`` (SPEC §11): ``open`` (continuous:
+    IOCs execute), ``call`` (a call or a volatility interruption: orders rest until the uncross), ``shut``
+    (paused or closed). ``reason`` says why, for the audit trail."""
+
+    venue: Venue
+    access: VenueAccess
+    now_ns: int
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +358,7 @@ class ForceFlatten:
 
 
 PairEvent = (Start | Sent | SendRateLimited | TrAck | Accepted | Filled | CancelConfirmed | Rejected | TimerFired |
-             ForceFlatten | BookTouch)
+             ForceFlatten | BookTouch | VenueChanged)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -65,6 +65,15 @@ Principles and the edge cases they settle:
   unwind orders are limit IOCs priced from the cheap venue's latest touch (:class:`BookTouch`, fed by the
   caller) ``flatten_slippage_ticks`` beyond it — buy at ask + N ticks, sell at bid − N ticks — re-priced at
   every attempt. Market styles (no bound) are used only with ``allow_market_orders``.
+* **Never an IOC into a call** (SPEC §11). The caller tells the machine what each venue allows for the code
+  (:class:`VenueChanged`: ``open`` continuous, ``call`` a call or a volatility interruption, ``shut`` paused or
+  closed). The post is sent only while the cheap venue is open; a cheap venue that stops being open while the
+  slice is exposed ends the post (it is cancelled, cancels are taken in calls) and the slice flattens.
+  Flatten orders go to the first venue that is open — the cheap venue, else the **rich** venue, where the take
+  sold (buy back at its ask + N ticks; an unwind sells at its bid − N) — as limit IOCs; when neither is open but
+  one is in a call, a *plain limit* at the same bound goes there and rests until the uncross (its settle timer
+  waits while the venue is not open); when both are shut the machine waits (``flatten_blocked``) for a venue to
+  open. So a hedge venue entering a VI takes the bounded flatten on the other venue.
 * **Bounded.** At most ``max_flatten_orders`` IOC hedge + unwind orders are sent; if they are exhausted
   (the bound never met the market, the venue keeps rejecting) the machine stops with ``'error'`` and a
   non-zero ``net_position`` in :class:`Finished`, which the PairManager must treat as FLATTEN FAILED: the
@@ -75,7 +84,8 @@ Audit: every state change is an ``EmitEvent('state', ...)`` with ``from``/``to``
 ``inflight_fill_wait``, ``reject``, ``cancel_rejected``, ``cancel_timeout``, ``rate_limited``,
 ``retry_due``, ``hedge_timeout``, ``order_overdue``, ``order_given_up``, ``reopened``,
 ``flatten_exhausted``, ``force_flatten``, ``overfill_clamped``, ``cancel_qty_corrected``,
-``unknown_order``, ``unknown_ref``, ``protocol_violation``.
+``unknown_order``, ``unknown_ref``, ``protocol_violation``, ``venue``, ``hedge_venue_not_open``,
+``flatten_blocked``.
 
 Its vocabulary (parameters, intents, events, actions, views) is :mod:`core.pair_events`; venues, sides,
 styles and roles are the enums of :mod:`core.enums`.
@@ -118,6 +128,8 @@ from core.pair_events import (
     TimerFired,
     TimerKind,
     TrAck,
+    VenueAccess,
+    VenueChanged,
 )
 from core.ticks import round_to_tick, shift_ticks
 
@@ -265,7 +277,11 @@ class PairStateMachine:
         self.cheap_bid = cheap_bid
         self._touch_bid = max(int(cheap_bid), 0)
         self._touch_ask = max(int(cheap_ask), 0)
+        self._rich_bid = max(int(rich_bid), 0)
+        self._rich_ask = 0
         self._unpriced = False
+        self._access: dict[Venue, VenueAccess] = {Venue.KRX: VenueAccess.OPEN, Venue.NXT: VenueAccess.OPEN}
+        self._blocked = False
 
         self._state = PairState.IDLE
         self._orders: dict[str, _Order] = {}
@@ -398,10 +414,12 @@ class PairStateMachine:
         elif isinstance(event, ForceFlatten):
             self._on_force_flatten(event.reason)
         elif isinstance(event, BookTouch):
-            if event.bid > 0:
-                self._touch_bid = int(event.bid)
-            if event.ask > 0:
-                self._touch_ask = int(event.ask)
+            self.note_touch(event.bid, event.ask, event.venue)
+        elif isinstance(event, VenueChanged):
+            was = self._access[event.venue]
+            self._access[event.venue] = event.access
+            if was is not event.access:
+                self._emit("venue", event.reason, venue=event.venue, access=event.access, was=was)
         else:
             raise TypeError(f"not a pair event: {event!r}")
         self._drive()
@@ -818,6 +836,12 @@ class PairStateMachine:
                            role=o.intent.role)
         elif kind is TimerKind.SETTLE:
             o.settle_timer = None
+            if (o.intent.style is OrderStyle.LIMIT and o.intent.role is not OrderRole.HEDGE_POST
+                    and self._access[o.intent.venue] is not VenueAccess.OPEN and not o.complete):
+                # a flatten limit resting in a call waits for its uncross: settle only once the venue is open
+                o.settle_timer = self._start_timer(
+                    TimerKind.SETTLE, self._now + self._params.ioc_settle_ms * _NS_PER_MS, o.intent.ref)
+                return True
             if o.status is OrderStatus.WORKING and not o.complete and not o.given_up:
                 if o.cancelled > 0:
                     self._give_up(o, "inflight_fill_missing")
@@ -878,6 +902,12 @@ class PairStateMachine:
         if take.is_open and not take.given_up:
             return False
         if self.filled_take > 0:
+            if self._access[self._cheap] is not VenueAccess.OPEN:
+                # the hedge venue cannot take the post now (a call, a VI, a pause): flatten at once
+                self._escalated = True
+                self._emit("hedge_venue_not_open", self._access[self._cheap].value, venue=self._cheap,
+                           unhedged=-self.net_position)
+                return self._set_state(self._flatten_label(), "hedge_venue_not_open")
             deadline = self.hedge_deadline_ns
             if deadline is not None and self._now >= deadline:
                 # The take's Chejan came so late (e.g. after a late TR ack) that the post would have no
@@ -901,6 +931,11 @@ class PairStateMachine:
             if self._all_settled():
                 return self._finish()
             return False
+        if self._access[self._cheap] is not VenueAccess.OPEN:
+            # the hedge venue entered a call, a VI or a pause with the slice exposed: cancel the post, flatten
+            self._escalated = True
+            self._emit("hedge_venue_not_open", self._access[self._cheap].value, venue=self._cheap, unhedged=-net)
+            return self._set_state(self._flatten_label(), "hedge_venue_not_open")
         if last is not None and last.is_open and not last.given_up:
             return False
         if last is None or last.status is OrderStatus.REFUSED:
@@ -954,38 +989,67 @@ class PairStateMachine:
                 self._emit("flatten_exhausted", "max_flatten_orders", net_position=net, sent=sent)
                 return self._finish(force_error="flatten_exhausted")
             side = Side.BUY if net < 0 else Side.SELL
-            style, price = self._flatten_order(side)
+            venue, in_call = self._flatten_route()
+            if venue is None:
+                if not self._blocked:
+                    self._blocked = True
+                    self._emit("flatten_blocked", "no_venue_open", net_position=net,
+                               **{v.value: a.value for v, a in self._access.items()})
+                return False
+            self._blocked = False
+            style, price = self._flatten_order(side, venue, in_call)
             if style is None:
                 if not self._unpriced:
                     self._unpriced = True
-                    self._emit("flatten_unpriced", "no_touch", side=side, bid=self._touch_bid, ask=self._touch_ask)
+                    bid, ask = self._touch_of(venue)
+                    self._emit("flatten_unpriced", "no_touch", side=side, venue=venue, bid=bid, ask=ask)
                 return False
             self._unpriced = False
             if net < 0:
-                self._send_order(OrderRole.HEDGE_IOC, self._cheap, Side.BUY, -net, style, price, True)
+                self._send_order(OrderRole.HEDGE_IOC, venue, Side.BUY, -net, style, price, True)
                 return self._set_state(PairState.HEDGE_IOC_SENT, "hedge_remaining")
-            self._send_order(OrderRole.UNWIND, self._cheap, Side.SELL, net, style, price, True)
+            self._send_order(OrderRole.UNWIND, venue, Side.SELL, net, style, price, True)
             return self._set_state(PairState.UNWIND_SENT, "over_hedged")
         if not self._all_settled():
             return False
         return self._finish()
 
-    def _flatten_order(self, side: Side) -> tuple[OrderStyle | None, int]:
-        """Style and limit price (KRW) of the next flatten order on the cheap venue.
+    def _flatten_route(self) -> tuple[Venue | None, bool]:
+        """Where the next flatten order goes and whether it waits in a call: the first open venue (cheap, then
+        rich), else the first in a call, else nowhere (both shut)."""
+        venues = (self._cheap, self._rich)
+        for v in venues:
+            if self._access[v] is VenueAccess.OPEN:
+                return v, False
+        for v in venues:
+            if self._access[v] is VenueAccess.CALL:
+                return v, True
+        return None, False
 
-        Limit IOC at the latest touch ``flatten_slippage_ticks`` beyond it: a buy at the ask + N ticks, a sell
-        at the bid − N ticks (with no bid, one tick below the ask). ``(None, 0)`` when no touch prices it yet.
+    def _touch_of(self, venue: Venue) -> tuple[int, int]:
+        return (self._touch_bid, self._touch_ask) if venue is self._cheap else (self._rich_bid, self._rich_ask)
+
+    def _flatten_order(self, side: Side, venue: Venue | None = None,
+                       in_call: bool = False) -> tuple[OrderStyle | None, int]:
+        """Style and limit price (KRW) of the next flatten order on ``venue`` (default the cheap one).
+
+        Limit IOC at the venue's latest touch ``flatten_slippage_ticks`` beyond it: a buy at the ask + N ticks, a
+        sell at the bid − N ticks (with no bid, one tick below the ask); in a call a plain limit at that price
+        (it rests until the uncross; a market order would carry no bound). ``(None, 0)`` when no touch prices it
+        yet.
         """
         p = self._params
-        if p.flatten_style == "market_ioc":
+        if p.flatten_style == "market_ioc" and not in_call:
             return OrderStyle.MARKET_IOC, 0
+        bid, ask = self._touch_of(venue if venue is not None else self._cheap)
         n = p.flatten_slippage_ticks
         if side is Side.BUY:
-            price = _shifted(self._touch_ask, n, "up")
+            price = _shifted(ask, n, "up")
         else:
-            ref = self._touch_bid if self._touch_bid > 0 else _shifted(self._touch_ask, -1, "down")
+            ref = bid if bid > 0 else _shifted(ask, -1, "down")
             price = _shifted(ref, -n, "down")
-        return (OrderStyle.LIMIT_IOC, price) if price > 0 else (None, 0)
+        style = OrderStyle.LIMIT if in_call else OrderStyle.LIMIT_IOC
+        return (style, price) if price > 0 else (None, 0)
 
     @property
     def touch(self) -> tuple[int, int]:
@@ -997,17 +1061,34 @@ class PairStateMachine:
         """True while a flatten order is due but no touch prices it (a :class:`BookTouch` wakes it)."""
         return self._unpriced
 
-    def note_touch(self, bid: int, ask: int) -> None:
-        """Remember the cheap venue's latest touch (KRW; 0 = that side unknown) for the next flatten order.
+    def note_touch(self, bid: int, ask: int, venue: Venue | None = None) -> None:
+        """Remember a venue's latest touch (KRW; 0 = that side unknown or empty: the last price is kept) for the
+        next flatten order there; ``venue`` None = the cheap venue.
 
         Changes nothing else and returns no action: the caller feeds it before the step's events so that an
         escalation they cause is priced from the freshest book (use :class:`BookTouch` to wake a machine
         that waits for a price).
         """
+        if venue is None or venue is self._cheap:
+            if bid > 0:
+                self._touch_bid = int(bid)
+            if ask > 0:
+                self._touch_ask = int(ask)
+            return
         if bid > 0:
-            self._touch_bid = int(bid)
+            self._rich_bid = int(bid)
         if ask > 0:
-            self._touch_ask = int(ask)
+            self._rich_ask = int(ask)
+
+    @property
+    def access(self) -> Mapping[Venue, VenueAccess]:
+        """What orders of this slice can do on each venue now, as the caller last said (:class:`VenueChanged`)."""
+        return MappingProxyType(self._access)
+
+    @property
+    def blocked(self) -> bool:
+        """True while a flatten order is due but neither venue takes one (both paused or closed)."""
+        return self._blocked
 
     def _all_settled(self) -> bool:
         """No order still open that we are waiting for (given-up and lost ones do not count)."""

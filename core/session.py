@@ -14,7 +14,9 @@ machine's time zone:
    ``nxt_main`` window until one arrives. With the notices off, the ``nxt_main`` window is used.
 
 On days the calendar marks as a late open (the first trading day of a year opens at 10:00), the guard
-start moves later by the same amount; it is never moved earlier and the guard end never moves.
+start moves later by the same amount; it is never moved earlier and the guard end never moves. On a day in
+``sessions.delayed_open`` (수능 day) every window — the guard window and ``nxt_main`` included — moves later
+by its minutes (:mod:`core.phases` moves the venues' phases alike).
 
 All times are ``now_ns`` values (int nanoseconds since the Unix epoch, see :mod:`core.clock`).
 """
@@ -232,10 +234,22 @@ class SessionClock:
 
     # -- guard window ------------------------------------------------------------------------------
 
+    def delay(self, date: dt.date) -> dt.timedelta:
+        """How much later every window of ``date`` is (``sessions.delayed_open``; zero on a normal day)."""
+        return dt.timedelta(minutes=int(self._cfg.delayed_open.get(date, 0)))
+
+    def nxt_main_window(self, date: dt.date) -> tuple[dt.time, dt.time]:
+        """``nxt_main`` on ``date`` (KST times of day), moved by a delayed open."""
+        d = self.delay(date)
+        return _add(self._cfg.nxt_main.start, d), _add(self._cfg.nxt_main.end, d)
+
     def guard_window(self, date: dt.date) -> tuple[dt.time, dt.time]:
-        """The guard window (KST times of day) on ``date``: ``overlap_window``, start delayed on late opens."""
-        start, end = self._cfg.overlap_window.start, self._cfg.overlap_window.end
-        late = _calendar(self._cfg.calendar).late_open.get(date)
+        """The guard window (KST times of day) on ``date``: ``overlap_window`` moved by a delayed open, its start
+        delayed on the calendar's late opens."""
+        d = self.delay(date)
+        start, end = _add(self._cfg.overlap_window.start, d), _add(self._cfg.overlap_window.end, d)
+        # a day in delayed_open is moved as a whole; a newer calendar may list the same day as a late open
+        late = None if d else _calendar(self._cfg.calendar).late_open.get(date)
         if late is not None:
             usual = dt.datetime.combine(date, self._cfg.krx_day.start)
             delay = dt.datetime.combine(date, late) - usual
@@ -303,13 +317,15 @@ class SessionClock:
         clock_note = ""
         if cfg.arm_only_in_overlap:
             start, end = self.guard_window(today)
-            late = "" if start == cfg.overlap_window.start else f" ({cfg.calendar} opens late on {today})"
+            moved = _add(cfg.overlap_window.start, self.delay(today))
+            late = "" if start == cfg.overlap_window.start else (
+                f" (delayed open on {today})" if start == moved else f" ({cfg.calendar} opens late on {today})")
             if t < start:
                 return ArmStatus(False, f"before guard start {_fmt_time(start)}{late}", "pre-open")
             if t >= end:
                 return ArmStatus(False, f"after guard end {_fmt_time(end)}", "post-close")
             clock_note = f"inside guard {_fmt_time(start)}–{_fmt_time(end)}"
-        nxt_start, nxt_end = cfg.nxt_main.start, cfg.nxt_main.end
+        nxt_start, nxt_end = self.nxt_main_window(today)
         nxt_window = f"{_fmt_time(nxt_start)}–{_fmt_time(nxt_end)}"
         in_nxt_clock = nxt_start <= t < nxt_end
         if cfg.use_fid_215_signals:
@@ -367,10 +383,10 @@ class SessionClock:
             return None
         if not day.trading:
             return f"NXT main start notice {main.raw!r} at {at} but {day.reason}"
-        nxt = self._cfg.nxt_main
-        open_ns = ns_from_kst(today, nxt.start)
-        close_ns = ns_from_kst(today, nxt.end)
-        window = f"{_fmt_time(nxt.start)}–{_fmt_time(nxt.end)}"
+        nxt_start, nxt_end = self.nxt_main_window(today)
+        open_ns = ns_from_kst(today, nxt_start)
+        close_ns = ns_from_kst(today, nxt_end)
+        window = f"{_fmt_time(nxt_start)}–{_fmt_time(nxt_end)}"
         if main.at_ns < open_ns - self._grace_ns:
             return f"NXT main start notice {main.raw!r} at {at}, before nxt_main {window}"
         if now_ns >= close_ns + self._grace_ns:

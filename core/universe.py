@@ -4,13 +4,14 @@ A :class:`Universe` is the symbols in file order (:class:`Symbol`: 6-digit code,
 eligibility), built from the operator's universe file by :mod:`config.universe_file`.
 
 Screens: Kiwoom registers real-time data per screen number with at most 100 codes per screen and at
-most 200 screens per program. :meth:`Universe.screens` cuts the universe, in file order, into
-``ceil(n / per_screen)`` screens of ``per_screen`` symbols each, the last one holding the remainder
-(713 symbols → 7 × 100 + 13). :func:`assign_shards` deals those screens round-robin to MarketData actors.
+most 200 screens per program; a symbol that trades on NXT is two codes on its screen, ``005930`` and
+``005930_NX`` (SPEC §11: the ``_NX`` codes count towards the 100 — unverified, the strict reading). So
+:meth:`Universe.screens` fills screens in file order with up to 100 *codes* each: 50 NXT symbols (or 100 KRX-only
+ones) per screen, 800 NXT symbols → 16 screens, a 200-symbol universe → 4. :func:`assign_shards` deals those
+screens round-robin to MarketData actors.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -52,17 +53,26 @@ class Symbol:
 
 @dataclass(frozen=True, slots=True)
 class Screen:
-    """One Kiwoom screen: a 4-digit ``screen_no`` and the KRX codes registered on it, in file order."""
+    """One Kiwoom screen: a 4-digit ``screen_no``, the symbols (KRX codes) registered on it in file order, and
+    how many of them are also registered as ``_NX`` codes (``nx_codes``)."""
 
     screen_no: str
     codes: tuple[str, ...]
+    nx_codes: int = 0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.screen_no, str) and len(self.screen_no) == 4 and self.screen_no.isdigit()):
             raise ValueError(f"screen number {self.screen_no!r} is not a 4-digit string")
-        if not 0 < len(self.codes) <= MAX_CODES_PER_SCREEN:
-            raise ValueError(f"screen {self.screen_no} holds {len(self.codes)} codes; "
-                             f"Kiwoom allows 1 to {MAX_CODES_PER_SCREEN}")
+        if not 0 <= self.nx_codes <= len(self.codes):
+            raise ValueError(f"screen {self.screen_no}: {self.nx_codes} _NX codes for {len(self.codes)} symbols")
+        if not 0 < len(self.codes) or self.wire_codes > MAX_CODES_PER_SCREEN:
+            raise ValueError(f"screen {self.screen_no} holds {self.wire_codes} codes; "
+                             f"Kiwoom allows 1 to {MAX_CODES_PER_SCREEN} (_NX codes count)")
+
+    @property
+    def wire_codes(self) -> int:
+        """The codes registered on the screen: every symbol's KRX code and the ``_NX`` codes."""
+        return len(self.codes) + self.nx_codes
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -149,11 +159,11 @@ class Universe:
 
     def screens(self, per_screen: int = MAX_CODES_PER_SCREEN, base: int = 1000,
                 explicit: Sequence[str] = (), reserved: Iterable[str] = ()) -> list[Screen]:
-        """Lay the universe out on Kiwoom screens, ``per_screen`` symbols each, in file order.
+        """Lay the universe out on Kiwoom screens of at most ``per_screen`` *codes* each, in file order.
 
-        There are ``ceil(len / per_screen)`` screens; each is full except the last, which holds the
-        remainder (713 symbols at 100 → 7 screens of 100 and one of 13). Adding symbols at the end of
-        the file therefore never moves an existing symbol to another screen.
+        A symbol that trades on NXT takes two codes (``005930`` and ``005930_NX``), a KRX-only symbol one; each
+        screen takes symbols in file order while they fit (800 NXT symbols at 100 → 16 screens of 50). Adding
+        symbols at the end of the file therefore never moves an existing symbol to another screen.
 
         Screen numbers come from ``explicit`` in order when it is given (extra numbers are unused;
         too few raise :class:`ScreenAllocationError`); otherwise they count up from ``base``, skipping
@@ -161,18 +171,28 @@ class Universe:
         number beyond 9999, or an explicit number that is reserved, repeated or not 4 digits raise
         :class:`ScreenAllocationError`.
         """
-        if not isinstance(per_screen, int) or not 1 <= per_screen <= MAX_CODES_PER_SCREEN:
-            raise ScreenAllocationError(f"per_screen must be 1..{MAX_CODES_PER_SCREEN}, got {per_screen!r}")
-        codes = self.codes
-        needed = math.ceil(len(codes) / per_screen)
+        if not isinstance(per_screen, int) or not 2 <= per_screen <= MAX_CODES_PER_SCREEN:
+            raise ScreenAllocationError(f"per_screen must be 2..{MAX_CODES_PER_SCREEN} codes, got {per_screen!r}")
+        groups: list[tuple[list[str], int]] = []
+        used = per_screen
+        for sym in self.symbols:
+            cost = 2 if sym.nxt else 1
+            if used + cost > per_screen:
+                groups.append(([], 0))
+                used = 0
+            group, nx = groups[-1]
+            group.append(sym.code)
+            groups[-1] = (group, nx + (1 if sym.nxt else 0))
+            used += cost
+        needed = len(groups)
         if needed > MAX_SCREENS:
             raise ScreenAllocationError(
-                f"{len(codes)} symbols at {per_screen} per screen need {needed} screens; "
-                f"Kiwoom allows at most {MAX_SCREENS}")
+                f"{len(self.symbols)} symbols at {per_screen} codes per screen (_NX codes count) need {needed} "
+                f"screens; Kiwoom allows at most {MAX_SCREENS}")
         reserved_set = {str(r) for r in reserved}
         numbers = (_explicit_screen_numbers(explicit, needed, reserved_set) if explicit
                    else _auto_screen_numbers(base, needed, reserved_set))
-        return [Screen(numbers[i], codes[i * per_screen:(i + 1) * per_screen]) for i in range(needed)]
+        return [Screen(numbers[i], tuple(group), nx) for i, (group, nx) in enumerate(groups)]
 
 
 def _explicit_screen_numbers(explicit: Sequence[str], needed: int, reserved: set[str]) -> list[str]:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from kiwoom_bridge.emulator.source import MarketSource
     from protocol.wiring import RunOptions
 
-QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71"
+#: FIDs registered with every code: 주식체결 and 주식호가잔량 (the best level), and VI발동/해제 (SPEC §11).
+QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71;9068;1225;1221;1224;9069"
 SESSION_FIDS = "215;20;214"
 #: A replay's clock starts this long before the first recorded row. Login (CommConnect →
 #: OnEventConnect, 100 ms in the emulator) and the screen registrations run on that clock; rows it
@@ -132,6 +133,7 @@ class BridgeCore:
         self.api.on_execution = self._push
         self.api.on_balance = self._push
         self.api.on_session = self._push
+        self.api.on_vi = self._push
         self.api.on_message = self._push
         self.api.on_connection = self._on_connection
         self.api.on_tr_data = self._on_tr_data

@@ -10,16 +10,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiwoom_bridge.types import KRX, NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE, QuoteEvent
+from kiwoom_bridge.types import KRX, NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE, REAL_TYPE_VI, QuoteEvent
 
-__all__ = ["REAL_TYPE_CODES", "RT_QUOTE", "RT_TRADE", "VENUE_CODES", "EventBatch"]
+__all__ = ["REAL_TYPE_CODES", "RT_QUOTE", "RT_TRADE", "RT_VI_END", "RT_VI_START", "VENUE_CODES", "VI_KIND_CODES",
+           "EventBatch"]
 
 #: ``EventBatch.venue`` values index this tuple: 0 = KRX, 1 = NXT.
 VENUE_CODES: tuple[str, str] = (KRX, NXT)
 #: ``EventBatch.real_type`` values index this tuple.
-REAL_TYPE_CODES: tuple[str, str] = (REAL_TYPE_QUOTE, REAL_TYPE_TRADE)
+REAL_TYPE_CODES: tuple[str, str, str, str] = (REAL_TYPE_QUOTE, REAL_TYPE_TRADE, REAL_TYPE_VI, REAL_TYPE_VI)
 RT_QUOTE = 0   #: 주식호가잔량 (book update)
 RT_TRADE = 1   #: 주식체결 (trade print)
+RT_VI_START = 2  #: VI발동/해제, a volatility interruption starts (``last`` = trigger price, ``last_qty`` = kind code)
+RT_VI_END = 3    #: VI발동/해제, it ends (``last`` = uncross price or 0, ``last_qty`` = kind code)
+#: ``last_qty`` of a VI row → :class:`~kiwoom_bridge.types.QuoteEvent` ``vi_kind``.
+VI_KIND_CODES: dict[int, str] = {0: "", 1: "static", 2: "dynamic", 3: "static+dynamic"}
 
 _INT_FIELDS = ("ask", "bid", "ask_qty", "bid_qty", "last", "last_qty", "cum_volume", "change")
 
@@ -34,7 +39,7 @@ class EventBatch:
       t_ns: int64 event time, ns since the Unix epoch.
       code_idx: int32 index into the source's ``codes``.
       venue: uint8, 0 = KRX, 1 = NXT (:data:`VENUE_CODES`).
-      real_type: uint8, 0 = 주식호가잔량, 1 = 주식체결 (:data:`REAL_TYPE_CODES`).
+      real_type: uint8, 0 = 주식호가잔량, 1 = 주식체결, 2/3 = a VI's start/end (:data:`REAL_TYPE_CODES`).
       ask, bid, ask_qty, bid_qty: int64 best ask/bid price and size.
       last, last_qty: int64 trade price and quantity (trade prints).
       cum_volume: int64 cumulative volume of the venue (trade prints).
@@ -87,6 +92,10 @@ class EventBatch:
         """The batch as :class:`QuoteEvent` objects (``codes[code_idx]`` gives each event's code)."""
         cols = [getattr(self, f).tolist() for f in self.__slots__]
         code_of = list(codes)
-        return [QuoteEvent(t, code_of[c], VENUE_CODES[v], REAL_TYPE_CODES[r], a, b, aq, bq, la, lq, cv, ch, cr,
-                           sizes_known)
-                for t, c, v, r, a, b, aq, bq, la, lq, cv, ch, cr in zip(*cols, strict=True)]
+        out = [QuoteEvent(t, code_of[c], VENUE_CODES[v], REAL_TYPE_CODES[r], a, b, aq, bq, la, lq, cv, ch, cr,
+                          sizes_known)
+               if r < RT_VI_START else
+               QuoteEvent(t, code_of[c], VENUE_CODES[v], REAL_TYPE_VI, last=la, vi_active=r == RT_VI_START,
+                          vi_kind=VI_KIND_CODES.get(lq, ""))
+               for t, c, v, r, a, b, aq, bq, la, lq, cv, ch, cr in zip(*cols, strict=True)]
+        return out

@@ -14,7 +14,8 @@ from kiwoom_bridge.wire_codes import parse_code
 __all__ = [
     "FID_LAST", "FID_CHANGE", "FID_CHANGE_RATE", "FID_CUM_VOLUME", "FID_TRADE_QTY", "FID_TIME",
     "FID_BEST_ASK", "FID_BEST_BID", "FID_ASK1", "FID_BID1", "FID_ASK1_QTY", "FID_BID1_QTY",
-    "FID_MARKET_OP", "FID_MARKET_OP_REMAIN",
+    "FID_MARKET_OP", "FID_MARKET_OP_REMAIN", "FID_VI_FLAG", "FID_VI_KIND", "FID_VI_PRICE", "FID_VI_TIME",
+    "FID_VI_RELEASE", "FID_VI_DIRECTION", "VI_REAL_FIDS", "VI_FLAG_START", "VI_FLAG_END", "VI_KIND_TEXT",
     "CJ_ACCOUNT", "CJ_ORDER_NO", "CJ_MGMT_NO", "CJ_CODE", "CJ_BUSINESS", "CJ_STATUS", "CJ_NAME",
     "CJ_ORDER_QTY", "CJ_ORDER_PRICE", "CJ_LEAVES", "CJ_CUM_AMOUNT", "CJ_ORIG_ORDER_NO", "CJ_ORDER_KIND",
     "CJ_TRADE_KIND", "CJ_SIDE", "CJ_TIME", "CJ_EXEC_ID", "CJ_FILL_PRICE", "CJ_FILL_QTY",
@@ -41,6 +42,14 @@ FID_ASK1_QTY = 61         # 매도호가수량1
 FID_BID1_QTY = 71         # 매수호가수량1
 FID_MARKET_OP = 215       # 장운영구분 (장시작시간)
 FID_MARKET_OP_REMAIN = 214  # 장시작예상잔여시간
+# VI발동/해제 (gidc 1h; koapy realtype_by_desc.json: 9001, 302, 13, 14, 9068, 9008, 9075, 1221, 1223, 1224,
+# 1225, 1236, 1237, 1238, 1239, 1489, 1490, 9069, 1279)
+FID_VI_FLAG = 9068        # VI발동구분: '1' 발동, '2' 해제 (public OCX and REST code; no official value table)
+FID_VI_KIND = 1225        # VI적용구분: 정적 / 동적 / 동적+정적
+FID_VI_PRICE = 1221       # VI발동가격 (signed like every price)
+FID_VI_TIME = 1223        # 매매체결처리시각 HHMMSS
+FID_VI_RELEASE = 1224     # VI해제시각 HHMMSS
+FID_VI_DIRECTION = 9069   # 발동방향구분: '1' up, '2' down (public code; unverified)
 
 # -- Chejan FIDs (OnReceiveChejanData / GetChejanData) ----------------------------------------------
 CJ_ACCOUNT = 9201         # 계좌번호
@@ -93,6 +102,16 @@ QUOTE_REAL_FIDS: frozenset[int] = frozenset(
      291, 292, 293, 294, 295, *range(621, 641), 13, 299, 215, 216})
 #: 장시작시간 (0s).
 SESSION_REAL_FIDS: frozenset[int] = frozenset({215, 20, 214})
+#: VI발동/해제 (1h), without the FIDs it shares with other real types (9001, 302, 13, 14): registering any of
+#: these makes a code's VI notices flow (the emulator's rule; the OCX's exact rule is unverified).
+VI_REAL_FIDS: frozenset[int] = frozenset(
+    {9068, 9008, 9075, 1221, 1223, 1224, 1225, 1236, 1237, 1238, 1239, 1489, 1490, 9069, 1279})
+#: FID 9068 values.
+VI_FLAG_START = "1"
+VI_FLAG_END = "2"
+#: FID 1225 text → :class:`core.enums.ViKind` value.
+VI_KIND_TEXT: dict[str, str] = {"정적": "static", "동적": "dynamic", "동적+정적": "static+dynamic",
+                                "정적+동적": "static+dynamic"}
 
 #: FID list registered for the L1 screens: trade prints and the best level of the book.
 REAL_FIDS_L1 = "10;15;13;20;27;28;41;51;61;71"

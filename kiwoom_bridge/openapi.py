@@ -12,6 +12,7 @@ Callbacks (attributes, ``None`` = ignored; or pass a listener object having any 
 ==================  ==============================================================================
 ``on_l1``           :class:`L1Update` per 주식호가잔량 / 주식체결 real-data event
 ``on_session``      :class:`SessionEvent` per 장시작시간 event (FID 215)
+``on_vi``           :class:`ViEvent` per VI발동/해제 event (FIDs 9068, 1225, 1221, 1224, 9069)
 ``on_ack``          :class:`OrderAck` per TR reply to one of our SendOrder calls
 ``on_execution``    :class:`ExecutionReport` per Chejan gubun '0' (접수/체결/확인/거부)
 ``on_balance``      :class:`BalanceReport` per Chejan gubun '1' (잔고)
@@ -25,7 +26,13 @@ Callbacks (attributes, ``None`` = ignored; or pass a listener object having any 
 Parsing rules: the venue comes from the ``_NX`` suffix of the code; sign prefixes are dropped
 (absolute values); an empty value is absent (0). Real data: 주식호가잔량 reads FIDs 41/51 (best ask/bid
 *prices*) and 61/71 (their sizes); 주식체결 reads 10 (last), 15 (trade qty; its sign is the aggressor
-side and is dropped), 13 (cumulative volume) and 27/28 (best ask/bid).
+side and is dropped), 13 (cumulative volume) and 27/28 (best ask/bid). A best ask/bid *sent* as zero
+(``'0'``, ``'+0'``) is an empty side — limit up/down, a call — and becomes :data:`EMPTY_SIDE` (its size
+with it), never "absent": otherwise the book would keep the last price of a side that no longer exists.
+(That Kiwoom sends a zero rather than an empty string for an empty side is the emulator's reading; UNVERIFIED.)
+VI발동/해제 reads 9068 (발동구분), 1225 (적용구분), 1221 (발동가격), 1224 (해제시각) and 9069 (방향) raw for
+:mod:`kiwoom_bridge.translate`; the code and venue come from the event's code (``_NX`` = NXT), or 9001 when
+it is empty.
 
 Chejan gubun '0' (semantics of the emulator, chosen to be Kiwoom-plausible; the facade is robust to
 their absence):
@@ -65,11 +72,13 @@ from typing import Any
 from kiwoom_bridge.errors import KiwoomError, describe
 from kiwoom_bridge.fids import FID_215_MEANINGS, parse_float_keep, parse_signed, parse_signed_keep, split_code
 from kiwoom_bridge.types import (
+    EMPTY_SIDE,
     KRX,
     NXT,
     REAL_TYPE_QUOTE,
     REAL_TYPE_SESSION,
     REAL_TYPE_TRADE,
+    REAL_TYPE_VI,
     ApiMessage,
     BalanceReport,
     ConnectionEvent,
@@ -77,6 +86,7 @@ from kiwoom_bridge.types import (
     L1Update,
     OrderAck,
     SessionEvent,
+    ViEvent,
 )
 
 __all__ = ["OpenApi", "PlatformNotSupportedError", "PROG_ID", "CALLBACK_NAMES", "MAX_CODES_PER_SCREEN"]
@@ -85,7 +95,7 @@ log = logging.getLogger(__name__)
 
 PROG_ID = "KHOPENAPI.KHOpenAPICtrl.1"
 MAX_CODES_PER_SCREEN = 100
-CALLBACK_NAMES = ("on_l1", "on_session", "on_ack", "on_execution", "on_balance", "on_message",
+CALLBACK_NAMES = ("on_l1", "on_session", "on_vi", "on_ack", "on_execution", "on_balance", "on_message",
                   "on_connection", "on_tr_data", "on_error")
 
 SIG_COMM_CONNECT = "CommConnect()"
@@ -124,6 +134,19 @@ class _Pending:
         self.t_ns = t_ns
 
 
+def _price(s: str) -> int:
+    """A best price of real data: absolute value; ``''`` absent (0); a zero *sent* is an empty side."""
+    v = parse_signed(s)
+    if v == 0 and s.strip():
+        return EMPTY_SIDE
+    return v
+
+
+def _size(s: str, price: int) -> int:
+    """The size of a best price: empty with its side."""
+    return EMPTY_SIDE if price == EMPTY_SIDE else parse_signed(s)
+
+
 def _signed_int(s: str) -> int:
     """Integer keeping its sign; empty → 0. Raises ValueError naming a garbage value."""
     try:
@@ -157,6 +180,7 @@ class OpenApi:
         self.strict = strict
         self.on_l1: Callable[[L1Update], Any] | None = None
         self.on_session: Callable[[SessionEvent], Any] | None = None
+        self.on_vi: Callable[[ViEvent], Any] | None = None
         self.on_ack: Callable[[OrderAck], Any] | None = None
         self.on_execution: Callable[[ExecutionReport], Any] | None = None
         self.on_balance: Callable[[BalanceReport], Any] | None = None
@@ -176,6 +200,7 @@ class OpenApi:
             REAL_TYPE_QUOTE: self._real_quote,
             REAL_TYPE_TRADE: self._real_trade,
             REAL_TYPE_SESSION: self._real_session,
+            REAL_TYPE_VI: self._real_vi,
         }
         control.OnEventConnect.connect(self._on_event_connect)
         control.OnReceiveRealData.connect(self._on_receive_real_data)
@@ -369,11 +394,10 @@ class OpenApi:
             return
         base, venue = self._split(code)
         g = self._call
-        ps = parse_signed
         sig = SIG_GET_COMM_REAL_DATA
-        cb(L1Update(self._clock(), self._mono(), base, venue, real_type,
-                    ask=ps(g(sig, [code, 41])), bid=ps(g(sig, [code, 51])),
-                    ask_qty=ps(g(sig, [code, 61])), bid_qty=ps(g(sig, [code, 71]))))
+        ask, bid = _price(g(sig, [code, 41])), _price(g(sig, [code, 51]))
+        cb(L1Update(self._clock(), self._mono(), base, venue, real_type, ask=ask, bid=bid,
+                    ask_qty=_size(g(sig, [code, 61]), ask), bid_qty=_size(g(sig, [code, 71]), bid)))
 
     def _real_trade(self, code: str, real_type: str) -> None:
         cb = self.on_l1
@@ -384,10 +408,22 @@ class OpenApi:
         ps = parse_signed
         sig = SIG_GET_COMM_REAL_DATA
         cb(L1Update(self._clock(), self._mono(), base, venue, real_type,
-                    ask=ps(g(sig, [code, 27])), bid=ps(g(sig, [code, 28])),
+                    ask=_price(g(sig, [code, 27])), bid=_price(g(sig, [code, 28])),
                     last=ps(g(sig, [code, 10])), last_qty=ps(g(sig, [code, 15])),
                     cum_volume=ps(g(sig, [code, 13])), change_krw=parse_signed_keep(g(sig, [code, 11])),
                     change_rate_pct=parse_float_keep(g(sig, [code, 12]))))
+
+    def _real_vi(self, code: str, real_type: str) -> None:
+        cb = self.on_vi
+        if cb is None:
+            return
+        g = self._call
+        sig = SIG_GET_COMM_REAL_DATA
+        wire = code.strip() or str(g(sig, [code, 9001])).strip()
+        base, venue = self._split(wire)
+        cb(ViEvent(self._clock(), base, venue, str(g(sig, [code, 9068])).strip(), str(g(sig, [code, 1225])).strip(),
+                   parse_signed(str(g(sig, [code, 1221]))), str(g(sig, [code, 1224])).strip(),
+                   str(g(sig, [code, 9069])).strip()))
 
     def _real_session(self, code: str, real_type: str) -> None:
         cb = self.on_session

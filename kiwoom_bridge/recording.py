@@ -65,6 +65,7 @@ __all__ = [
     "SEED_COLUMNS",
     "SIGNED_COLUMNS",
     "SIZE_COLUMNS",
+    "VI_COLUMNS",
     "RecordValueError",
     "RecordingError",
     "RecordingWriter",
@@ -84,9 +85,12 @@ SEED_COLUMNS: tuple[str, ...] = (
 )
 #: The true best ask/bid sizes our recorder adds after seed 004's columns.
 SIZE_COLUMNS: tuple[str, ...] = ("fid_61", "fid_71")
+#: What our recorder adds for ``VI발동/해제`` rows (SPEC §11): FID 9068 VI발동구분, 1 start / 2 end (0 on other
+#: rows). Optional: files without it replay their VI rows as alternating starts and ends.
+VI_COLUMNS: tuple[str, ...] = ("fid_9068",)
 #: Every FID column our recorder writes.
 FID_COLUMNS: tuple[str, ...] = ("fid_10", "fid_11", "fid_12", "fid_13", "fid_27", "fid_28", "fid_41", "fid_51",
-                                "fid_61", "fid_71")
+                                "fid_61", "fid_71", "fid_9068")
 #: FID columns stored as int64 (all but the change rate ``fid_12``, a float).
 INT_FID_COLUMNS: tuple[str, ...] = tuple(c for c in FID_COLUMNS if c != "fid_12")
 #: FID columns whose sign is data (전일대비, 등락율): kept signed. Every other FID is an absolute value.
@@ -99,6 +103,7 @@ RECORDING_SCHEMA: pa.Schema = pa.schema(
     + [(c, pa.float64() if c == "fid_12" else pa.int64()) for c in SEED_COLUMNS[4:12]]
     + [("raw_code", pa.string())]
     + [(c, pa.int64()) for c in SIZE_COLUMNS]
+    + [(c, pa.int64()) for c in VI_COLUMNS]
 )
 
 _VENUES = ("KRX", "NXT")
@@ -310,6 +315,7 @@ def _normalise_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
         out.append(_to_float(c, row.get(c)) if c == "fid_12" else _to_int(c, row.get(c)))
     out.append(raw_code or wire_code(symbol, venue))
     out.extend(_to_int(c, row.get(c)) for c in SIZE_COLUMNS)
+    out.extend(_to_int(c, row.get(c)) for c in VI_COLUMNS)
     return tuple(out)
 
 
@@ -501,6 +507,7 @@ def write_recording(path: str | Path, rows: Iterable[Mapping[str, Any]] | pd.Dat
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if coerce:
         with_sizes = any(c in df.columns for c in SIZE_COLUMNS)
+        with_vi = any(c in df.columns for c in VI_COLUMNS)
         records = df.to_dict("records")
         table = _table_from_tuples([
             _normalise_row({k: (None if isinstance(v, float) and math.isnan(v) and k in _STRING_COLUMNS else v)
@@ -508,6 +515,8 @@ def write_recording(path: str | Path, rows: Iterable[Mapping[str, Any]] | pd.Dat
             for r in records])
         if not with_sizes:
             table = table.drop_columns(list(SIZE_COLUMNS))
+        if not with_vi:
+            table = table.drop_columns(list(VI_COLUMNS))
         df = table.to_pandas()
         for c in table.column_names:
             if c in _STRING_COLUMNS:

@@ -42,6 +42,11 @@ prices (fid_27/28) only. Prices, sizes and volume are absolute values (Kiwoom's 
 numbers are direction marks). The trade quantity ``last_qty`` is not in seed 004's schema: it is derived as
 the increase of ``cum_volume`` since the previous trade row of the same symbol and venue (0 when unknown).
 Rows are decoded in time order; a file out of order is stable-sorted by timestamp (and a note says so).
+
+**Volatility interruptions.** ``VI발동/해제`` rows are replayed as a VI of their code on their venue (SPEC §11):
+with our recorder's ``fid_9068`` column, 1 starts and 2 ends it (other values are counted and skipped); a file
+without the column (seed 004's recorder did not keep FID 9068) gives no way to tell a start from an end, so the
+rows of one code and venue are taken to alternate, start first (a note says so). A VI row carries no price.
 """
 from __future__ import annotations
 
@@ -57,16 +62,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.ticks import is_on_tick
-from kiwoom_bridge.event_batch import RT_QUOTE, RT_TRADE, VENUE_CODES, EventBatch
+from kiwoom_bridge.event_batch import RT_QUOTE, RT_TRADE, RT_VI_END, RT_VI_START, VENUE_CODES, EventBatch
 from kiwoom_bridge.recording import (
     SEED_COLUMNS,
     SIGNED_COLUMNS,
     SIZE_COLUMNS,
+    VI_COLUMNS,
     RecordingError,
     format_timestamp,
     parse_timestamps,
 )
-from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE
+from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, REAL_TYPE_TRADE, REAL_TYPE_VI
 from kiwoom_bridge.wire_codes import AL, parse_code
 
 __all__ = [
@@ -94,10 +100,11 @@ PRICE_ONLY_REAL_TYPES: frozenset[str] = frozenset({"주식우선호가", "주식
 #: Kiwoom stock real types that are not the continuous book: counted, reported and not replayed.
 SKIPPED_REAL_TYPES: frozenset[str] = frozenset({
     "주식예상체결", "주식시간외호가", "주식당일거래원", "장시작시간", "주식종목정보", "종목프로그램매매",
-    "VI발동/해제", "ETF NAV", "ELW 지표", "ELW 이론가", "주식거래원", "주문체결", "잔고", "현물잔고",
+    "ETF NAV", "ELW 지표", "ELW 이론가", "주식거래원", "주문체결", "잔고", "현물잔고",
 })
-_RT_PRICE_ONLY = 2               # internal code of PRICE_ONLY_REAL_TYPES rows before mapping to RT_QUOTE
-_RT_SKIP = 3
+_RT_PRICE_ONLY = 10              # internal code of PRICE_ONLY_REAL_TYPES rows before mapping to RT_QUOTE
+_RT_SKIP = 11
+_RT_VI = 12                      # internal code of VI발동/해제 rows before mapping to RT_VI_START / RT_VI_END
 
 _DAILY_RE = re.compile(r"^market_data_(\d{8})(?:_(\d+))?\.parquet$")
 _SYMBOL_RE = r"^[0-9A-Za-z]{6}$"
@@ -431,6 +438,24 @@ class _FileData:
     source_rows: np.ndarray
     skipped_types: dict[str, int] = field(default_factory=dict)
     price_only_rows: int = 0
+    vi_rows: int = 0
+    vi_flagged: bool = False
+
+
+def _vi_alternating(symbol_idx: np.ndarray, venue: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """For VI rows without FID 9068: True where a row starts a VI (the 1st, 3rd, ... row of its code and venue)."""
+    out = np.zeros(vi.size, dtype=bool)
+    idx = np.flatnonzero(vi)
+    if idx.size == 0:
+        return out
+    stream = symbol_idx[idx].astype(np.int64) * 2 + venue[idx]
+    o = idx[np.argsort(stream, kind="stable")]
+    st = symbol_idx[o].astype(np.int64) * 2 + venue[o]
+    first = np.ones(o.size, dtype=bool)
+    first[1:] = st[1:] != st[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(o.size), 0))
+    out[o] = (np.arange(o.size) - group_start) % 2 == 0
+    return out
 
 
 def _load_file(path: Path, assumed_qty: int) -> _FileData:
@@ -449,10 +474,11 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
         other = next(c for c in SIZE_COLUMNS if c not in size_cols)
         raise RecordingError(path, f"has {size_cols[0]} but not {other}", column=other)
     has_sizes = len(size_cols) == 2
+    vi_cols = [c for c in VI_COLUMNS if c in names]
     try:
         # Low-cardinality text columns come back as dictionaries: 5-10x faster than materialising strings.
         # page CRCs (the recorder writes them) are verified: a corrupt page is an error, never other numbers
-        table = pq.read_table(path, columns=list(SEED_COLUMNS) + size_cols,
+        table = pq.read_table(path, columns=list(SEED_COLUMNS) + size_cols + vi_cols,
                               read_dictionary=["symbol", "venue", "real_type", "raw_code"],
                               page_checksum_verification=True)
     except (OSError, pa.ArrowException) as e:
@@ -488,13 +514,16 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
             rt_lookup[i] = RT_TRADE
         elif name in PRICE_ONLY_REAL_TYPES:
             rt_lookup[i] = _RT_PRICE_ONLY
+        elif name == REAL_TYPE_VI:
+            rt_lookup[i] = _RT_VI
         elif name in SKIPPED_REAL_TYPES:
             rt_lookup[i] = _RT_SKIP
         else:
             row = _first_true(rt_idx == i)
             raise RecordingError(path, f"unknown real type {rt_txt.raw(row)!r} (known: {REAL_TYPE_QUOTE}, "
                                        f"{REAL_TYPE_TRADE}, "
-                                       f"{', '.join(sorted(PRICE_ONLY_REAL_TYPES | SKIPPED_REAL_TYPES))})",
+                                       f"{', '.join(sorted(PRICE_ONLY_REAL_TYPES | SKIPPED_REAL_TYPES))}, "
+                                       f"{REAL_TYPE_VI})",
                                  row=row, column="real_type")
     rt = rt_lookup[rt_idx] if n else np.zeros(0, dtype=np.int64)
     counts = np.bincount(rt_idx, minlength=len(rt_dict)) if n else np.zeros(len(rt_dict), dtype=np.int64)
@@ -514,7 +543,7 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
                                    f"and venue {VENUE_CODES[int(venue[row])]!r}", row=row, column="raw_code")
 
     f = {c: _decode_number(path, c, table.column(c)) for c in ("fid_10", "fid_11", "fid_12", "fid_13", "fid_27",
-                                                              "fid_28", "fid_41", "fid_51", *size_cols)}
+                                                              "fid_28", "fid_41", "fid_51", *size_cols, *vi_cols)}
     # A typical price per symbol (median of its traded and quoted prices) for detection rule 3.
     ref = None
     if not has_sizes:
@@ -548,8 +577,24 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
     cum = np.where(trade, f["fid_13"], 0)
     change = np.where(trade, f["fid_11"], 0)
     change_rate = np.where(trade, f["fid_12"], 0.0)
+    vi = rt == _RT_VI
+    if vi_cols:
+        flag = f["fid_9068"]
+        vi_start, vi_end = vi & (flag == 1), vi & (flag == 2)
+        unreadable = int((vi & ~vi_start & ~vi_end).sum())
+        if unreadable:
+            skipped_types = {**skipped_types, f"{REAL_TYPE_VI} (fid_9068 neither 1 nor 2)": unreadable}
+            rt = np.where(vi & ~vi_start & ~vi_end, _RT_SKIP, rt)
+    else:
+        vi_start = _vi_alternating(symbol_idx, venue, vi)
+        vi_end = vi & ~vi_start
+    if vi.any():                  # a VI row carries no book, print or price
+        for a in (ask, bid, ask_qty, bid_qty, last, cum, change):
+            a[vi] = 0
+        change_rate = np.where(vi, 0.0, change_rate)
     keep_rows = rt != _RT_SKIP
-    rt_out = np.where(trade, RT_TRADE, RT_QUOTE).astype(np.uint8)
+    rt_out = np.where(trade, RT_TRADE, np.where(vi_start, RT_VI_START, np.where(vi_end, RT_VI_END, RT_QUOTE)))
+    rt_out = rt_out.astype(np.uint8)
     keep_all = bool(keep_rows.all())
 
     def k(a: np.ndarray) -> np.ndarray:
@@ -561,7 +606,7 @@ def _load_file(path: Path, assumed_qty: int) -> _FileData:
         symbol_dict=symbol_dict, symbol_idx=k(symbol_idx), venue=k(venue), rt=k(rt_out), ask=k(ask), bid=k(bid),
         ask_qty=k(ask_qty), bid_qty=k(bid_qty), last=k(last), cum_volume=k(cum), change=k(change),
         change_rate=k(change_rate), detection=det, source_rows=np.nonzero(keep_rows)[0], skipped_types=skipped_types,
-        price_only_rows=int(price_only.sum()))
+        price_only_rows=int(price_only.sum()), vi_rows=int((vi_start | vi_end).sum()), vi_flagged=bool(vi_cols))
 
 
 def _derived_last_qty(code_idx: np.ndarray, venue: np.ndarray, is_trade: np.ndarray, cum: np.ndarray) -> np.ndarray:
@@ -666,6 +711,11 @@ class DecodedRecording:
             if d.price_only_rows:
                 self.notes.append(f"{d.path.name}: {d.price_only_rows:,} 주식우선호가/주식시세 rows replayed as "
                                   f"best ask/bid price updates (no sizes)")
+            if d.vi_rows:
+                how = ("start/end from fid_9068" if d.vi_flagged else
+                       "no fid_9068 column: start and end assumed to alternate per code and venue, start first")
+                self.notes.append(f"{d.path.name}: {d.vi_rows:,} {REAL_TYPE_VI} rows replayed as volatility "
+                                  f"interruptions ({how})")
         col = {k: (v[0] if len(v) == 1 else np.concatenate(v)) for k, v in parts.items()}
         text = pa.concat_arrays([t.cast(pa.large_string()) for t in texts])
 

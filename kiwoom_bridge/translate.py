@@ -28,12 +28,21 @@ from core.desk_events import (
     OrderSendResult,
     SendOutcome,
     StepEvent,
+    VolatilityInterruption,
 )
-from core.enums import MarketOperation, Side, Venue
+from core.enums import MarketOperation, Side, Venue, ViKind
 from core.order_flow import PlacedOrder
 from kiwoom_bridge.errors import ErrorCode, describe
-from kiwoom_bridge.fids import FID_215_OPERATIONS
-from kiwoom_bridge.types import ApiMessage, BalanceReport, ConnectionEvent, ExecutionReport, OrderAck, SessionEvent
+from kiwoom_bridge.fids import FID_215_OPERATIONS, VI_FLAG_END, VI_FLAG_START, VI_KIND_TEXT
+from kiwoom_bridge.types import (
+    ApiMessage,
+    BalanceReport,
+    ConnectionEvent,
+    ExecutionReport,
+    OrderAck,
+    SessionEvent,
+    ViEvent,
+)
 
 __all__ = ["ChejanStatus", "to_domain", "send_result"]
 
@@ -93,10 +102,24 @@ def to_domain(value: object) -> StepEvent:
         code = str(value.code)
         reason = value.message if value.message.startswith(code) else f"{code}: {value.message}"
         return ConnectionChanged(connected=value.connected, reason=reason, t_ns=value.t_ns)
+    if isinstance(value, ViEvent):
+        return _vi(value)
     if isinstance(value, ApiMessage):
         return BrokerNotice(text=value.text, t_ns=value.t_ns, screen_no=value.screen_no, request_name=value.rq_name,
                             request_code=value.tr_code)
     raise TypeError(f"not a Kiwoom wire value: {value!r}")
+
+
+def _vi(ev: ViEvent) -> StepEvent:
+    """A VI발동/해제 notice: FID 9068 '1' starts, '2' ends the VI of the code on the venue (FID 1225 its kind).
+    Any other 9068 value (no official value table was found) or a code on neither venue is a broker notice."""
+    raw = f"9068={ev.flag!r} 1225={ev.kind!r} 1221={ev.trigger_price} 1224={ev.release_time!r} 9069={ev.direction!r}"
+    if ev.flag not in (VI_FLAG_START, VI_FLAG_END) or ev.venue not in (Venue.KRX, Venue.NXT) or not ev.code:
+        return BrokerNotice(text=f"volatility-interruption notice not understood for {ev.code!r} on {ev.venue!r}: "
+                                 f"{raw}", t_ns=ev.t_ns)
+    kind = ViKind.parse(VI_KIND_TEXT[ev.kind]) if ev.kind in VI_KIND_TEXT else ViKind.UNKNOWN
+    return VolatilityInterruption(code=ev.code, venue=Venue.parse(ev.venue), active=ev.flag == VI_FLAG_START,
+                                  t_ns=ev.t_ns, kind=kind, trigger_price=ev.trigger_price, raw=raw)
 
 
 def _notice(ev: ExecutionReport) -> StepEvent:

@@ -15,6 +15,11 @@ NXT = "NXT"
 REAL_TYPE_QUOTE = "주식호가잔량"   # order-book update: 41/51 best ask/bid price, 61/71 sizes
 REAL_TYPE_TRADE = "주식체결"       # trade print: 10 last, 15 trade qty, 27/28 best ask/bid price
 REAL_TYPE_SESSION = "장시작시간"   # FID 215 market-operation code
+REAL_TYPE_VI = "VI발동/해제"      # volatility interruption start/end: 9068 발동구분, 1225 적용구분, 1221 발동가격
+
+#: A price in :class:`QuoteEvent` / :class:`L1Update` that says "this side of the book is empty now" (limit
+#: up/down, a call): 0 means "not carried by this update", this means "carried, and there is nothing".
+EMPTY_SIDE = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,12 @@ class QuoteEvent:
     ``ask``/``bid`` are best prices, ``ask_qty``/``bid_qty`` best sizes, ``last``/``last_qty`` a trade
     (주식체결 only). ``0`` = the event does not carry that field (the book keeps its previous value).
     ``sizes_known`` is False for recordings without true sizes (old files where fid_41/51 hold prices).
+    A price of :data:`EMPTY_SIDE` empties that side (its size with it).
+
+    A ``VI발동/해제`` event (``real_type`` :data:`REAL_TYPE_VI`) starts (``vi_active``) or ends a volatility
+    interruption of the code on the venue; ``vi_kind`` is ``'static'``, ``'dynamic'`` or ``'static+dynamic'``
+    (the emulator writes Kiwoom's 1225 text 정적/동적/동적+정적 for it) and ``last``
+    the trigger price at the start, the uncross price at the end (0 = unknown).
     """
 
     t_ns: int
@@ -40,6 +51,8 @@ class QuoteEvent:
     change: int = 0
     change_rate: float = 0.0
     sizes_known: bool = True
+    vi_active: bool = False
+    vi_kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,8 @@ class L1Update:
     """A parsed ``OnReceiveRealData`` for one venue of one symbol (what the facade hands upward).
 
     ``code`` is the base 6-digit code, ``venue`` from the ``_NX`` suffix. Values are absolute
-    (Kiwoom's sign prefixes removed); ``0`` = absent in this update. ``arrival_ns`` is the monotonic
+    (Kiwoom's sign prefixes removed); ``0`` = absent in this update, :data:`EMPTY_SIDE` = that side of the
+    book is empty (a zero price the broker sent). ``arrival_ns`` is the monotonic
     wall time at which the bridge received it (for latency figures), ``t_ns`` the engine clock.
     """
 
@@ -134,6 +148,23 @@ class SessionEvent:
     code: str
     meaning: str
     known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ViEvent:
+    """``VI발동/해제`` real data of one code on one venue (``_NX`` suffix), as received: ``flag`` FID 9068
+    (VI발동구분, '1' start / '2' end per public OCX code; unverified), ``kind`` FID 1225 (VI적용구분:
+    정적/동적/동적+정적), ``trigger_price`` FID 1221 (VI발동가격), ``release_time`` FID 1224 (VI해제시각 HHMMSS),
+    ``direction`` FID 9069 (발동방향구분)."""
+
+    t_ns: int
+    code: str
+    venue: str
+    flag: str
+    kind: str = ""
+    trigger_price: int = 0
+    release_time: str = ""
+    direction: str = ""
 
 
 @dataclass(frozen=True, slots=True)

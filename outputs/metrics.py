@@ -38,6 +38,7 @@ _COUNTERS = (
     ("pairs_escalated", "arb_pairs_escalated_total", "Pairs whose hedge was escalated to IOC/market."),
     ("kill_switch_events", "arb_kill_switch_events_total", "Kill-switch events (freezes, disarms)."),
     ("errors", "arb_errors_total", "Errors reported by the actors."),
+    ("vi_events", "arb_vi_events_total", "Volatility interruptions started on a code of the universe."),
 )
 # snapshot key → (metric name, help, scale) for instantaneous values
 _GAUGES = (

@@ -680,6 +680,13 @@ def summarise(report: Mapping[str, Any]) -> str:
         lines.append(f"  REFUSAL STORM: {len(storms)} episode(s), the first at {first.get('ts', '')} "
                      f"({first.get('refusals')} refusals in {first.get('window_s')} s); {ox.get('refused', 0)} sends "
                      f"refused for the order rate (-308) in all")
+    vi = extra.get("vi") or {}
+    if report.get("vi_events") or vi.get("signals_held"):
+        held = vi.get("signals_held") or {}
+        lines.append(f"  Volatility interruptions: {report.get('vi_events', 0)} started"
+                     + (f"; signals held by the market: {', '.join(f'{k} {v}' for k, v in sorted(held.items()))}"
+                        if held else "")
+                     + (f"; still in VI at the end: {', '.join(vi['in_vi_at_end'])}" if vi.get("in_vi_at_end") else ""))
     conn = extra.get("connection") or {}
     if conn.get("disconnects"):
         lines.append(f"  Connection: {conn['disconnects']} disconnect(s), {conn.get('reconnects', 0)} reconnect(s)")

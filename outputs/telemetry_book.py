@@ -41,8 +41,10 @@ from core.observations import (
     ReplaySourceDescribed,
     SessionChanged,
     SignalObserved,
+    SignalsHeld,
     TicksCounted,
     TokensObserved,
+    VolatilityObserved,
 )
 from outputs.stats import LatencyStats, MaxInWindow, RollingRate
 
@@ -74,7 +76,8 @@ _KIND: dict[type, str] = {
     ConnectionObserved: "connection", HedgeTimedOut: "hedge_timeout",
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
     ReplaySourceDescribed: "replay_source", AccountReported: "account", ReconcileMismatch: "reconcile_mismatch",
-    CodeRearmed: "rearm", FlattenFailed: "flatten_failed", OperatorActed: "operator",
+    CodeRearmed: "rearm", FlattenFailed: "flatten_failed", OperatorActed: "operator", VolatilityObserved: "vi",
+    SignalsHeld: "signals_held",
 }
 
 
@@ -227,6 +230,10 @@ class TelemetryBook:
         self.account = _AccountBook()
         self.operator_actions: list[dict[str, Any]] = []
         self.reject_reasons: Counter[str] = Counter()
+        self.vi_events = 0
+        self.vi_list: list[dict[str, Any]] = []
+        self.in_vi: tuple[str, ...] = ()
+        self.signals_held: dict[str, int] = {}
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -239,6 +246,7 @@ class TelemetryBook:
             ReplaySourceDescribed: self._on_replay_source, AccountReported: self.account.on_report,
             ReconcileMismatch: self.account.on_mismatch, CodeRearmed: self.account.on_rearm,
             FlattenFailed: self.account.on_flatten_failed, OperatorActed: self._on_operator,
+            VolatilityObserved: self._on_vi, SignalsHeld: self._on_signals_held,
         }
 
     # -- input -------------------------------------------------------------------------------
@@ -315,7 +323,7 @@ class TelemetryBook:
     def _on_order(self, obs: OrderAudited) -> None:
         event = obs.event
         self.order_events[event.value] += 1
-        sym = self._symbol(obs.code) if obs.code else None
+        sym = self._symbol(obs.code) if obs.code and event is not AuditEvent.VI else None
         t_ns = obs.t_ns
         if event in (AuditEvent.SEND, AuditEvent.CANCEL_SEND):
             if obs.wire_code not in (None, 0):
@@ -454,6 +462,23 @@ class TelemetryBook:
             entry["operation"] = obs.operation.value
         self._append(self.sessions, entry)
 
+    def _on_vi(self, obs: VolatilityObserved) -> None:
+        """A volatility interruption began or ended (SPEC §11): counted, listed, and the codes in VI now."""
+        if obs.active:
+            self.vi_events += 1
+        self.in_vi = tuple(obs.in_vi)
+        entry: dict[str, Any] = {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "code": obs.code,
+                                 "venue": obs.venue.value, "event": "start" if obs.active else "end",
+                                 "kind": obs.kind.value}
+        if obs.active and obs.trigger_price:
+            entry["trigger_price"] = obs.trigger_price
+        if not obs.active and obs.since_ns:
+            entry["duration_s"] = (obs.t_ns - obs.since_ns) / NS_PER_S
+        self._append(self.vi_list, entry)
+
+    def _on_signals_held(self, obs: SignalsHeld) -> None:
+        self.signals_held = dict(obs.held)
+
     def _on_auto_pause(self, obs: AutoPauseChanged) -> None:
         self.utilisation = float(obs.utilisation)
         self._util_max = max(self._util_max, self.utilisation)
@@ -548,6 +573,8 @@ class TelemetryBook:
             "latency_p95_ms": {stage.value: st.percentile(95) for stage, st in self.latency.items()},
             "kill_switch_events": len(self.kill_switch_events),
             "errors": len(self.errors),
+            "vi_events": self.vi_events,
+            "in_vi": list(self.in_vi),
         }
 
     def report(self) -> dict[str, Any]:
@@ -568,6 +595,7 @@ class TelemetryBook:
             "latency_ms": latency,
             "kill_switch_events": list(self.kill_switch_events),
             "errors": list(self.errors),
+            "vi_events": self.vi_events,
             "extra": self._extra(now, latency),
         }
 
@@ -639,6 +667,8 @@ class TelemetryBook:
                        "time_at_or_above_threshold_s": self._hot_ns / NS_PER_S,
                        "threshold": self.autopause_threshold},
             "sessions": list(self.sessions),
+            "vi": {"events": list(self.vi_list), "in_vi_at_end": list(self.in_vi),
+                   "signals_held": dict(sorted(self.signals_held.items()))},
             "symbols_table": symbols_table,
             "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
             "replay": dict(self.replay_source) if self.replay_source is not None else None,

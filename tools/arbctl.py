@@ -151,9 +151,11 @@ def symbols(file: str | None, config_path: str | None, account: bool) -> None:
         return
 
     origin = "kiwoom.screen_numbers.marketdata" if sn.marketdata else f"from {sn.marketdata_base}"
-    click.echo(f"screens: {len(screens)} (≤{MAX_CODES_PER_SCREEN} codes each, file order, {origin})")
+    click.echo(f"screens: {len(screens)} (≤{MAX_CODES_PER_SCREEN} codes each, _NX codes included, file order, "
+               f"{origin})")
     for screen in screens:
-        click.echo(f"  {screen.screen_no}: {len(screen):3d} codes  {screen.codes[0]} … {screen.codes[-1]}")
+        click.echo(f"  {screen.screen_no}: {screen.wire_codes:3d} codes ({len(screen)} symbols, {screen.nx_codes} "
+                   f"_NX)  {screen.codes[0]} … {screen.codes[-1]}")
 
     md = cfg.market_data
     n_shards = md.shard_count()
@@ -163,8 +165,9 @@ def symbols(file: str | None, config_path: str | None, account: bool) -> None:
     click.echo(f"shards: {len(shards)} (market_data.shards {how}; screens dealt round-robin"
                + (f"; {idle} shard{'s' if idle != 1 else ''} would get no screen" if idle else "") + ")")
     for i, shard in enumerate(shards):
-        n_codes = sum(len(s) for s in shard)
-        click.echo(f"  shard {i}: screens {', '.join(s.screen_no for s in shard)} ({n_codes} codes)")
+        n_syms = sum(len(s) for s in shard)
+        n_codes = sum(s.wire_codes for s in shard)
+        click.echo(f"  shard {i}: screens {', '.join(s.screen_no for s in shard)} ({n_syms} symbols, {n_codes} codes)")
 
     for note in universe.notes:
         click.echo(f"note: {note}")
@@ -377,6 +380,13 @@ def status(config_path: str | None, as_json: bool) -> None:
             click.echo(f"RECONCILE MISMATCH on {d['pm.mismatched']}")
         if d.get("pm.refused"):
             click.echo(f"refused   {d['pm.refused']} (signals the account could not take)")
+    if d.get("pm.phase_krx") or d.get("pm.phase_nxt"):
+        click.echo(f"phases    {d.get('pm.phase_krx', '')}; {d.get('pm.phase_nxt', '')}")
+    if "pm.in_vi" in d:
+        in_vi = [c for c in str(d.get("pm.in_vi") or "").split(",") if c]
+        click.echo(f"VI        {len(in_vi)} code(s) in a volatility interruption now"
+                   + (f": {', '.join(in_vi)}" if in_vi else "") + f"; {int(d.get('pm.vi_events') or 0)} since the start"
+                   + (f"; signals held: {d['pm.market_held']}" if d.get("pm.market_held") else ""))
     click.echo(f"finished  {'yes' if st.finished else 'no'}")
 
 

@@ -2,7 +2,7 @@
 
 :func:`record` drives a :class:`~kiwoom_bridge.bridge_core.BridgeCore` in this process (no actor system):
 it logs in, registers every screen of the universe (KRX codes and the ``_NX`` codes of NXT symbols, ≤100
-symbols per screen) and advances the clock step by step, writing every real-data event the OpenAPI+
+codes per screen) and advances the clock step by step, writing every real-data event the OpenAPI+
 facade delivers as one row of seed 004's daily Parquet files (plus the true sizes ``fid_61``/``fid_71``,
 see :mod:`kiwoom_bridge.recording`).
 
@@ -20,6 +20,7 @@ One row per event, with exactly the values the facade delivered:
   ask/bid when the event carries them.
 * ``fid_11``/``fid_12`` (change from the previous close in KRW, change rate in %) of trades, signed as
   Kiwoom sends them. Any field an event lacks is written as 0 (absent).
+* VI발동/해제 (a volatility interruption): ``fid_9068`` 1 start / 2 end (SPEC §11), no price.
 
 ``timestamp`` is the engine clock of the event (:func:`~kiwoom_bridge.recording.format_timestamp`): the
 simulated receive time with the emulator, which for a replay is the recorded time (replay sources add
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kiwoom_bridge.recording import RecordingWriter, format_timestamp
-from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, ConnectionEvent, L1Update
+from kiwoom_bridge.types import NXT, REAL_TYPE_QUOTE, REAL_TYPE_VI, ConnectionEvent, L1Update, ViEvent
 
 __all__ = ["RecordSummary", "RecorderError", "record", "row_from_update"]
 
@@ -112,9 +113,13 @@ def row_from_update(u: L1Update) -> dict[str, Any]:
 
     A quote carries best ask/bid prices in ``fid_27``/``fid_28`` and ``fid_41``/``fid_51`` and sizes in
     ``fid_61``/``fid_71``; a trade carries ``fid_10``/``fid_13`` and the best ask/bid it reported in
-    ``fid_27``/``fid_28``. Fields the event does not carry are 0 (absent).
+    ``fid_27``/``fid_28``. Fields the event does not carry are 0 (absent). An empty side (limit up/down, a call)
+    is written as 0 too: seed 004's schema has no way to say "empty" (0 means absent there, SPEC §6), so a replay
+    of it keeps the side's last price.
     """
     quote = u.real_type == REAL_TYPE_QUOTE
+    ask, bid = max(u.ask, 0), max(u.bid, 0)
+    ask_qty, bid_qty = max(u.ask_qty, 0), max(u.bid_qty, 0)
     return {
         "timestamp": format_timestamp(u.t_ns),
         "symbol": u.code,
@@ -124,14 +129,22 @@ def row_from_update(u: L1Update) -> dict[str, Any]:
         "fid_11": u.change_krw,
         "fid_12": u.change_rate_pct,
         "fid_13": u.cum_volume,
-        "fid_27": u.ask,
-        "fid_28": u.bid,
-        "fid_41": u.ask if quote else 0,
-        "fid_51": u.bid if quote else 0,
-        "fid_61": u.ask_qty,
-        "fid_71": u.bid_qty,
+        "fid_27": ask,
+        "fid_28": bid,
+        "fid_41": ask if quote else 0,
+        "fid_51": bid if quote else 0,
+        "fid_61": ask_qty,
+        "fid_71": bid_qty,
         "raw_code": u.code + "_NX" if u.venue == NXT else u.code,
     }
+
+
+def row_from_vi(v: ViEvent) -> dict[str, Any]:
+    """One recording row for a VI발동/해제 notice: ``fid_9068`` its flag (1 start, 2 end; 0 when unreadable), no
+    prices (the seed's schema has no column for the trigger price)."""
+    flag = int(v.flag) if v.flag in ("1", "2") else 0
+    return {"timestamp": format_timestamp(v.t_ns), "symbol": v.code, "venue": v.venue, "real_type": REAL_TYPE_VI,
+            "fid_9068": flag, "raw_code": v.code + "_NX" if v.venue == NXT else v.code}
 
 
 def _start_before_first_event(core: Any) -> int | None:
@@ -229,7 +242,17 @@ def record(cfg: Any, universe: Any, options: Any, out_dir: str | Path, duration_
         summary.last_t_ns = u.t_ns
         bridge_on_l1(u)
 
+    bridge_on_vi = core.api.on_vi
+
+    def on_vi(v: ViEvent) -> None:
+        writer.append(row_from_vi(v))
+        by_venue[v.venue] = by_venue.get(v.venue, 0) + 1
+        by_type[REAL_TYPE_VI] = by_type.get(REAL_TYPE_VI, 0) + 1
+        if bridge_on_vi is not None:
+            bridge_on_vi(v)
+
     core.api.on_l1 = on_l1
+    core.api.on_vi = on_vi
     quantum = cfg.spread_engine.batch_interval_ms * NS_PER_MS
     speed = options.speed
     try:
@@ -282,6 +305,7 @@ def record(cfg: Any, universe: Any, options: Any, out_dir: str | Path, duration_
         summary.stop_reason = "interrupted (Ctrl-C)"
     finally:
         core.api.on_l1 = bridge_on_l1
+        core.api.on_vi = bridge_on_vi
         writer.close()
         summary.rows = writer.rows_written
         summary.files = tuple(writer.files)

@@ -17,10 +17,17 @@ Kiwoom behaviour reproduced (SPEC §2, facts §4) and where each rule is stated 
 * ``SendOrder`` return codes (-106, -301, -340/-302, -300, -303, -500, -308 and its 1 s window, the
   ``storm_308`` fault), order types, 7-digit order numbers, latencies, cancels, modifies (정정 cannot
   change the order type) and the injected refusals: :mod:`kiwoom_bridge.emulator.order_desk`.
-* ``SetRealReg`` (≤100 codes and ≤100 FIDs per call, ``"0"`` replaces and ``"1"`` adds, the unverified
-  per-screen cap ``max_codes_per_screen``), the real types a registration receives, sign-prefixed prices
-  and signed FID 15 in real data, ``GetCommRealData`` only inside ``OnReceiveRealData``:
-  :mod:`kiwoom_bridge.emulator.realtime`.
+* ``SetRealReg`` (≤100 codes and ≤100 FIDs per call, ``"0"`` replaces and ``"1"`` adds, at most 100 codes per
+  screen counting ``_NX`` codes — ``max_codes_per_screen``, the strict reading of an unverified limit), the real
+  types a registration receives, sign-prefixed prices, empty sides as zeros and signed FID 15 in real data,
+  VI발동/해제, ``GetCommRealData`` only inside ``OnReceiveRealData``: :mod:`kiwoom_bridge.emulator.realtime`.
+* Market phases per venue (SPEC §11: KRX's calls, NXT's pauses and limit-only sessions, ``sessions.delayed_open``)
+  from :mod:`core.phases`, applied to each exchange at its boundaries (this module); what a call, a pause and a
+  volatility interruption do to orders: :mod:`kiwoom_bridge.emulator.exchange` and
+  :mod:`kiwoom_bridge.emulator.order_desk`. Only a control built from a bare ``SimConfig`` (tests of the
+  emulator's other rules) has no phases: both venues are then continuous around the clock.
+* Latencies: seeded distributions per stage and the Chejan that overtakes the TR ack:
+  :mod:`kiwoom_bridge.emulator.latency`.
 * The 200-screen limit shared by registrations, orders and TR queries: :mod:`kiwoom_bridge.emulator.screens`.
 * FID 215 (장운영구분) for whoever registered 장시작시간 with an empty code list, and the emulator's
   "current state at once" convenience: :mod:`kiwoom_bridge.emulator.session_feed`.
@@ -36,8 +43,9 @@ Kiwoom behaviour reproduced (SPEC §2, facts §4) and where each rule is stated 
   :mod:`kiwoom_bridge.emulator.account`.
 * Injectable faults: :mod:`kiwoom_bridge.emulator.faults`.
 
-Determinism: the only randomness is the fault-injection stream seeded with ``rng_seed``; events at the same
-simulated instant run in scheduling order (market events of an instant before emulator events of it).
+Determinism: the only randomness is the fault-injection stream and the latency streams, all seeded from
+``rng_seed``; events at the same simulated instant run in scheduling order (market events of an instant before
+emulator events of it).
 """
 from __future__ import annotations
 
@@ -47,12 +55,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from core.clock import NS_PER_MS, kst_date, ns_from_kst
+from core.enums import Venue
+from core.phases import MarketPhases
 from kiwoom_bridge.emulator.account import EmulatedAccount
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError, ReentrancyError, UnknownSignatureError
 from kiwoom_bridge.emulator.chejan import ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import ExchangeSimulator, L1Book
 from kiwoom_bridge.emulator.faults import Faults
+from kiwoom_bridge.emulator.latency import LatencyModel
 from kiwoom_bridge.emulator.order_desk import OrderDesk
 from kiwoom_bridge.emulator.qt_signal import QtSignal
 from kiwoom_bridge.emulator.realtime import RealDataChannel, RealTimeFeed
@@ -125,9 +136,10 @@ class EmulatedControl:
       chejan_nx_suffix: Whether Chejan FID 9001 of an NXT order reads ``'A005930_NX'`` (True) or
         ``'A005930'`` (False; the facade then needs its own order-number → venue map).
       chejan_venue_fid: Whether Chejan rows carry FID 2134 (1 KRX, 2 NXT; REST-era, unverified for the OCX).
-      max_codes_per_screen: None (default) = only the documented 100-codes-per-call limit; an int also
-        caps the codes a screen accumulates through ``"1"`` adds (KRX and ``_NX`` codes both count), for
-        testing against the stricter reading of the limit.
+      max_codes_per_screen: The codes a screen may hold over its ``"1"`` adds (KRX and ``_NX`` codes both
+        count; 100 by default, refused with -204); None = only the documented 100-codes-per-call limit.
+      phases: The venues' phases (:class:`core.phases.MarketPhases`), None without an EngineConfig.
+      latency: The seeded latency distributions (:class:`kiwoom_bridge.emulator.latency.LatencyModel`).
     """
 
     def __init__(self, scheduler: SimScheduler, source: MarketSource, config: Any,
@@ -143,17 +155,18 @@ class EmulatedControl:
         self._markets = dict(markets or {})
         self._names = dict(names or {})
         self._account = account
-        lat = sim.latency
-        send_to_ack_ns = round(lat.send_to_ack_ms * NS_PER_MS)
-        latencies_ns = (send_to_ack_ns, round(lat.ack_to_fill_ms * NS_PER_MS), round(lat.cancel_ms * NS_PER_MS))
-        md_ns = round(lat.market_data_ms * NS_PER_MS) if source.adds_latency else 0
+        self.latency = latency = LatencyModel(sim.latency, rng_seed)
+        send_to_ack_ns = round(latency.send_to_ack.median_ms * NS_PER_MS)
         self._login_delay_ns = round(login_delay_ms * NS_PER_MS)
+        self.phases: MarketPhases | None = None
+        delay_minutes: Callable[[dt.date], int] | None = None
         if engine is not None:
             orders_per_sec = engine.kiwoom.rate_limits.orders_per_sec
             queries_per_sec = engine.kiwoom.rate_limits.queries_per_sec
             s = engine.sessions
             session_times: tuple[tuple[dt.time, str], ...] = (
-                (dt.time(8, 30), "0"), (s.krx_day.start, "3"), (s.nxt_main.start, "R"), (s.nxt_main.end, "S"))
+                (s.krx_pre_open_call.start, "0"), (s.krx_day.start, "3"), (s.nxt_main.start, "R"),
+                (s.nxt_main.end, "S"))
             holidays = frozenset(s.extra_holidays)
             fees = engine.fees
             fee_bps = {KRX: fees.krx.broker_bps + fees.krx.regulatory_bps,
@@ -167,6 +180,9 @@ class EmulatedControl:
             fee_bps = {KRX: 0.0, NXT: 0.0}
             tax_bps = lambda market, year: 0.0  # noqa: E731
         trading_day = is_trading_day or (lambda d: d.weekday() < 5 and d not in holidays)
+        if engine is not None:
+            self.phases = MarketPhases(engine.sessions, trading_day)
+            delay_minutes = self.phases.delay_minutes
 
         f = sim.faults
         faults = Faults(reject_rate=f.reject_rate, drop_ack_rate=f.drop_ack_rate,
@@ -194,8 +210,9 @@ class EmulatedControl:
         self._exchanges: dict[str, ExchangeSimulator] = {}
         screens = Screens()
         channel = RealDataChannel(self.OnReceiveRealData)
-        self._session = SessionFeed(scheduler, conn, screens, channel, session_times, trading_day)
-        self._realtime = RealTimeFeed(scheduler, conn, screens, self._exchanges, channel, self._session, md_ns)
+        self._session = SessionFeed(scheduler, conn, screens, channel, session_times, trading_day, delay_minutes)
+        self._realtime = RealTimeFeed(scheduler, conn, screens, self._exchanges, channel, self._session,
+                                      latency.market_data if source.adds_latency else None)
         self._chejan = ChejanDesk(scheduler, conn, self.OnReceiveChejanData, self._exchanges, account, self._names,
                                   faults)
         self._tr = TrDesk(scheduler, conn, self.OnReceiveMsg, self.OnReceiveTrData, self._exchanges, self._names,
@@ -216,7 +233,7 @@ class EmulatedControl:
         self._orders = OrderDesk(scheduler, conn, screens, self._exchanges, self._chejan, self._tr,
                                  random.Random(rng_seed), faults, account=account,
                                  universe=frozenset(self.universe), markets=self._markets,
-                                 latencies_ns=latencies_ns, orders_per_sec=orders_per_sec, fee_bps=fee_bps,
+                                 latency=latency, orders_per_sec=orders_per_sec, fee_bps=fee_bps,
                                  tax_bps=tax_bps, emulated_account=self._acct)
         if ext is not None:
             scheduler.at(max(ns_from_kst(kst_date(scheduler.now_ns), ext.at), scheduler.now_ns),
@@ -227,6 +244,9 @@ class EmulatedControl:
                                  trade_through_fills=fm.trade_through_fills)
             for v in (KRX, NXT)
         })
+        if self.phases is not None:
+            for v in (KRX, NXT):
+                self._phase_boundary(v)
 
         self._in_advance = False
         handlers: dict[str, Callable[..., Any]] = {
@@ -373,6 +393,16 @@ class EmulatedControl:
             sched.run_until(t_ns)
         finally:
             self._in_advance = False
+
+    def _phase_boundary(self, venue: str) -> None:
+        """Put ``venue``'s exchange in the phase of now and come back at the end of that window."""
+        assert self.phases is not None
+        now = self._sched.now_ns
+        w = self.phases.window_at(Venue.parse(venue), now)
+        ex = self._exchanges[venue]
+        if ex.phase is not w.phase:
+            ex.set_phase(w.phase, now)
+        self._sched.at(w.end_ns, self._phase_boundary, venue)
 
     def book(self, code: str, venue: str = KRX) -> L1Book | None:
         """The exchange's L1 book of ``code`` on ``venue`` (tests and diagnostics)."""

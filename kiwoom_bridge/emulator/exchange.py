@@ -38,6 +38,28 @@ absent (unchanged). The simulator knows only the best level, so:
 
 Trade quantity of a print: ``last_qty`` of the event, or, when absent (old recordings carry no FID 15),
 the increase of the cumulative volume (FID 13).
+
+Empty sides: a price of :data:`~kiwoom_bridge.types.EMPTY_SIDE` in an event empties that side of the book (price
+and size 0): a take against it finds nothing, and the real data says so (a zero price) instead of the last one.
+
+**Phases** (SPEC §11; the control sets :attr:`ExchangeSimulator.phase` from :mod:`core.phases` and each code's
+volatility interruptions with :meth:`ExchangeSimulator.set_vi`). An order that *arrives* (``ack_to_fill`` after its
+ack, so the phase may have changed since the broker checked it) is treated by the phase of its code:
+
+* **continuous**: everything above.
+* **limit only** (NXT pre- and after-market): continuous matching, but only ``"00"`` limit orders; anything else
+  is refused on arrival.
+* **call** (a scheduled call, or a code in a VI): nothing matches continuously — no take, no queue model, no
+  trade-through. ``"00"`` limits rest (``"03"`` market orders rest too, on KRX only); IOC, FOK and mid orders
+  are refused. At the call's end one **uncross** at price ``P`` fills every resting order *strictly better*
+  than ``P`` (buy above, sell below; market orders always) in full at ``P`` — in a single-price auction every
+  order better than the clearing price executes — and leaves orders *at* ``P`` resting with their queue position
+  unknown (how much of the clearing price's volume they would get is not known). ``P`` is the price the call's
+  end carries (the synthetic market's uncross print, a replayed 해제 row's price), else the last trade printed
+  during the call, else the book's mid rounded down to the tick grid; with none of these no uncross happens.
+* **pause**: nothing matches; every new order is refused; resting orders wait.
+* **closed**: every new order is refused; orders still resting when the venue closes are cancelled by the
+  exchange (remainder cancelled, reason ``장마감``).
 """
 from __future__ import annotations
 
@@ -45,8 +67,10 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
+from core.phases import VenuePhase
+from core.ticks import round_to_tick
 from core.ticks import tick_size as _default_tick_size
-from kiwoom_bridge.types import QuoteEvent
+from kiwoom_bridge.types import EMPTY_SIDE, QuoteEvent
 
 __all__ = [
     "BUY", "SELL", "HOGA_LIMIT", "HOGA_MARKET", "HOGA_LIMIT_IOC", "HOGA_MARKET_IOC", "HOGA_LIMIT_FOK",
@@ -72,6 +96,14 @@ PRICED_HOGA = frozenset({HOGA_LIMIT, HOGA_LIMIT_IOC, HOGA_LIMIT_FOK})
 
 _IOC = frozenset({HOGA_LIMIT_IOC, HOGA_MARKET_IOC})
 _FOK = frozenset({HOGA_LIMIT_FOK, HOGA_MARKET_FOK})
+
+#: Why the matching engine refused an order that arrived in a phase that does not take it (a '거부' Chejan 919).
+_ARRIVAL_REFUSAL = {
+    "closed": "[emulator] 장종료: 주문 도착 시 매매거래 시간이 아닙니다",
+    "pause": "[emulator] 휴장: 주문 도착 시 매매거래가 중단되어 있습니다",
+    "call": "[emulator] 단일가매매 중에는 IOC/FOK/중간가 주문을 할 수 없습니다",
+    "limit_only": "[emulator] 지정가 주문만 가능한 시간입니다",
+}
 
 PENDING = "pending"   # sent, not yet at the exchange
 OPEN = "open"         # resting on the book
@@ -190,6 +222,84 @@ class ExchangeSimulator:
         self._orders: dict[str, SimOrder] = {}
         self._seq = 0
         self._exec_seq = 0
+        self.phase = VenuePhase.CONTINUOUS
+        self._vi: set[str] = set()
+        self._call_print: dict[str, int] = {}     # code -> the last trade printed during its call
+
+    # -- phases ---------------------------------------------------------------------------------------
+
+    def in_call(self, code: str) -> bool:
+        """Whether ``code`` trades in a call now (a scheduled call, or its VI)."""
+        return self.phase is VenuePhase.CALL or code in self._vi
+
+    def in_vi(self, code: str) -> bool:
+        """Whether ``code`` is in a volatility interruption on this venue."""
+        return code in self._vi
+
+    def matching(self, code: str) -> bool:
+        """Whether ``code`` matches continuously now."""
+        return self.phase in (VenuePhase.CONTINUOUS, VenuePhase.LIMIT_ONLY) and code not in self._vi
+
+    def refusal(self, code: str, hoga: str) -> str:
+        """Why a new order of ``hoga`` on ``code`` cannot be taken now ('' = it can): the phase rules above."""
+        if not self.phase.takes_orders:
+            return "closed" if self.phase is VenuePhase.CLOSED else "pause"
+        if self.in_call(code):
+            if hoga == HOGA_LIMIT or (hoga == HOGA_MARKET and self.venue == "KRX"):
+                return ""
+            return "call"
+        if self.phase is VenuePhase.LIMIT_ONLY and hoga != HOGA_LIMIT:
+            return "limit_only"
+        return ""
+
+    def set_phase(self, phase: VenuePhase, t_ns: int, uncross_px: dict[str, int] | None = None) -> None:
+        """The venue enters ``phase`` at ``t_ns``: a call that ends uncrosses every code not in a VI; a venue that
+        closes cancels what still rests."""
+        old, self.phase = self.phase, phase
+        if old is VenuePhase.CALL and phase is not VenuePhase.CALL:
+            for code in sorted(self._resting):
+                if code not in self._vi:
+                    self.uncross(code, t_ns, (uncross_px or {}).get(code, 0))
+        if phase is VenuePhase.CALL and old is not VenuePhase.CALL:
+            self._call_print.clear()
+        if phase is VenuePhase.CLOSED:
+            for code in sorted(self._resting):
+                for o in tuple(self._resting.get(code, ())):
+                    self._exchange_cancel(o, "장마감", t_ns)
+
+    def set_vi(self, code: str, active: bool, t_ns: int, price: int = 0) -> None:
+        """``code`` enters (``active``) or leaves a volatility interruption at ``t_ns``; leaving uncrosses it at
+        ``price`` (0 = from the book), unless the venue itself is in a call."""
+        if active:
+            if code not in self._vi:
+                self._vi.add(code)
+                self._call_print.pop(code, None)
+            return
+        if code in self._vi:
+            self._vi.discard(code)
+            if self.phase is not VenuePhase.CALL:
+                self.uncross(code, t_ns, price)
+
+    def uncross(self, code: str, t_ns: int, price: int = 0) -> int:
+        """The call of ``code`` ends at ``t_ns``: fill the resting orders strictly better than the uncross price
+        at that price (module docstring). Returns the price used (0 = no uncross)."""
+        b = self._books.get(code)
+        px = price or self._call_print.pop(code, 0)
+        if not px and b is not None and b.bid and b.ask:
+            px = int(round_to_tick((b.bid + b.ask) // 2, "down"))
+        self._call_print.pop(code, None)
+        if not px:
+            return 0
+        for o in tuple(self._resting.get(code, ())):
+            if o.leaves <= 0:
+                continue
+            market = o.hoga == HOGA_MARKET
+            better = (o.price > px) if o.side == BUY else (o.price < px)
+            if market or better:
+                self._fill(o, o.leaves, px, t_ns)
+            else:
+                o.queue_ahead, o.queue_known = 0.0, False
+        return px
 
     # -- inspection ---------------------------------------------------------------------------------
 
@@ -214,12 +324,16 @@ class ExchangeSimulator:
         if b is None:
             b = self._books[code] = L1Book(code)
         if ev.ask:
-            b.ask = ev.ask
+            b.ask = max(ev.ask, 0)
         if ev.bid:
-            b.bid = ev.bid
-        if ev.ask_qty:
+            b.bid = max(ev.bid, 0)
+        if ev.ask == EMPTY_SIDE:
+            b.ask_qty = 0
+        elif ev.ask_qty:
             b.ask_qty = ev.ask_qty
-        if ev.bid_qty:
+        if ev.bid == EMPTY_SIDE:
+            b.bid_qty = 0
+        elif ev.bid_qty:
             b.bid_qty = ev.bid_qty
         b.t_ns = ev.t_ns
         trade_px = 0
@@ -239,7 +353,11 @@ class ExchangeSimulator:
             if ev.last and ev.change:
                 b.ref_price = ev.last - ev.change
             else:
-                b.ref_price = ev.last or ev.bid or ev.ask
+                b.ref_price = ev.last or max(ev.bid, 0) or max(ev.ask, 0)
+        if not self.matching(code):
+            if trade_px and self.in_call(code):
+                self._call_print[code] = trade_px
+            return b
         resting = self._resting.get(code)
         if resting:
             self._run_queue_model(b, resting, trade_px, trade_qty, ev.t_ns)
@@ -264,6 +382,15 @@ class ExchangeSimulator:
         if b is None:
             b = self._books[order.code] = L1Book(order.code)
         hoga = order.hoga
+        why = self.refusal(order.code, hoga)
+        if why:
+            order.state = DONE
+            order.leaves = 0
+            self.listener.on_rejected(order, _ARRIVAL_REFUSAL[why], t_ns)
+            return
+        if self.in_call(order.code):
+            self._rest(order, b)                       # a limit (or KRX market) order waits for the uncross
+            return
         if hoga == HOGA_MID:
             if not (b.bid and b.ask and b.bid < b.ask):
                 order.state = DONE

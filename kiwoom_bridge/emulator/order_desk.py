@@ -15,14 +15,26 @@ cancel/modify serves both sides: the side comes from the original order). A ``_N
 (how the real OCX routes is unverified). SOR types (11/12/13/15) are not emulated (-300). Order numbers
 are 7-digit strings (``'0000001'``...; cancels and modifies get their own numbers).
 
-Latencies and lifecycle (the semantics the facade relies on):
+Latencies and lifecycle (the semantics the facade relies on). Every latency is one draw of its stage's seeded
+distribution (:mod:`kiwoom_bridge.emulator.latency`), per order:
 
-* ``t0`` SendOrder → ``t0 + send_to_ack_ms``: ``OnReceiveMsg`` + ``OnReceiveTrData`` (GetCommData
+* ``t0`` SendOrder → ``t0 + send_to_ack``: ``OnReceiveMsg`` + ``OnReceiveTrData`` (GetCommData
   "주문번호" = the 7-digit number, or empty = refused; :mod:`kiwoom_bridge.emulator.tr_queries`) and the
-  Chejan ``'접수'`` row (:mod:`kiwoom_bridge.emulator.chejan`).
-* New orders reach the matching engine ``ack_to_fill_ms`` after the ack; each fill gives a ``'체결'``
+  Chejan ``'접수'`` row (:mod:`kiwoom_bridge.emulator.chejan`). For a share ``chejan_before_ack_rate`` of the
+  accepted orders the TR reply comes one more send→ack draw later, after the 접수 row (and whatever fills
+  followed it): the Chejan overtakes the ack, as KOA warns it can.
+* New orders reach the matching engine ``ack_to_fill`` after the ack; each fill gives a ``'체결'``
   row followed by a gubun ``'1'`` 잔고 row. Resting orders fill later by the queue model.
-* Cancels and modifies reach the matching engine ``cancel_ms`` after ``t0`` (never before their ack).
+* Cancels and modifies reach the matching engine ``cancel`` after ``t0`` (never before their ack).
+* **Market phases** (SPEC §11, :mod:`core.phases`; the exchange's rules are in
+  :mod:`kiwoom_bridge.emulator.exchange`). At ack time the server refuses a new order its venue cannot take now,
+  with an empty 주문번호 and an ``OnReceiveMsg`` (SendOrder itself returned 0: "리턴값이 0(성공)이여도 장 개시전
+  주문 … 주문은 다양한 원인으로 실패할수 있습니다", KOA via public guides): the venue closed or paused →
+  ``[RC4058] 모의투자 장종료`` (the mock server's code and text, as Kiwoom's REST mock returns them; for a
+  pause inside the day the real text is unverified); IOC/FOK/mid orders in a call (scheduled, or the code's VI)
+  and anything but a limit order in NXT's limit-only sessions → an ``[emulator]`` text (the rule is the
+  exchanges'; Kiwoom's words for it are unverified). An order accepted just before its phase changed is refused
+  by the matching engine on arrival (a ``'거부'`` Chejan). Cancels are taken in every phase.
   A cancel/modify of an unknown, cancelled or refused order, of an order on the other venue or of the
   other side is refused at ack time (empty 주문번호 plus an ``OnReceiveMsg`` saying why). A modify that
   changes the hoga (거래구분; 정정 cannot change the order type: cancel and send a new order) or
@@ -63,6 +75,7 @@ from kiwoom_bridge.emulator.exchange import (
     SimOrder,
 )
 from kiwoom_bridge.emulator.faults import Faults
+from kiwoom_bridge.emulator.latency import LatencyModel
 from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.screens import Screens
 from kiwoom_bridge.emulator.tr_queries import TrDesk
@@ -73,6 +86,14 @@ from kiwoom_bridge.wire_codes import AL, parse_code
 __all__ = ["MAX_ORDER_KRW", "OrderDesk", "OrderRequest"]
 
 MAX_ORDER_KRW = 2_000_000_000
+
+#: The server's refusal (OnReceiveMsg, with an empty 주문번호) of a new order its venue cannot take now.
+PHASE_REFUSAL = {
+    "closed": "[RC4058] 모의투자 장종료",
+    "pause": "[RC4058] 모의투자 장종료",
+    "call": "[emulator] 단일가매매 시간에는 IOC/FOK/중간가 주문을 할 수 없습니다",
+    "limit_only": "[emulator] 프리/애프터마켓에는 지정가 주문만 가능합니다",
+}
 
 _NEW_TYPES = {1: (KRX, BUY), 2: (KRX, SELL), 21: (NXT, BUY), 22: (NXT, SELL)}
 _CANCEL_TYPES = {3: (KRX, BUY), 4: (KRX, SELL), 23: (NXT, 0)}       # 0: NXT cancel serves both sides
@@ -98,6 +119,7 @@ class OrderRequest:
     send_ns: int
     tr_code: str
     fault: str = ""             # '' | 'drop' | 'reject_tr' | 'reject_chejan'
+    chejan_first: bool = False  # the TR ack comes after the first Chejan rows
     fee_acc: float = 0.0        # cumulative fee of this order, KRW (unrounded)
     tax_acc: float = 0.0
 
@@ -121,7 +143,8 @@ class OrderDesk:
       chejan, tr: Where notices go.
       rng: The seeded fault-injection random stream.
       faults: The control's faults (the control replaces :attr:`faults` when its own is replaced).
-      latencies_ns: (send → ack, ack → matching engine, send → cancel/modify at the matching engine).
+      latency: The seeded latency distributions (send → ack, ack → matching engine, send → cancel/modify at the
+        matching engine) and the Chejan-before-ack rate.
       fee_bps: Venue → fee in basis points of the notional; tax_bps: (market, year) → sell tax bps.
       emulated_account: The emulated account (holdings, cash, refusals); default: 1,000 shares of every
         code and 1 billion KRW.
@@ -130,7 +153,7 @@ class OrderDesk:
     def __init__(self, scheduler: SimScheduler, conn: Connection, screens: Screens,
                  exchanges: dict[str, ExchangeSimulator], chejan: ChejanDesk, tr: TrDesk, rng: random.Random,
                  faults: Faults, *, account: str, universe: frozenset[str], markets: Mapping[str, str],
-                 latencies_ns: tuple[int, int, int], orders_per_sec: int, fee_bps: Mapping[str, float],
+                 latency: LatencyModel, orders_per_sec: int, fee_bps: Mapping[str, float],
                  tax_bps: Callable[[str, int], float], emulated_account: EmulatedAccount | None = None) -> None:
         self._sched = scheduler
         self._conn = conn
@@ -143,7 +166,7 @@ class OrderDesk:
         self._account = account
         self._universe_set = universe
         self._markets = markets
-        self._send_to_ack_ns, self._ack_to_fill_ns, self._cancel_ns = latencies_ns
+        self.latency = latency
         self._orders_per_sec = orders_per_sec
         self._fee_bps = fee_bps
         self._tax_bps_fn = tax_bps
@@ -250,7 +273,8 @@ class OrderDesk:
         self._reqs[order_no] = req
         if kind == "new" and req.fault in ("", "drop"):
             self._exchanges[venue].register(SimOrder(order_no, base, venue, side, qty, price, hoga, meta=req))
-        self._sched.at(now + self._send_to_ack_ns, self._order_ack, req)
+        req.chejan_first = self.latency.chejan_first()
+        self._sched.at(now + self.latency.send_to_ack.draw_ns(), self._order_ack, req)
         return 0
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -259,6 +283,12 @@ class OrderDesk:
         """Server-side handling of an accepted SendOrder at ack time."""
         now = self._sched.now_ns
         if req.kind == "new" and (req.fault == "" or (req.fault == "drop" and self.faults.drop_ack_order_lives)):
+            why = self._exchanges[req.venue].refusal(req.code, req.hoga)
+            if why:
+                self._drop_registered(req)
+                if req.fault == "":
+                    self._tr.order_reply(req, "", PHASE_REFUSAL[why])
+                return
             book = self._exchanges[req.venue].book(req.code)
             refusal = self.account.receive(req.order_no, req.venue, req.code, req.side, req.qty, req.price, req.hoga,
                                            book.ask if book is not None else 0,
@@ -321,13 +351,18 @@ class OrderDesk:
     def _accept(self, req: OrderRequest, now: int, emit_tr: bool) -> None:
         side_txt = "매수" if req.side == BUY else "매도"
         if emit_tr:
-            self._tr.order_reply(req, req.order_no, f"[emulator] {side_txt}주문이 완료되었습니다")
+            message = f"[emulator] {side_txt}주문이 완료되었습니다"
+            if req.chejan_first:        # the Chejan overtakes the TR ack: it comes one more send→ack later
+                self._sched.at(now + max(self.latency.send_to_ack.draw_ns(), 1), self._tr.order_reply, req,
+                               req.order_no, message)
+            else:
+                self._tr.order_reply(req, req.order_no, message)
         if req.kind == "new":
             self._chejan.order_row(req, "접수", req.qty, req.price, req.qty)
-            self._sched.at(now + self._ack_to_fill_ns, self._arrive_new, req)
+            self._sched.at(now + self.latency.ack_to_fill.draw_ns(), self._arrive_new, req)
         else:
             self._chejan.order_row(req, "접수", req.qty, req.price, 0)
-            arrive = max(req.send_ns + self._cancel_ns, now)
+            arrive = max(req.send_ns + self.latency.cancel.draw_ns(), now)
             self._sched.at(arrive, self._arrive_cancel if req.kind == "cancel" else self._arrive_modify, req)
 
     def _arrive_new(self, req: OrderRequest) -> None:

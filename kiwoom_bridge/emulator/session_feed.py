@@ -6,7 +6,7 @@ receives ``OnReceiveRealData("", "장시작시간", ...)`` with FID 215 ``'0'`` 
 ``sessions`` when an EngineConfig is given), FID 20 the time and FID 214 ``'000000'``. **Emulator
 convenience:** on the first such registration the current state (the last code due today) is sent at once,
 so a clock starting at 10:00 still sees ``'R'``. Nothing is delivered while disconnected or while no screen
-is registered.
+is registered. On a day of ``sessions.delayed_open`` every code comes that many minutes later.
 """
 from __future__ import annotations
 
@@ -37,24 +37,30 @@ class SessionFeed:
       channel: Where real data is emitted.
       session_times: (time of day KST, FID 215 code), in time order.
       is_trading_day: Date → bool.
+      delay_minutes: Date → minutes the day's codes come later (``sessions.delayed_open``); default none.
     """
 
     def __init__(self, scheduler: SimScheduler, conn: Connection, screens: Screens, channel: RealDataChannel,
-                 session_times: tuple[tuple[dt.time, str], ...], is_trading_day: Callable[[dt.date], bool]) -> None:
+                 session_times: tuple[tuple[dt.time, str], ...], is_trading_day: Callable[[dt.date], bool],
+                 delay_minutes: Callable[[dt.date], int] | None = None) -> None:
         self._sched = scheduler
         self._conn = conn
         self._screens = screens
         self._channel = channel
         self._session_times = session_times
         self._is_trading_day = is_trading_day
+        self._delay = delay_minutes or (lambda d: 0)
         self._armed = False
+
+    def _at(self, day: dt.date, tod: dt.time) -> int:
+        return ns_from_kst(day, tod) + self._delay(day) * 60_000_000_000
 
     def _boundary_after(self, t_ns: int, inclusive: bool) -> tuple[int, str] | None:
         day = kst_date(t_ns)
         for _ in range(30):
             if self._is_trading_day(day):
                 for tod, code in self._session_times:
-                    b = ns_from_kst(day, tod)
+                    b = self._at(day, tod)
                     if b > t_ns or (inclusive and b == t_ns):
                         return b, code
             day = day + dt.timedelta(days=1)
@@ -66,7 +72,7 @@ class SessionFeed:
             return None
         cur = None
         for tod, code in self._session_times:
-            b = ns_from_kst(day, tod)
+            b = self._at(day, tod)
             if b <= t_ns:
                 cur = (b, code)
         return cur

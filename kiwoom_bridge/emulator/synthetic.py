@@ -29,6 +29,15 @@ parameters fix every event):
   ≈ 23 bp of 2026 costs whenever ``(k − 2) · tick ≥ 23 bp · price`` — for a large share of dislocations of 4
   or more ticks.
 
+* **Volatility interruptions** (SPEC §11): a Poisson process of ``vi_per_symbol_per_hour`` per symbol *and
+  venue*. A VI puts the code on that venue into a call of ``vi_call_s`` plus a uniform random close within
+  ``vi_random_end_s`` (2 min + ≤ 30 s by default): a ``VI발동/해제`` start row (its ``last`` the trigger price,
+  the fair value on the grid at the chunk's start; its kind dynamic 60 %, static 35 %, both 5 %) and an end row
+  (no price: the exchange uncrosses at its book's mid). Meanwhile that venue prints no trade for the code (a
+  call has no trades; its quotes go on, as an indicative book). A new VI of a stream starts only in a chunk
+  where none was active. VIs draw from their own generator (seeded from ``seed``): the rest of the market is
+  the same with them on or off, apart from the prints they suppress.
+
 Events are generated in vectorised chunks of ``chunk_s`` simulated seconds (1 s) with fixed boundaries,
 so the sequence does not depend on how callers pop it.
 """
@@ -46,7 +55,15 @@ from core.clock import NS_PER_S
 from core.ticks import price_at_tick_index, round_to_tick, tick_index
 
 # EventBatch and its codes live in kiwoom_bridge.event_batch (the replay reader needs them too); re-exported here.
-from kiwoom_bridge.event_batch import REAL_TYPE_CODES, RT_QUOTE, RT_TRADE, VENUE_CODES, EventBatch
+from kiwoom_bridge.event_batch import (
+    REAL_TYPE_CODES,
+    RT_QUOTE,
+    RT_TRADE,
+    RT_VI_END,
+    RT_VI_START,
+    VENUE_CODES,
+    EventBatch,
+)
 from kiwoom_bridge.types import QuoteEvent
 
 __all__ = [
@@ -159,6 +176,15 @@ class SyntheticMarket:
         self._d_venue = np.zeros(n, dtype=np.int64)
         self._d_shift = np.zeros(n, dtype=np.int64)
         self._disl_log: list[np.ndarray] = []
+
+        # volatility interruptions per stream (2·symbol + venue): their own generator, current interval
+        self._vi_per_s = float(getattr(p, "vi_per_symbol_per_hour", 0.0)) / 3600.0
+        self._vi_call_ns = int(getattr(p, "vi_call_s", 120)) * NS_PER_S
+        self._vi_rand_ns = int(getattr(p, "vi_random_end_s", 30)) * NS_PER_S
+        self._vi_rng = np.random.default_rng([self.seed, 0x5649])
+        self._vi_start = np.zeros(2 * n, dtype=np.int64)
+        self._vi_end = np.zeros(2 * n, dtype=np.int64)       # 0 or ≤ now: no VI
+        self.vi_started = 0
 
         self._horizon = self.start_ns                   # events before this time have been generated
         self._pending: deque[EventBatch] = deque()
@@ -298,6 +324,11 @@ class SyntheticMarket:
         m = stream.size
         sym = stream >> 1
         venue = stream & 1
+        vi_rows = self._vi_chunk(t0, t1)
+        if vi_rows is not None and m:
+            # a stream in its VI's call prints nothing (its quotes go on)
+            in_vi = (t >= self._vi_start[stream]) & (t < self._vi_end[stream])
+            trade = trade & ~in_vi
 
         # Dislocation shift in force at each event (intervals of one symbol never overlap).
         shift = np.zeros(m, dtype=np.int64)
@@ -379,12 +410,59 @@ class SyntheticMarket:
         change = np.where(trade, last_px - ref, 0)
         change_rate = np.where(trade, np.round(100.0 * change / ref, 2), 0.0)
 
+        rtype = trade.astype(np.uint8)
+        if vi_rows is not None:
+            v_t, v_stream, v_rt, v_px, v_kind = vi_rows
+            k = v_t.size
+            z = np.zeros(k, dtype=np.int64)
+            t, stream = np.concatenate([t, v_t]), np.concatenate([stream, v_stream])
+            sym, venue = stream >> 1, stream & 1
+            rtype = np.concatenate([rtype, v_rt])
+            ask, bid = np.concatenate([ask, z]), np.concatenate([bid, z])
+            ask_qty, bid_qty = np.concatenate([ask_qty, z]), np.concatenate([bid_qty, z])
+            last_px, last_qty = np.concatenate([last_px, v_px]), np.concatenate([last_qty, v_kind])
+            cum, change = np.concatenate([cum, z]), np.concatenate([change, z])
+            change_rate = np.concatenate([change_rate, np.zeros(k)])
+            m += k
         order = np.lexsort((stream, t))
         batch = EventBatch(
             t[order], sym[order].astype(np.int32), venue[order].astype(np.uint8),
-            trade[order].astype(np.uint8), ask[order], bid[order], ask_qty[order], bid_qty[order],
+            rtype[order], ask[order], bid[order], ask_qty[order], bid_qty[order],
             last_px[order], last_qty[order], cum[order], change[order], change_rate[order])
         self._horizon = t1
         self.events_generated += m
         if m:
             self._pending.append(batch)
+
+    def _vi_chunk(self, t0: int, t1: int) -> tuple[np.ndarray, ...] | None:
+        """The VI rows of the chunk [t0, t1): (t, stream, real type, price, kind code), updating the intervals.
+        None when VIs are off."""
+        if self._vi_per_s <= 0:
+            return None
+        rng = self._vi_rng
+        n2 = 2 * self._n
+        span = t1 - t0
+        # ends inside this chunk
+        ending = np.flatnonzero((self._vi_end > t0) & (self._vi_end <= t1 - 1))
+        # starts: only streams with no VI at any time of this chunk
+        free = self._vi_end <= t0
+        starts = rng.random(n2) < -np.expm1(-self._vi_per_s * span / NS_PER_S)
+        u = rng.random(n2)
+        dur_u = rng.random(n2)
+        kind_u = rng.random(n2)
+        new = np.flatnonzero(starts & free)
+        st = t0 + (u[new] * span).astype(np.int64)
+        self._vi_start[new] = st
+        self._vi_end[new] = st + self._vi_call_ns + (dur_u[new] * self._vi_rand_ns).astype(np.int64)
+        self.vi_started += int(new.size)
+        # the new VIs that also end in this chunk (a very short call) end here too
+        ending = np.union1d(ending, new[self._vi_end[new] <= t1 - 1])
+        kind = np.where(kind_u < 0.60, 2, np.where(kind_u < 0.95, 1, 3)).astype(np.int64)
+        trigger = np.asarray(round_to_tick(np.exp(self._logf[new >> 1]), "down"), dtype=np.int64) \
+            if new.size else np.zeros(0, dtype=np.int64)
+        t = np.concatenate([st, self._vi_end[ending]])
+        stream = np.concatenate([new, ending]).astype(np.int64)
+        rt = np.concatenate([np.full(new.size, RT_VI_START, np.uint8), np.full(ending.size, RT_VI_END, np.uint8)])
+        px = np.concatenate([trigger, np.zeros(ending.size, dtype=np.int64)])
+        kinds = np.concatenate([kind[new], kind[ending]])
+        return t, stream, rt, px, kinds

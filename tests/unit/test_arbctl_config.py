@@ -88,7 +88,8 @@ def test_check_config_reports_too_few_explicit_screens(runner: CliRunner, tmp_pa
     p = write(tmp_path, "cfg.yaml", "kiwoom: {screen_numbers: {marketdata: ['2000']}}\n")
     result = runner.invoke(cli, ["check-config", str(p)])
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith(f"{p}: kiwoom.screen_numbers.marketdata: 3 screens are needed")
+    # the demo universe's 212 NXT symbols are 424 codes: 5 screens of ≤100 (_NX codes count)
+    assert result.stderr.strip().startswith(f"{p}: kiwoom.screen_numbers.marketdata: 5 screens are needed")
 
 
 # --------------------------------------------------------------------------------------- symbols
@@ -105,17 +106,17 @@ def test_symbols_shows_counts_screens_and_shards(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert f"{u}: 713 symbols (KOSPI 535, KOSDAQ 178; NXT 713)" in out
-    assert "screens: 8 " in out
-    assert "  1000: 100 codes  000001 … 000100" in out
-    assert "  1007:  13 codes  000701 … 000713" in out
+    assert "screens: 15 " in out                       # 713 NXT symbols = 1,426 codes, ≤100 per screen
+    assert "  1000: 100 codes (50 symbols, 50 _NX)  000001 … 000050" in out
+    assert "  1014:  26 codes (13 symbols, 13 _NX)  000701 … 000713" in out
     assert "shards: 3 " in out
-    assert "  shard 0: screens 1000, 1003, 1006 (300 codes)" in out
-    assert "  shard 2: screens 1002, 1005 (200 codes)" in out
+    assert "  shard 0: screens 1000, 1003, 1006, 1009, 1012 (250 symbols, 500 codes)" in out
+    assert "  shard 2: screens 1002, 1005, 1008, 1011, 1014 (213 symbols, 426 codes)" in out
     assert out.rstrip().endswith("problems: none")
 
 
 def test_symbols_more_shards_than_screens_says_so(runner: CliRunner, tmp_path: Path) -> None:
-    u = make_codes_csv(tmp_path, 150)
+    u = make_codes_csv(tmp_path, 100)
     cfg = write(tmp_path, "cfg.yaml", "market_data: {shards: 5}\n")
     result = runner.invoke(cli, ["symbols", str(u), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
@@ -123,11 +124,11 @@ def test_symbols_more_shards_than_screens_says_so(runner: CliRunner, tmp_path: P
 
 
 def test_symbols_uses_configured_screen_numbers(runner: CliRunner, tmp_path: Path) -> None:
-    u = make_codes_csv(tmp_path, 150)
+    u = make_codes_csv(tmp_path, 75)
     cfg = write(tmp_path, "cfg.yaml", "kiwoom: {screen_numbers: {marketdata: ['3100', '3200']}}\n")
     result = runner.invoke(cli, ["symbols", str(u), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
-    assert "  3100: 100 codes" in result.stdout and "  3200:  50 codes" in result.stdout
+    assert "  3100: 100 codes" in result.stdout and "  3200:  50 codes (25 symbols, 25 _NX)" in result.stdout
 
 
 def test_symbols_notes_padded_xlsx_codes(runner: CliRunner, tmp_path: Path) -> None:
@@ -202,4 +203,4 @@ def test_subprocess_symbols_demo_universe() -> None:
     assert first.startswith("config/universe_demo.csv: ") and " symbols (KOSPI " in first
     count = int(first.split(": ", 1)[1].split(" ", 1)[0])
     assert 180 <= count <= 230
-    assert "screens: 3 " in proc.stdout and "problems: none" in proc.stdout
+    assert f"screens: {-(-count // 50)} " in proc.stdout and "problems: none" in proc.stdout

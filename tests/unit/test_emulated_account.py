@@ -116,7 +116,7 @@ def test_an_open_buy_lowers_the_orderable_cash_and_an_open_sell_the_sellable_sha
 
 
 def test_another_terminals_trade_changes_the_holding_without_a_chejan_row() -> None:
-    at = dt.time(9, 0, 26)
+    at = dt.time(9, 0, 41)
     h = harness({SAMSUNG: 10}, events=[q(10)], external={"at": at.isoformat(), "code": SAMSUNG, "qty": 5})
     h.ctl.advance_to(ns_from_kst(DAY, at) + 1)
     assert h.ctl.holding(SAMSUNG) == 15

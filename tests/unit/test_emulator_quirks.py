@@ -68,7 +68,7 @@ def test_market_data_latency_applies_only_to_sources_that_add_it() -> None:
     synth = Harness(ev, adds_latency=True)
     synth.register([SAMSUNG])
     synth.run_to(2000)
-    assert synth.of("on_l1")[0].t_ns == T0 + 1000 * MS + round(LAT.market_data_ms * MS)
+    assert synth.of("on_l1")[0].t_ns == T0 + 1000 * MS + round(LAT.market_data_ms.median * MS)
     replay = Harness(ev, adds_latency=False)
     replay.register([SAMSUNG])
     replay.run_to(2000)
@@ -124,7 +124,7 @@ def test_posted_limit_fills_when_the_market_trades_through() -> None:
 
 
 def test_a_take_sees_the_book_when_it_arrives_not_when_it_was_sent() -> None:
-    arrive_ms = 300 + LAT.send_to_ack_ms + LAT.ack_to_fill_ms
+    arrive_ms = 300 + LAT.send_to_ack_ms.median + LAT.ack_to_fill_ms.median
     h = Harness([q(10, ask=84600, ask_qty=10), q(arrive_ms - 1, ask=84700, ask_qty=3)])
     h.run_to(300)
     h.send("ioc", 1, SAMSUNG, 5, 0, "13")
@@ -182,7 +182,8 @@ def test_cancel_that_arrives_first_removes_the_order_before_a_later_print() -> N
     h.send("cancel", 3, SAMSUNG, 0, 0, "00", orig=no)
     h.run_to(1200)
     conf = h.execs(h.ack("cancel").order_no)[-1]
-    assert (conf.status, conf.cancelled_qty, conf.t_ns) == ("확인", 3, T0 + 1000 * MS + round(LAT.cancel_ms * MS))
+    cancel_ns = round(LAT.cancel_ms.median * MS)
+    assert (conf.status, conf.cancelled_qty, conf.t_ns) == ("확인", 3, T0 + 1000 * MS + cancel_ns)
     assert [e for e in h.execs(no) if e.status == "체결"] == [] and h.of("on_balance") == []
 
 
@@ -286,11 +287,11 @@ def test_disconnect_fault_reports_106_and_refuses_orders() -> None:
 
 
 def test_disconnect_time_from_the_config() -> None:
-    cfg = load_config(overrides={"sim": {"faults": {"disconnect_at": "09:00:26"}}})
+    cfg = load_config(overrides={"sim": {"faults": {"disconnect_at": "09:00:41"}}})
     h = Harness(config=cfg)
     h.run_to(2000)
     assert [c.code for c in h.of("on_connection")] == [0, -106]
-    assert h.of("on_connection")[-1].t_ns == ns_from_kst(DAY, dt.time(9, 0, 26))
+    assert h.of("on_connection")[-1].t_ns == ns_from_kst(DAY, dt.time(9, 0, 41))
 
 
 def test_dropped_ack_never_calls_on_receive_tr_data() -> None:

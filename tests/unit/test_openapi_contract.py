@@ -39,10 +39,11 @@ from kiwoom_bridge.types import (
     OrderAck,
     QuoteEvent,
 )
+from tests.unit.sim_timing import with_constant_latency
 
-CFG = load_config()
+CFG = with_constant_latency(load_config())   # exact event times below
 DAY = dt.date(2026, 3, 16)                      # a Monday, a KRX trading day
-T0 = ns_from_kst(DAY, dt.time(9, 0, 25))
+T0 = ns_from_kst(DAY, dt.time(9, 0, 40))           # both venues continuous (NXT main from 09:00:30)
 MS = NS_PER_MS
 ACC = "8012345611"
 SAMSUNG, HYNIX = "005930", "000660"
@@ -65,7 +66,9 @@ class Harness:
 
     def __init__(self, events: Iterable[QuoteEvent] = (), *, start: int = T0, login: bool = True,
                  account_window: bool = True, seed: int = 7, adds_latency: bool = False, config: Any = CFG,
-                 codes: tuple[str, ...] = (SAMSUNG, HYNIX), strict: bool = True) -> None:
+                 codes: tuple[str, ...] = (SAMSUNG, HYNIX), strict: bool = True, constant_timing: bool = True) -> None:
+        if constant_timing and hasattr(config, "sim"):
+            config = with_constant_latency(config)        # the exact event times these tests check
         self.sched = SimScheduler(start)
         self.src = ListSource(events, start_ns=start, adds_latency=adds_latency)
         self.ctl = EmulatedControl(self.sched, self.src, config, codes, seed)
@@ -223,15 +226,20 @@ def test_more_than_100_codes_are_refused() -> None:
     assert h.api.set_real_reg("1000", codes[:100], fids.REAL_FIDS_L1, "0") == 0
 
 
-def test_krx_and_nx_codes_are_separate_codes_and_the_per_screen_cap_is_optional() -> None:
+def test_nx_codes_count_towards_the_100_codes_of_a_screen() -> None:
+    """SPEC §11: a screen holds at most 100 codes, its ``_NX`` codes included; the emulator refuses the call that
+    would pass that with Kiwoom's -204, so a layout that loses NXT feeds live fails here first."""
     h = Harness()
     krx = [f"{i:06d}" for i in range(100)]
     nx = [c + "_NX" for c in krx]
-    assert h.api.set_real_reg("1000", krx, fids.REAL_FIDS_L1, "0") == 0
-    assert h.api.set_real_reg("1000", nx, fids.REAL_FIDS_L1, "1") == 0      # 100 per call: accepted
-    h.ctl.max_codes_per_screen = 100                                          # the stricter reading
+    assert h.api.set_real_reg("1000", krx[:50], fids.REAL_FIDS_L1, "0") == 0
+    assert h.api.set_real_reg("1000", nx[:50], fids.REAL_FIDS_L1, "1") == 0      # 100 codes: the limit
+    assert h.api.set_real_reg("1000", nx[50:51], fids.REAL_FIDS_L1, "1") == -204   # the 101st code
     assert h.api.set_real_reg("1001", krx, fids.REAL_FIDS_L1, "0") == 0
-    assert h.api.set_real_reg("1001", nx[:1], fids.REAL_FIDS_L1, "1") == -204
+    assert h.ctl.dynamicCall("SetRealReg(QString, QString, QString, QString)",
+                             ["1001", nx[0], fids.REAL_FIDS_L1, "1"]) == -204
+    h.ctl.max_codes_per_screen = None                      # only the documented per-call limit
+    assert h.api.set_real_reg("1001", nx, fids.REAL_FIDS_L1, "1") == 0
 
 
 def test_the_201st_screen_is_refused() -> None:
@@ -376,12 +384,12 @@ def test_successful_send_gives_a_seven_digit_order_number_after_the_ack_latency(
     h = Harness([q(10)])
     h.run_to(300)
     assert h.send("buy-1", 1, SAMSUNG, 1, 84400, "00") == 0
-    h.run(CFG.sim.latency.send_to_ack_ms - 1)
+    h.run(CFG.sim.latency.send_to_ack_ms.median - 1)
     assert h.of("on_ack") == []
     h.run(1)
     ack = h.ack("buy-1")
     assert ack.accepted and len(ack.order_no) == 7 and ack.order_no.isdigit()
-    assert ack.screen_no == "9000" and ack.t_ns == T0 + 300 * MS + round(CFG.sim.latency.send_to_ack_ms * MS)
+    assert ack.screen_no == "9000" and ack.t_ns == T0 + 300 * MS + round(CFG.sim.latency.send_to_ack_ms.median * MS)
     assert "주문" in ack.message
 
 
@@ -454,7 +462,7 @@ def test_partial_ioc_sequence_accept_fill_balance_then_remainder_confirm() -> No
     assert (conf.status, conf.cancelled_qty, conf.orig_order_no, conf.leaves_qty) == ("확인", 5, no, 0)
     assert "취소" in conf.order_kind
     lat = CFG.sim.latency
-    assert fill.t_ns - acc.t_ns == lat.ack_to_fill_ms * MS
+    assert fill.t_ns - acc.t_ns == lat.ack_to_fill_ms.median * MS
 
 
 def test_chejan_code_comes_with_an_a_prefix_and_is_stripped() -> None:

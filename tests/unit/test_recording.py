@@ -96,7 +96,7 @@ def test_written_file_has_seed_004_columns_types_and_values(tmp_path: Path) -> N
     path = tmp_path / "market_data_20250906.parquet"
     assert w.files == [path]
     schema = pq.read_schema(path)
-    assert schema.names == list(SEED_COLUMNS) + ["fid_61", "fid_71"]
+    assert schema.names == list(SEED_COLUMNS) + ["fid_61", "fid_71", "fid_9068"]     # + sizes, + VI flag
     assert schema.field("fid_12").type == pa.float64()
     for c in ("fid_10", "fid_11", "fid_13", "fid_27", "fid_28", "fid_41", "fid_51", "fid_61", "fid_71"):
         assert schema.field(c).type == pa.int64(), c
@@ -239,7 +239,7 @@ def test_write_recording_helper_both_engines(tmp_path: Path, engine: str) -> Non
     rows = [quote_row("2025-09-06T09:00:00.000000"), trade_row("2025-09-06T09:00:01.000000")]
     path = write_recording(tmp_path / f"{engine}.parquet", rows, engine)       # type: ignore[arg-type]
     df = pd.read_parquet(path)
-    assert list(df.columns) == list(RECORDING_SCHEMA.names)
+    assert list(df.columns) == [c for c in RECORDING_SCHEMA.names if c != "fid_9068"]   # no VI row, no VI column
     assert df.fid_41.tolist() == [84_500, 0] and df.fid_10.tolist() == [0, 84_500]
     raw = write_recording(tmp_path / f"raw_{engine}.parquet", [{"timestamp": "x", "fid_41": "+1"}],
                           engine, coerce=False)                                  # type: ignore[arg-type]

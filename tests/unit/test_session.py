@@ -225,8 +225,8 @@ def test_unknown_codes_are_kept_raw_and_flagged() -> None:
 
 def test_yesterdays_r_does_not_arm_today() -> None:
     clock = make()
-    clock.on_market_operation(OPEN, "R", at(9, 0, 30, day=dt.date(2026, 11, 19)))
-    assert clock.status(at(10, 0, day=dt.date(2026, 11, 19))).armed
+    clock.on_market_operation(OPEN, "R", at(9, 0, 30, day=dt.date(2026, 11, 18)))
+    assert clock.status(at(10, 0, day=dt.date(2026, 11, 18))).armed
     assert clock.status(at(10, 0)).reason == "waiting for the broker's NXT main start notice"
 
 

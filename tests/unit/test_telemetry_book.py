@@ -36,7 +36,8 @@ from outputs.telemetry_book import TelemetryBook
 T0 = 1_780_000_000 * NS_PER_S          # an engine-clock instant (ns since the epoch)
 
 SPEC_TOP_KEYS = {"backend", "symbols", "ticks", "signals", "pairs", "orders", "net_position", "pnl_krw",
-                 "latency_ms", "kill_switch_events", "errors", "extra", "inventory"}     # inventory: SPEC §10
+                 "latency_ms", "kill_switch_events", "errors", "extra", "inventory",   # inventory: SPEC §10
+                 "vi_events"}                                                           # vi_events: SPEC §11
 
 
 @pytest.fixture(scope="module")

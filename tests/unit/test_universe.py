@@ -278,32 +278,42 @@ def make_universe(n: int) -> Universe:
     return Universe.from_codes(f"{i:06d}" for i in range(1, n + 1))
 
 
-def test_713_symbols_make_8_screens_in_stable_order() -> None:
-    u = make_universe(713)
+def test_800_nxt_symbols_make_16_screens_of_100_codes_in_stable_order() -> None:
+    """SPEC §11: a symbol that trades on NXT is two codes on its screen (``_NX`` counts towards the 100)."""
+    u = make_universe(800)
     screens = u.screens()
-    assert len(screens) == 8
-    assert [len(s) for s in screens] == [100] * 7 + [13]
-    assert [s.screen_no for s in screens] == [str(n) for n in range(1000, 1008)]
+    assert len(screens) == 16
+    assert [(len(s), s.nx_codes, s.wire_codes) for s in screens] == [(50, 50, 100)] * 16
+    assert [s.screen_no for s in screens] == [str(n) for n in range(1000, 1016)]
     assert tuple(c for s in screens for c in s.codes) == u.codes
-    assert screens[0].codes[0] == "000001" and screens[-1].codes[-1] == "000713"
+    assert screens[0].codes[0] == "000001" and screens[-1].codes[-1] == "000800"
     # adding symbols at the end never moves existing ones
-    grown = make_universe(750).screens()
-    assert [s.codes for s in grown[:7]] == [s.codes for s in screens[:7]]
+    grown = make_universe(850).screens()
+    assert [s.codes for s in grown[:16]] == [s.codes for s in screens]
+
+
+def test_krx_only_symbols_take_one_code_each() -> None:
+    mixed = Universe(tuple(Symbol(f"{i:06d}", nxt=i % 2 == 0) for i in range(1, 201)))   # 100 NXT, 100 KRX only
+    screens = mixed.screens()
+    assert sum(s.wire_codes for s in screens) == 300 and all(s.wire_codes <= 100 for s in screens)
+    assert [s.wire_codes for s in screens] == [100, 99, 99, 2]        # packed in file order, never reordered
+    assert len(Universe.from_codes([f"{i:06d}" for i in range(1, 201)], nxt=False).screens()) == 2
 
 
 def test_screen_edges() -> None:
     assert make_universe(0).screens() == []
-    assert [len(s) for s in make_universe(100).screens()] == [100]
-    assert [len(s) for s in make_universe(101).screens()] == [100, 1]
-    assert [len(s) for s in make_universe(5).screens(per_screen=2)] == [2, 2, 1]
+    assert [len(s) for s in make_universe(50).screens()] == [50]
+    assert [len(s) for s in make_universe(51).screens()] == [50, 1]
+    assert [len(s) for s in make_universe(200).screens()] == [50] * 4      # SPEC §11: 200 symbols, 4 screens
+    assert [len(s) for s in make_universe(5).screens(per_screen=4)] == [2, 2, 1]
     with pytest.raises(ScreenAllocationError):
         make_universe(5).screens(per_screen=101)
     with pytest.raises(ScreenAllocationError):
-        make_universe(5).screens(per_screen=0)
+        make_universe(5).screens(per_screen=1)
 
 
 def test_explicit_screen_numbers_used_in_order_and_must_suffice() -> None:
-    u = make_universe(250)
+    u = make_universe(125)
     screens = u.screens(explicit=("2001", "2005", "2003", "2999"))
     assert [s.screen_no for s in screens] == ["2001", "2005", "2003"]
     with pytest.raises(ScreenAllocationError, match="3 screens are needed but only 2"):
@@ -317,7 +327,7 @@ def test_explicit_screen_numbers_used_in_order_and_must_suffice() -> None:
 
 
 def test_auto_screens_skip_reserved_and_stop_at_9999() -> None:
-    u = make_universe(300)
+    u = make_universe(150)
     assert [s.screen_no for s in u.screens(base=8999, reserved=("9000",))] == ["8999", "9001", "9002"]
     assert [s.screen_no for s in u.screens(base=7)] == ["0007", "0008", "0009"]
     with pytest.raises(ScreenAllocationError, match="9999"):
@@ -325,12 +335,12 @@ def test_auto_screens_skip_reserved_and_stop_at_9999() -> None:
 
 
 def test_more_than_200_screens_is_an_error() -> None:
-    u = make_universe(MAX_SCREENS * 100 + 1)
+    u = make_universe(MAX_SCREENS * 50 + 1)
     with pytest.raises(ScreenAllocationError, match="at most 200"):
         u.screens()
-    assert len(make_universe(MAX_SCREENS * 100).screens()) == MAX_SCREENS
+    assert len(make_universe(MAX_SCREENS * 50).screens()) == MAX_SCREENS
     with pytest.raises(ScreenAllocationError, match="at most 200"):
-        make_universe(201).screens(per_screen=1)
+        make_universe(201).screens(per_screen=2)
 
 
 def test_screen_is_frozen_and_validated() -> None:
@@ -341,10 +351,13 @@ def test_screen_is_frozen_and_validated() -> None:
         Screen("100", ("005930",))
     with pytest.raises(ValueError):
         Screen("1000", tuple(f"{i:06d}" for i in range(1, 102)))
+    with pytest.raises(ValueError, match="_NX codes count"):
+        Screen("1000", tuple(f"{i:06d}" for i in range(1, 52)), nx_codes=51)
+    assert Screen("1000", tuple(f"{i:06d}" for i in range(1, 51)), nx_codes=50).wire_codes == 100
 
 
 def test_assign_shards_round_robin() -> None:
-    screens = make_universe(713).screens()
+    screens = make_universe(357).screens()
     shards = assign_shards(screens, 3)
     assert [[s.screen_no for s in shard] for shard in shards] == [
         ["1000", "1003", "1006"], ["1001", "1004", "1007"], ["1002", "1005"]]
