@@ -65,6 +65,9 @@ def _fail(message: str, code: int = EXIT_INVALID) -> None:
 @click.option("--backend", type=click.Choice(["sim", "replay", "kiwoom"]), default="sim", show_default=True)
 @click.option("--replay", "replay_file", metavar="FILE", default=None,
               help="Recording to replay (implies --backend replay).")
+@click.option("--universe", "universe_file", metavar="FILE", default=None,
+              help="Replay only the recording's codes listed in this universe file (default: all of the "
+                   "recording's codes).")
 @click.option("--speed", default="1", callback=speed_option, metavar="X|max", show_default=True,
               help="Simulated clock speed (a multiple of real time) or 'max' for lockstep.")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -75,8 +78,8 @@ def _fail(message: str, code: int = EXIT_INVALID) -> None:
 @click.option("--run-dir", "run_dir", default=None,
               help="Directory for the audit log and report files (default: a new one under "
                    "persistence.reports_dir).")
-def main(config_path: str | None, backend: str, replay_file: str | None, speed: float | None,
-         duration_s: float | None, headless: bool, report_path: str | None, seed: int | None,
+def main(config_path: str | None, backend: str, replay_file: str | None, universe_file: str | None,
+         speed: float | None, duration_s: float | None, headless: bool, report_path: str | None, seed: int | None,
          run_dir: str | None) -> None:
     """KRX<->NXT cross-venue arbitrage engine.
 
@@ -88,14 +91,15 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
     from config.loader import resolve_path
     from outputs.report import summarise
     from protocol.wiring import RunOptions, parse_backend
-    from tools.preflight import InputError, preflight
+    from tools.preflight import InputError, preflight, replay_symbols_notes
     from tools.session_runner import run_session
 
     if replay_file:
         backend = "replay"
     try:        # every input checked before anything starts: a bad one exits 2 and leaves nothing behind
         checked = preflight(config_path, backend=backend, replay_file=replay_file,
-                            overrides={"sim": {"seed": seed}} if seed is not None else None)
+                            overrides={"sim": {"seed": seed}} if seed is not None else None,
+                            universe_file=universe_file)
     except InputError as exc:
         _fail(str(exc))
         return
@@ -114,11 +118,13 @@ def main(config_path: str | None, backend: str, replay_file: str | None, speed: 
         console.print(f"operator window started (pid {window.pid}, log {rdir / 'window.log'}); it attaches as "
                       f"soon as the engine answers", highlight=False)
 
+    symbols_notes = replay_symbols_notes(checked)
     opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
-                      seed=seed, run_dir=str(rdir), config_path=config_path)
+                      seed=seed, run_dir=str(rdir), config_path=config_path,
+                      symbols_source=checked.replay.source if checked.replay else "", symbols_notes=symbols_notes)
     rt = EngineRuntime(cfg, universe, opts)
-    headline = (f"engine started: backend {backend}, {len(universe)} symbols, speed "
-                f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}")
+    headline = "\n".join((f"engine started: backend {backend}, {len(universe)} symbols, speed "
+                          f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}",) + symbols_notes)
     try:
         outcome = run_session(rt, console, headline=headline, replay=backend == "replay")
     except EngineStartError as exc:

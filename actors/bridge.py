@@ -173,10 +173,12 @@ class KiwoomBridge(EngineActor):
         assert isinstance(src, ReplaySource), f"the replay backend runs a ReplaySource, not {src!r}"
         self.replay_description = src.describe()
         log.info("replay: %s", self.replay_description)
+        for note in self.options.symbols_notes:
+            log.info("replay: %s", note)
         self.observe(ReplaySourceDescribed(
             self.t_ns, tuple(str(f) for f in src.files), src.fid41_meaning, bool(src.sizes_known),
             int(src.assumed_visible_qty), self.replay_description, int(src.rows_read), int(src.rows_replayed),
-            tuple(src.notes)))
+            tuple(src.notes), len(src.codes), self.options.symbols_source, tuple(self.options.symbols_notes)))
         self.flush_telemetry(force=True)    # or as soon as the Wiring arrives (it may come after Configure)
 
     def receiveMsg_RegisterScreens(self, msg: RegisterScreens, sender: ActorAddress) -> None:

@@ -629,7 +629,12 @@ class SimConfig(_Frozen):
 
 
 class ReplayConfig(_Frozen):
+    """``universe``: which symbols a replay trades (SPEC §6): ``recording`` (default) the recording's own codes,
+    the universe file supplying names, markets and overrides where it lists a code; ``config`` only the codes
+    of ``symbols.universe_file`` (as ``--universe FILE`` does with FILE)."""
+
     assumed_visible_qty: Annotated[int, Field(gt=0, le=10_000_000, strict=True)] = 100
+    universe: Literal["recording", "config"] = "recording"
 
 
 class EngineConfig(_Frozen):

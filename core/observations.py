@@ -252,7 +252,8 @@ class TokensObserved:
 
 @dataclass(frozen=True, slots=True)
 class ReplaySourceDescribed:
-    """What a replayed recording holds (SPEC §6: said once and kept in the report)."""
+    """What a replayed recording holds (SPEC §6: said once and kept in the report), and which of its symbols the
+    replay trades (``symbols`` of them, from ``symbols_source``: ``'recording'`` or a universe file)."""
 
     t_ns: int
     files: tuple[str, ...]
@@ -263,6 +264,9 @@ class ReplaySourceDescribed:
     rows_read: int
     rows_replayed: int
     notes: tuple[str, ...] = ()
+    symbols: int = 0
+    symbols_source: str = ""
+    symbols_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,16 @@ class Universe:
         return [Screen(numbers[i], tuple(group), nx) for i, (group, nx) in enumerate(groups)]
 
 
+    def screens_needed(self, per_screen: int = MAX_CODES_PER_SCREEN) -> int:
+        """How many screens :meth:`screens` lays the universe out on (``_NX`` codes count)."""
+        n, used = 0, per_screen
+        for sym in self.symbols:
+            cost = 2 if sym.nxt else 1
+            if used + cost > per_screen:
+                n, used = n + 1, 0
+            used += cost
+        return n
+
 def _explicit_screen_numbers(explicit: Sequence[str], needed: int, reserved: set[str]) -> list[str]:
     numbers = [str(x) for x in explicit]
     seen: set[str] = set()
@@ -243,3 +253,76 @@ def assign_shards(screens: Sequence[Screen], n_shards: int) -> list[list[Screen]
     return shards
 
 
+
+
+# ---------------------------------------------------------------------------------- the universe of a replay
+
+#: Codes named in full in a replay's one-line universe note (the rest are counted).
+NOTE_CODES_SHOWN = 10
+
+
+class NoOverlapError(ValueError):
+    """A replay restricted to a universe that has none of the recording's codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayUniverse:
+    """The symbols a replay trades (SPEC §6) and why: ``source`` is ``'recording'`` (the recording's own codes,
+    the default) or the universe file that restricted it; ``note`` says it in one line (console, log, report);
+    ``absent`` are codes of the restricting universe the recording does not hold, ``absent_note`` says so."""
+
+    universe: Universe
+    source: str
+    note: str
+    absent: tuple[str, ...] = ()
+    absent_note: str = ""
+
+
+def _shown(codes: Sequence[str]) -> str:
+    more = f" and {len(codes) - NOTE_CODES_SHOWN} more" if len(codes) > NOTE_CODES_SHOWN else ""
+    return ", ".join(codes[:NOTE_CODES_SHOWN]) + more
+
+
+def replay_universe(recorded: Sequence[str], nxt_recorded: Iterable[str], known: Universe | None = None,
+                    restrict: Universe | None = None, restrict_name: str = "") -> ReplayUniverse:
+    """The universe of a replay of a recording that holds the codes ``recorded``.
+
+    Args:
+      recorded: The recording's codes (any order; the replay trades them sorted by code).
+      nxt_recorded: The codes the recording has NXT rows of (a code not in ``known`` trades on NXT only then).
+      known: The config's universe: names, markets and NXT flags of the codes it lists. A code it does not
+        list is named by its code, taken as KOSPI (the sell tax is per market) and as trading on NXT when
+        the recording has NXT rows of it.
+      restrict: A universe file that restricts the replay to its codes (``--universe FILE``), in its order.
+      restrict_name: How ``restrict`` is named in the notes and the error (``--universe FILE``).
+
+    Raises:
+      NoOverlapError: ``restrict`` holds none of the recording's codes (the message names both).
+    """
+    rec = sorted(set(recorded))
+    if restrict is not None:
+        have = set(rec)
+        symbols = tuple(s for s in restrict.symbols if s.code in have)
+        absent = tuple(s.code for s in restrict.symbols if s.code not in have)
+        if not symbols:
+            raise NoOverlapError(f"{restrict_name}: none of its {len(restrict)} codes is in the recording "
+                                 f"(which holds {len(rec)}: {_shown(rec)})")
+        note = (f"replaying {len(symbols)} codes of {restrict_name} that the recording holds "
+                f"(of the recording's {len(rec)}): {_shown([s.code for s in symbols])}")
+        absent_note = (f"{len(absent)} codes of {restrict_name} are not in the recording: {_shown(absent)}"
+                       if absent else "")
+        return ReplayUniverse(Universe(symbols, source=restrict_name), restrict_name, note, absent, absent_note)
+    nxt = set(nxt_recorded)
+    out = []
+    unnamed = 0
+    for code in rec:
+        if known is not None and code in known:
+            out.append(known[code])
+        else:
+            unnamed += 1
+            out.append(Symbol(code, code, "KOSPI", code in nxt))
+    where = known.source if known is not None and known.source else "the config's universe file"
+    how = (f"{len(rec) - unnamed} named by {where}, {unnamed} not in it (named by their code, market KOSPI assumed)"
+           if unnamed else f"all named by {where}")
+    note = f"replaying the recording's {len(rec)} codes (taken from the recording; {how}): {_shown(rec)}"
+    return ReplayUniverse(Universe(tuple(out), source="recording"), "recording", note)

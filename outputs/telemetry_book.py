@@ -444,7 +444,8 @@ class TelemetryBook:
             "files": list(obs.files), "fid41_meaning": obs.fid41_meaning,
             "size_check_applied": obs.size_check_applied, "assumed_visible_qty": obs.assumed_visible_qty,
             "description": obs.description, "rows_read": obs.rows_read, "rows_replayed": obs.rows_replayed,
-            "notes": list(obs.notes),
+            "notes": list(obs.notes), "symbols": obs.symbols, "symbols_source": obs.symbols_source,
+            "symbols_notes": list(obs.symbols_notes),
         }
 
     def _on_operator(self, obs: OperatorActed) -> None:

@@ -38,7 +38,9 @@ class RunOptions:
     """How this run was launched (``launch.py`` flags / ``arbctl replay``).
 
     ``speed`` is a multiple of real time, None for ``--speed max`` (lockstep); ``duration_s`` counts
-    engine-clock seconds; ``run_dir`` holds the audit log and the report files.
+    engine-clock seconds; ``run_dir`` holds the audit log and the report files. A replay's
+    ``symbols_source`` (``'recording'`` or the universe file that restricted it) and ``symbols_notes`` (what
+    :func:`tools.preflight.preflight` found: which codes, how many, from where) go into its report.
     """
 
     backend: Backend
@@ -48,6 +50,8 @@ class RunOptions:
     seed: int | None = None
     run_dir: str = "runs/latest"
     config_path: str | None = None
+    symbols_source: str = ""
+    symbols_notes: tuple[str, ...] = ()
 
 
 @compact_repr

@@ -468,12 +468,13 @@ def scale(n_shards: int, config_path: str | None) -> None:
 # ---------------------------------------------------------------------------------- recordings and runs
 
 def _checked(config_path: str | None, *, backend: str, replay_file: str | None = None,
-             overrides: dict[str, object] | None = None) -> Preflight:
+             overrides: dict[str, object] | None = None, universe_file: str | None = None) -> Preflight:
     """Every input of a run checked before anything starts (:func:`tools.preflight.preflight`); the first
     problem exits 2 with its one line."""
     from tools.preflight import InputError, preflight
     try:
-        return preflight(config_path, backend=backend, replay_file=replay_file, overrides=overrides)
+        return preflight(config_path, backend=backend, replay_file=replay_file, overrides=overrides,
+                         universe_file=universe_file)
     except InputError as exc:
         _fail(str(exc))
 
@@ -491,8 +492,11 @@ def _checked(config_path: str | None, *, backend: str, replay_file: str | None =
 @click.option("--run-dir", "run_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Directory for the audit log and report files (default: a new one under "
                    "persistence.reports_dir).")
+@click.option("--universe", "universe_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              metavar="FILE", help="Replay only the recording's codes listed in this universe file (default: all "
+                                   "of the recording's codes).")
 def replay(file: str, config_path: str | None, speed: float | None, duration_s: float | None,
-           report_path: str | None, run_dir: str | None) -> None:
+           report_path: str | None, run_dir: str | None, universe_file: str | None) -> None:
     """Run the whole engine (the same actors) over the recording FILE (a Parquet file or a directory of
     daily files) until its end, then print the run summary.
 
@@ -514,10 +518,12 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
     from config.loader import resolve_path
     from outputs.report import summarise
     from protocol.wiring import RunOptions
+    from tools.preflight import replay_symbols_notes
     from tools.session_runner import open_legs, run_session
 
-    checked = _checked(config_path, backend="replay", replay_file=file)
+    checked = _checked(config_path, backend="replay", replay_file=file, universe_file=universe_file)
     cfg, universe = checked.config, checked.universe
+    symbols_notes = replay_symbols_notes(checked)
     rdir = Path(run_dir) if run_dir else (
         resolve_path(cfg.persistence.reports_dir, config_path) / dt.datetime.now().strftime("replay-%Y%m%d-%H%M%S"))
     made_rdir = not rdir.exists()
@@ -529,10 +535,11 @@ def replay(file: str, config_path: str | None, speed: float | None, duration_s: 
                    err=True)
         port = new_port
     opts = RunOptions(backend="replay", replay_file=file, speed=speed, duration_s=duration_s, seed=None,
-                      run_dir=str(rdir), config_path=config_path)
+                      run_dir=str(rdir), config_path=config_path,
+                      symbols_source=checked.replay.source if checked.replay else "", symbols_notes=symbols_notes)
     rt = EngineRuntime(cfg, universe, opts, admin_port=port)
-    headline = (f"replaying {file}: {len(universe)} symbols ({checked.recording_rows:,} rows of theirs), speed "
-                f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}")
+    headline = "\n".join((f"replaying {file}: {len(universe)} symbols ({checked.recording_rows:,} rows of theirs), "
+                          f"speed {'max' if speed is None else f'{speed:g}'}, run dir {rdir}",) + symbols_notes)
     try:
         outcome = run_session(rt, Console(highlight=False), headline=headline, show_status=False, replay=True)
     except EngineStartError as exc:

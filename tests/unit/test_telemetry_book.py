@@ -277,13 +277,16 @@ def test_replay_source_is_kept_in_the_report_and_said_in_the_summary() -> None:
     book = TelemetryBook(None, "replay", 3)
     assert book.report()["extra"]["replay"] is None
     desc = "fid_41/fid_51 hold best ask/bid PRICES; no sizes in file: assumed 100 shares, size check NOT applied"
+    said = "replaying the recording's 3 codes (taken from the recording; ...): 000010, 000020, 000030"
     book.consume(ReplaySourceDescribed(T0, ("/d/market_data_20250908.parquet",), "price", False, 100, desc, 10, 9,
-                                       (desc, "1 row of 999999 skipped (not in the universe)")))
+                                       (desc, "1 row of 999999 skipped (not in the universe)"), 3, "recording",
+                                       (said,)))
     src = book.report()["extra"]["replay"]
     assert src == {"files": ["/d/market_data_20250908.parquet"], "fid41_meaning": "price",
                    "size_check_applied": False, "assumed_visible_qty": 100, "description": desc,
                    "rows_read": 10, "rows_replayed": 9,
-                   "notes": [desc, "1 row of 999999 skipped (not in the universe)"]}
+                   "notes": [desc, "1 row of 999999 skipped (not in the universe)"],
+                   "symbols": 3, "symbols_source": "recording", "symbols_notes": [said]}
     text = summarise(book.report())
     assert f"  Replay: {desc}" in text.splitlines()
     assert text.count(desc) == 1                               # the description is not repeated as a note
