@@ -45,6 +45,7 @@ from core.desk_events import (
 from core.observations import ReplaySourceDescribed
 from core.order_flow import PlacedCancel, PlacedOrder
 from core.pair_desk import RecoveredStep
+from core.spread import EdgeScreen
 from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
 from protocol.control import (
@@ -76,6 +77,8 @@ NS_PER_MS = 1_000_000
 IDLE_STEP_WALL_NS = 20 * NS_PER_MS
 #: How long (engine time) the final account query may take before the run finishes without it.
 FINAL_QUERY_TIMEOUT_NS = 15_000 * NS_PER_MS
+#: Lockstep: at most this many quiet quanta merged into one step (bounds a step's rows and the shards' work).
+MERGE_MAX_QUANTA = 1000
 log = logging.getLogger("arb.bridge")
 
 
@@ -135,12 +138,18 @@ class KiwoomBridge(EngineActor):
         self.final_step: int | None = None
         self.final_error = ""
         self.session_over_seen = False
+        self.idle_until: int | None = None          # the last credit's idle horizon (StepDone.idle_until_ns)
+        self.edge_screen: EdgeScreen | None = None  # "could anything signal?" (lockstep's quiet quanta)
+        self.quanta_merged = 0
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.cfg, self.options = msg.config, msg.options
         self.configured_by = sender          # the Supervisor, even if its Wiring has not arrived yet
         self.quantum_ns = msg.config.spread_engine.batch_interval_ms * NS_PER_MS
+        self.edge_screen = EdgeScreen(tuple(str(s.market) for s in msg.universe.symbols), msg.config.fees,
+                                      self._min_net_ticks(msg.config, msg.universe.codes),
+                                      tuple(msg.config.sessions.extra_holidays))
         try:
             self.core = BridgeCore(msg.config, msg.universe, msg.options)
             self.core.login()
@@ -318,8 +327,18 @@ class KiwoomBridge(EngineActor):
         self.carry.append(OperatorRequested(msg.action, msg.code, msg.reason, msg.source))
 
     def receiveMsg_LiveConfig(self, msg: LiveConfig, sender: ActorAddress) -> None:
-        """From the Supervisor: carry the live configuration change to the PairManager in the next step."""
+        """From the Supervisor: carry the live configuration change to the PairManager in the next step. The
+        SpreadEngine may apply a new edge rule before or after that step: until then the quiet-quanta test
+        keeps the lower costs and edge buffers of the two."""
         self.carry.append(ConfigReplaced(msg.config, msg.changes, msg.source))
+        if self.core is not None and self.edge_screen is not None:
+            self.edge_screen.relax(msg.config.fees, self._min_net_ticks(msg.config, self.core.universe.codes))
+
+    @staticmethod
+    def _min_net_ticks(cfg: EngineConfig, codes: tuple[str, ...]) -> np.ndarray:
+        from core.spread import min_net_ticks_of
+        return min_net_ticks_of(cfg.spread_engine.edge_rule.min_net_ticks_after_fees,
+                                {c: o.edge_buffer_ticks for c, o in cfg.symbols.per_symbol_overrides.items()}, codes)
 
     def operator_detail(self, msg: OperatorDetailRequest) -> tuple[str, Any]:
         """Login, server, account (masked), screens and the clock, for the status bar and launch strip."""
@@ -351,6 +370,7 @@ class KiwoomBridge(EngineActor):
         if self.releasing:
             self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
+        self.idle_until = msg.idle_until_ns
         self.last_flat = msg.flat
         if msg.session_over and not self.session_over_seen:
             self.session_over_seen = True
@@ -441,21 +461,13 @@ class KiwoomBridge(EngineActor):
                 self.exhausted = True
                 self._request_stop("end of the recording")
             if options.speed is None:
-                cands = [c for c in (nxt, self.deadline) if c is not None]
-                if not cands:
+                lockstep = self._lockstep_next(self.t_ns, nxt)
+                if lockstep is None:
                     if self.stop_reason is None:
                         self._request_stop("nothing left to simulate")
                     t_next = self.t_ns + self.quantum_ns
                 else:
-                    t_next = max(min(cands), self.t_ns + self.quantum_ns)
-                    if self.deadline is not None and self.deadline > self.t_ns:
-                        t_next = min(t_next, self.deadline)
-                    if self.stop_reason is not None:
-                        # winding down: never leap over quiet time to a far emulator timer (the
-                        # 15:20 session event); hedges finish within their own deadlines
-                        t_next = min(t_next, self.t_ns + self.quantum_ns)
-                if self.end_ns is not None and self.stop_reason is None:
-                    t_next = min(t_next, max(self.end_ns, self.t_ns + 1))
+                    t_next = lockstep
             else:
                 # paced: engine time follows the wall clock; step as soon as credited and at least
                 # 1 ms of wall time has passed since the last step (credit-based coalescing)
@@ -481,12 +493,81 @@ class KiwoomBridge(EngineActor):
                     self.deadline is None or self.deadline > t_next):
                 self._sleep(1 * NS_PER_MS)
                 return
+        quiet_before = core.simulated and options.speed is None and self._may_merge()
         t_next = max(t_next, self.t_ns, core.now_ns())
         core.advance_to(t_next)
+        quanta: dict[int, list[tuple[int, int]]] = {}
+        if quiet_before:
+            t_next = self._merge_quiet_quanta(t_next, quanta)
         self.t_ns = t_next
-        self._emit_step()
+        self._emit_step(quanta)
         if core.simulated and options.speed is not None:
             self._sleep(NS_PER_MS)
+
+    def _lockstep_next(self, t_ns: int, nxt: int | None) -> int | None:
+        """Lockstep: the time of the step after one at ``t_ns`` (``nxt``: the emulator's next event, or the
+        account's wake-up if sooner): at least one quantum on, jumping quiet stretches up to the next event,
+        never past the engine's deadline; None when nothing is left to simulate."""
+        cands = [c for c in (nxt, self.deadline) if c is not None]
+        if not cands:
+            return None
+        t_next = max(min(cands), t_ns + self.quantum_ns)
+        if self.deadline is not None and self.deadline > t_ns:
+            t_next = min(t_next, self.deadline)
+        if self.stop_reason is not None:
+            # winding down: never leap over quiet time to a far emulator timer (the
+            # 15:20 session event); hedges finish within their own deadlines
+            t_next = min(t_next, t_ns + self.quantum_ns)
+        if self.end_ns is not None and self.stop_reason is None:
+            t_next = min(t_next, max(self.end_ns, t_ns + 1))
+        return t_next
+
+    # -- lockstep: merging quiet quanta --------------------------------------------------------
+    def _may_merge(self) -> bool:
+        """Whether the step being formed may take in the quanta after it: the last credit promised an idle desk
+        (flat, no request waiting) and nothing is carried, stopping, recovering or registering, and the books
+        the engine evaluated at the last step could give no signal (so no symbol was eligible then)."""
+        assert self.core is not None
+        return (self.idle_until is not None and self.stop_reason is None and not self.carry and not self.exhausted
+                and not self.pending_snapshots and not self.releasing and not self.signals_lost
+                and self.last_exec is not None and not self.core.has_events() and self.edge_screen is not None
+                and not self.core.edge_possible(self.edge_screen, self.t_ns))
+
+    def _quiet(self, t_ns: int) -> bool:
+        """Whether the lockstep step at ``t_ns`` (its rows and events collected) provably changes nothing but the
+        books, and the step after it would start the same way: no event, no possible signal, before the desk's
+        idle horizon, its deadline, the run's end, the next account query, and the recording still running."""
+        core = self.core
+        assert core is not None and self.idle_until is not None and self.edge_screen is not None
+        return (t_ns < self.idle_until and (self.deadline is None or t_ns < self.deadline)
+                and (self.end_ns is None or t_ns < self.end_ns)
+                and (self.next_reconcile_ns is None or t_ns < self.next_reconcile_ns)
+                and core.account_wakeup_ns() is None and not core.has_events()
+                and not core.source_exhausted() and not core.edge_possible(self.edge_screen, t_ns))
+
+    def _merge_quiet_quanta(self, t_ns: int, quanta: dict[int, list[tuple[int, int]]]) -> int:
+        """Lockstep without the quiet steps (SPEC §7, §9): while the step at ``t_ns`` is :meth:`_quiet`, keep its
+        rows and advance to the step the bridge would have formed after it (the same rule, :meth:`_lockstep_next`);
+        return the time of the first step that may matter (or of the last of ``MERGE_MAX_QUANTA``). ``quanta`` gets,
+        per shard, where each merged quantum's rows end and its time, so the shards judge each row at its own
+        quantum's time. The engine sees the same books, signals, orders and timers as with a step per quantum."""
+        core = self.core
+        assert core is not None
+        for _ in range(MERGE_MAX_QUANTA):
+            if not self._quiet(t_ns):
+                break
+            nxt = core.next_event_ns()
+            t_next = self._lockstep_next(t_ns, nxt)
+            if t_next is None:
+                break               # "nothing left to simulate": that step stops the run
+            for sid, n in core.rows_collected().items():
+                ends = quanta.setdefault(sid, [])
+                if n and (not ends or ends[-1][0] < n):
+                    ends.append((n, t_ns))
+            t_ns = max(t_next, t_ns, core.now_ns())
+            core.advance_to(t_ns)
+            self.quanta_merged += 1
+        return t_ns
 
     def _account_tick(self) -> None:
         """Send what the account queries may send now; start the periodic query when it is due."""
@@ -504,7 +585,7 @@ class KiwoomBridge(EngineActor):
             ms = min(max(wall_ns / 1e6, 0.2), 20.0)
             self.wakeupAfter(dt.timedelta(milliseconds=ms))
 
-    def _emit_step(self) -> None:
+    def _emit_step(self, quanta: dict[int, list[tuple[int, int]]] | None = None) -> None:
         self.step += 1
         self.credited = False
         shard_ids = tuple(sorted(self.shards))
@@ -530,8 +611,9 @@ class KiwoomBridge(EngineActor):
                 rows = np.concatenate([core.snapshot_rows(sid), rows])
                 self.pending_snapshots.discard(sid)
             self.rows_total += len(rows)
+            merged = quanta.get(sid) if quanta else None
             self.send(addr, MarketBatch(step=self.step, t_ns=self.t_ns, shard_ids=shard_ids, rows=rows,
-                                        snapshot=snap))
+                                        snapshot=snap, quanta=(*merged, (len(rows), self.t_ns)) if merged else ()))
         self.last_exec = ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
                                    source_exhausted=self.exhausted,
                                    touches=core.touches() if self.signals_lost else None)
@@ -556,7 +638,8 @@ class KiwoomBridge(EngineActor):
         return (("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
-                ("credited", self.credited), ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
+                ("credited", self.credited), ("quanta_merged", self.quanta_merged),
+                ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
                 ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
                 ("replay", self.replay_description),
                 ("account_queries", self.core.account_queries.requests

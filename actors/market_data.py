@@ -56,6 +56,7 @@ class MarketData(EngineActor):
         if self.book is None:
             return
         rows = msg.rows
+        quanta = msg.quanta
         mine = self.book.owns(rows["sym"])
         if not mine.all():
             # the bridge routes by screen, so this is a routing fault: count it, say it, keep going
@@ -65,8 +66,16 @@ class MarketData(EngineActor):
                                      f"{bad} row(s) for symbols this shard does not own were dropped "
                                      f"(step {msg.step})"))
             rows = rows[mine]
-        changed = self.book.apply(rows)
-        d = self.book.delta(changed, msg.t_ns)
+            if quanta:     # the same quanta, over the rows kept
+                kept = np.cumsum(mine)
+                quanta = tuple((int(kept[end - 1]) if end else 0, t) for end, t in quanta)
+        if quanta:
+            changed, quality = self.book.apply_quanta(rows, quanta)
+            d = self.book.delta(changed, msg.t_ns)
+            d["quality"] = quality
+        else:
+            changed = self.book.apply(rows)
+            d = self.book.delta(changed, msg.t_ns)
         self.steps += 1
         if self.wiring.spread_engine is not None:
             self.send(self.wiring.spread_engine, BookDelta(step=msg.step, t_ns=msg.t_ns, shard_id=self.shard_id,

@@ -11,7 +11,7 @@ from core.clock import kst_date
 from core.costs import CostModel
 from core.observations import LatencyObserved, LatencyStage, SignalObserved, TicksCounted
 from core.operator_view import SymbolRowTracker
-from core.spread import SpreadParams, SpreadState
+from core.spread import SpreadParams, SpreadState, min_net_ticks_of
 from protocol.control import Detail, RecoverPairManager
 from protocol.operator import LiveConfig, OperatorDetailRequest, SymbolsDelta
 from protocol.steps import BookDelta, SignalBatch
@@ -64,12 +64,9 @@ class SpreadEngine(EngineActor):
         assert self.configure is not None
         cfg, uni = self.configure.config, self.configure.universe
         costs = CostModel.for_date(cfg.fees, kst_date(t_ns), extra_holidays=cfg.sessions.extra_holidays)
-        base = cfg.spread_engine.edge_rule.min_net_ticks_after_fees
-        mnt = np.array([
-            (cfg.symbols.per_symbol_overrides[s.code].edge_buffer_ticks
-             if s.code in cfg.symbols.per_symbol_overrides
-             and cfg.symbols.per_symbol_overrides[s.code].edge_buffer_ticks is not None else base)
-            for s in uni.symbols], dtype=np.float64)
+        mnt = min_net_ticks_of(cfg.spread_engine.edge_rule.min_net_ticks_after_fees,
+                               {c: o.edge_buffer_ticks for c, o in cfg.symbols.per_symbol_overrides.items()},
+                               uni.codes)
         self.costs_date = kst_date(t_ns)
         params = SpreadParams(cooldown_ns=cfg.spread_engine.cooldown_ms * 1_000_000,
                               slice_qty=cfg.execution.slice_qty,

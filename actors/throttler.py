@@ -186,7 +186,9 @@ class Throttler(EngineActor):
             deadline = nxt if deadline is None else min(deadline, nxt)
         # forward the PairManager's credit unchanged (its flat/armed tell the bridge when a stopped
         # run may finish) with the deadline narrowed to when a queued urgent order can go
-        self.send(self.wiring.bridge, dataclasses.replace(msg, next_deadline_ns=deadline))
+        # and no idle stretch while requests wait for a token
+        self.send(self.wiring.bridge, dataclasses.replace(msg, next_deadline_ns=deadline,
+                                                          idle_until_ns=None if self.queue else msg.idle_until_ns))
         self.flush_telemetry()
 
     def _place(self, msg: OrderRequest | CancelRequest) -> None:

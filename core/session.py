@@ -394,6 +394,17 @@ class SessionClock:
                     f"after nxt_main {window} with no close notice")
         return None
 
+    def next_change_ns(self, now_ns: int) -> int:
+        """The earliest engine time after ``now_ns`` at which :meth:`status` or :meth:`mismatch` may answer
+        differently with no new notice — apart from the time of day an armed reason quotes: an edge of the guard
+        window or of ``nxt_main``, the mismatch grace after ``nxt_main`` ends, or the next KST midnight."""
+        today = kst_datetime(now_ns).date()
+        cands = [ns_from_kst(today + dt.timedelta(days=1), dt.time(0, 0))]
+        edges = (*self.guard_window(today), *self.nxt_main_window(today))
+        cands.extend(ns_from_kst(today, t) for t in edges)
+        cands.append(ns_from_kst(today, edges[3]) + self._grace_ns)
+        return min(c for c in cands if c > now_ns)
+
     def next_arm_ns(self, now_ns: int) -> int | None:
         """The earliest time ≥ ``now_ns`` at which the calendar and the guard window allow arming.
 

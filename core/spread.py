@@ -11,14 +11,20 @@ burn order tokens. Rows with bad data quality (stale, crossed, off-grid) are nev
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.clock import kst_date
 from core.costs import CostModel
 from core.edge import EdgeKernel
 from core.enums import Direction, Venue
 from core.signal import L1Touches, Signal
+
+if TYPE_CHECKING:
+    from config.schema import FeesConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,67 @@ class SpreadParams:
     cooldown_ns: int
     slice_qty: int
     min_visible_qty: int
+
+
+def min_net_ticks_of(base_ticks: float, overrides: dict[str, float | None], codes: tuple[str, ...]) -> np.ndarray:
+    """The required net edge in ticks per symbol (universe order): ``base_ticks``
+    (``spread_engine.edge_rule.min_net_ticks_after_fees``) unless ``overrides`` (code → ``edge_buffer_ticks``)
+    gives one."""
+    return np.array([o if (o := overrides.get(c)) is not None else base_ticks for c in codes], dtype=np.float64)
+
+
+class EdgeScreen:
+    """Could any signal come out of these books? A necessary condition, so False proves an evaluation of them
+    signals nothing (lockstep merges quiet quanta only then, SPEC §7).
+
+    It runs the kernel (:mod:`core.edge`, the SpreadEngine's arithmetic) with the costs of the evaluation's date
+    and every size check and cooldown passed; data quality, sizes and cooldowns only take eligibility away.
+    After a live edit (:meth:`relax`) the lower of the old and new costs and edge buffers apply, whichever the
+    SpreadEngine is using.
+
+    Args:
+      markets: Each symbol's market (universe order; the sell tax is per market).
+      fees: ``cfg.fees``; ``min_net_ticks``: per symbol (:func:`min_net_ticks_of`); ``extra_holidays``:
+        ``cfg.sessions.extra_holidays`` (the tax year follows the settlement date).
+    """
+
+    def __init__(self, markets: tuple[str, ...], fees: FeesConfig, min_net_ticks: np.ndarray,
+                 extra_holidays: tuple[dt.date, ...] = ()) -> None:
+        self.markets = markets
+        self.fees: list[FeesConfig] = [fees]
+        self.min_net_ticks = np.asarray(min_net_ticks, dtype=np.float64)
+        self.extra_holidays = tuple(extra_holidays)
+        n = len(markets)
+        self.kernel = EdgeKernel(n)
+        self._any_qty = np.full(n, np.iinfo(np.int64).max // 4, dtype=np.int64)
+        self._no_cooldown = np.zeros(n, dtype=np.int64)
+        self._costs: dict[dt.date, tuple[float, float, np.ndarray]] = {}
+
+    def relax(self, fees: FeesConfig, min_net_ticks: np.ndarray) -> None:
+        """A live edit: from now on the lower of the costs and edge buffers before and after it apply."""
+        self.fees.append(fees)
+        self.min_net_ticks = np.minimum(self.min_net_ticks, np.asarray(min_net_ticks, dtype=np.float64))
+        self._costs.clear()
+
+    def _costs_on(self, day: dt.date) -> tuple[float, float, np.ndarray]:
+        found = self._costs.get(day)
+        if found is None:
+            models = [CostModel.for_date(f, day, extra_holidays=self.extra_holidays) for f in self.fees]
+            krx = min(float(c.fee_bps(Venue.KRX)) for c in models)
+            nxt = min(float(c.fee_bps(Venue.NXT)) for c in models)
+            tax = np.min([np.array([c.tax_bps(m) for m in self.markets], dtype=np.float64) for c in models], axis=0)
+            found = self._costs[day] = (krx, nxt, tax)
+        return found
+
+    def possible(self, krx_bid: np.ndarray, krx_ask: np.ndarray, nxt_bid: np.ndarray, nxt_ask: np.ndarray,
+                 t_ns: int) -> bool:
+        """Whether the kernel could call any symbol eligible at engine time ``t_ns`` (prices KRW, int64 arrays in
+        universe order)."""
+        krx, nxt, tax = self._costs_on(kst_date(t_ns))
+        q = self._any_qty
+        self.kernel.evaluate(krx_bid, krx_ask, q, q, nxt_bid, nxt_ask, q, q, krx, nxt, tax, self.min_net_ticks, 0,
+                             self._no_cooldown, 0)
+        return self.kernel.last_n_eligible > 0
 
 
 class SpreadState:

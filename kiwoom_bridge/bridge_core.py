@@ -35,6 +35,7 @@ from kiwoom_bridge.translate import send_result, to_domain
 from kiwoom_bridge.types import REAL_TYPE_TRADE, ConnectionEvent, L1Update
 
 if TYPE_CHECKING:
+    from core.spread import EdgeScreen
     from kiwoom_bridge.emulator.scheduler import SimScheduler
     from kiwoom_bridge.emulator.source import MarketSource
     from protocol.wiring import RunOptions
@@ -420,6 +421,21 @@ class BridgeCore:
     def has_pending(self) -> bool:
         """Rows or events collected and not yet handed out."""
         return bool(self._rows) or bool(self._events)
+
+    def has_events(self) -> bool:
+        """Broker or session events collected and not yet handed out (rows aside)."""
+        return bool(self._events)
+
+    def rows_collected(self) -> dict[int, int]:
+        """Rows collected per shard and not yet handed out (where a merged quantum ends in each shard's rows)."""
+        return {s: len(v) for s, v in self._rows.items()}
+
+    def edge_possible(self, screen: EdgeScreen, t_ns: int) -> bool:
+        """Whether the books as the bridge has them could give any signal at ``t_ns`` (:class:`EdgeScreen`)."""
+        k, n = Venue.KRX.l1_index, Venue.NXT.l1_index
+        last = self.last
+        return screen.possible(np.ascontiguousarray(last[k, :, 0]), np.ascontiguousarray(last[k, :, 1]),
+                               np.ascontiguousarray(last[n, :, 0]), np.ascontiguousarray(last[n, :, 1]), t_ns)
 
     def take(self, t_ns: int, shard_ids: tuple[int, ...]) -> StepOutput:
         """Hand out everything collected since the last call as one step at ``t_ns``."""

@@ -19,7 +19,10 @@ class MarketBatch:
     """Bridge → shard: the real-data rows (:data:`core.l1.L1_ROW_DTYPE`) of this step for the shard's codes.
 
     ``shard_ids`` lists every shard that gets a batch in this step (the SpreadEngine waits for a delta
-    from each). ``snapshot`` marks a full-state batch (first registration or restart).
+    from each). ``snapshot`` marks a full-state batch (first registration or restart). ``quanta``: when
+    lockstep merged quiet quanta into this step, ``(end_row, t_ns)`` of each quantum that brought rows, in
+    order (rows ``[previous end, end_row)`` arrived by ``t_ns``); the shard applies them quantum by quantum so
+    every row's quality is judged at its own quantum's time, as if each had been a step. Empty: one quantum.
     """
 
     step: int
@@ -27,6 +30,7 @@ class MarketBatch:
     shard_ids: tuple[int, ...]
     rows: np.ndarray
     snapshot: bool = False
+    quanta: tuple[tuple[int, int], ...] = ()
 
 
 @compact_repr
@@ -92,7 +96,10 @@ class StepDone:
 
     ``next_deadline_ns`` tells the bridge when the engine next needs to run even without market data
     (hedge timers, queued orders waiting for a token); ``flat``: no open pair, no exposure;
-    ``session_over``: the trading day's guard window has closed (the bridge winds the run down).
+    ``session_over``: the trading day's guard window has closed (the bridge winds the run down);
+    ``idle_until_ns``: before this engine time a step with no broker event and no possible signal changes
+    nothing downstream but the books (:meth:`core.pair_desk.PairDesk.idle_until_ns`; None = any step may
+    matter), so lockstep may merge such quanta into one step (see :class:`MarketBatch` ``quanta``).
     """
 
     step: int
@@ -101,6 +108,7 @@ class StepDone:
     flat: bool = True
     armed: bool = False
     session_over: bool = False
+    idle_until_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

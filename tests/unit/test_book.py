@@ -76,3 +76,59 @@ def test_quality_flags_crossed_and_off_grid():
     book.apply(rows)
     q = book.quality(np.array([0, 1]), now_ns=2)
     assert q[0] & 2 and q[1] & 4
+
+
+# -------------------------------------------------------------------- merged lockstep quanta (apply_quanta)
+quantum_row = st.tuples(st.integers(0, 3), st.integers(0, 1), st.sampled_from([0, -1, 1000, 1010, 1020]),
+                        st.sampled_from([0, -1, 1010, 1020, 1030]), st.integers(0, 2), st.integers(0, 2))
+
+
+def _rows(spec, t0):
+    rows = np.zeros(len(spec), dtype=L1_ROW_DTYPE)
+    for k, (sym, venue, bid, ask, bq, aq) in enumerate(spec):
+        rows[k]["sym"], rows[k]["venue"], rows[k]["bid"], rows[k]["ask"] = sym, venue, bid, ask
+        rows[k]["bid_qty"], rows[k]["ask_qty"] = bq, aq
+        rows[k]["t_ns"], rows[k]["arrival_ns"] = t0 + k, 7_000 + t0 + k
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(quantum_row, max_size=8), min_size=1, max_size=6), st.integers(0, 3))
+def test_merged_quanta_leave_what_a_step_per_quantum_leaves(quanta_rows, gap):
+    """Books, update and tick times, the rows reported changed and each one's quality (stale judged at the time of
+    the quantum that last changed it) equal those of applying each quantum as its own batch."""
+    syms = np.array([3, 5, 8, 9])
+    stale = 2_500
+    t_of = [(k + 1) * 1_000 * (1 + gap) for k in range(len(quanta_rows))]
+    seq, merged = ShardBook(syms, stale_after_ns=stale), ShardBook(syms, stale_after_ns=stale)
+    warm = _rows([(3, 0, 1000, 1010, 1, 1), (5, 1, 1000, 1010, 1, 1)], 0)
+    seq.apply(warm)
+    merged.apply(warm)
+    expected_q: dict[int, int] = {}
+    parts, quanta, end = [], [], 0
+    for rows_spec, t in zip(quanta_rows, t_of, strict=True):
+        rows = _rows([(int(syms[s]), v, b, a, bq, aq) for s, v, b, a, bq, aq in rows_spec], t - 500)
+        changed = seq.apply(rows)
+        for r, q in zip(changed.tolist(), seq.quality(changed, t).tolist(), strict=True):
+            expected_q[r] = q
+        parts.append(rows)
+        end += len(rows)
+        quanta.append((end, t))
+    changed, quality = merged.apply_quanta(np.concatenate(parts), tuple(quanta))
+    assert dict(zip(changed.tolist(), quality.tolist(), strict=True)) == expected_q
+    np.testing.assert_array_equal(merged.books, seq.books)
+    np.testing.assert_array_equal(merged.last_t_ns, seq.last_t_ns)
+    np.testing.assert_array_equal(merged.tick_arrival_ns, seq.tick_arrival_ns)
+    np.testing.assert_array_equal(merged.tick_t_ns, seq.tick_t_ns)
+    assert merged.updates == seq.updates
+
+
+def test_a_row_stale_when_its_quantum_ended_stays_stale_though_the_step_ends_later():
+    """A symbol changed early in a merged step is judged at its quantum's time: not stale then, though the other
+    venue's update would be older than stale_after_ns by the end of the step."""
+    book = ShardBook(np.array([1]), stale_after_ns=1_000)
+    book.apply(_rows([(1, 1, 1000, 1010, 5, 5)], 0))                       # NXT at t=0
+    rows = _rows([(1, 0, 1000, 1010, 5, 5)], 500)                           # KRX changes at t=500
+    changed, quality = book.apply_quanta(rows, ((1, 900), (1, 5_000)))   # the step ends at t=5,000
+    assert changed.tolist() == [0] and quality.tolist() == [0]
+    assert book.quality(changed, 5_000).tolist() == [1]                   # judged at the step's end: stale
