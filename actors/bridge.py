@@ -139,6 +139,8 @@ class KiwoomBridge(EngineActor):
         self.final_error = ""
         self.session_over_seen = False
         self.idle_until: int | None = None          # the last credit's idle horizon (StepDone.idle_until_ns)
+        self.eligible_last = np.zeros(0, dtype=np.int64)     # eligible at the last evaluation
+        self.watched = np.zeros(0, dtype=np.int64)           # codes of open pairs (their data reaches them)
         self.edge_screen: EdgeScreen | None = None  # "could anything signal?" (lockstep's quiet quanta)
         self.quanta_merged = 0
 
@@ -371,6 +373,8 @@ class KiwoomBridge(EngineActor):
             self._release_idle_shards()
         self.deadline = msg.next_deadline_ns
         self.idle_until = msg.idle_until_ns
+        self.eligible_last = np.asarray(msg.eligible_syms, dtype=np.int64)
+        self.watched = np.asarray(msg.watched_syms, dtype=np.int64)
         self.last_flat = msg.flat
         if msg.session_over and not self.session_over_seen:
             self.session_over_seen = True
@@ -525,13 +529,13 @@ class KiwoomBridge(EngineActor):
     # -- lockstep: merging quiet quanta --------------------------------------------------------
     def _may_merge(self) -> bool:
         """Whether the step being formed may take in the quanta after it: the last credit promised an idle desk
-        (flat, no request waiting) and nothing is carried, stopping, recovering or registering, and the books
-        the engine evaluated at the last step could give no signal (so no symbol was eligible then)."""
+        (no request waiting, no unmanaged position) and nothing is carried, stopping, recovering or registering,
+        and the books the engine evaluated at the last step are quiet (:meth:`_books_quiet`)."""
         assert self.core is not None
         return (self.idle_until is not None and self.stop_reason is None and not self.carry and not self.exhausted
                 and not self.pending_snapshots and not self.releasing and not self.signals_lost
                 and self.last_exec is not None and not self.core.has_events() and self.edge_screen is not None
-                and not self.core.edge_possible(self.edge_screen, self.t_ns))
+                and self._books_quiet(self.t_ns))
 
     def _quiet(self, t_ns: int) -> bool:
         """Whether the lockstep step at ``t_ns`` (its rows and events collected) provably changes nothing but the
@@ -543,7 +547,18 @@ class KiwoomBridge(EngineActor):
                 and (self.end_ns is None or t_ns < self.end_ns)
                 and (self.next_reconcile_ns is None or t_ns < self.next_reconcile_ns)
                 and core.account_wakeup_ns() is None and not core.has_events()
-                and not core.source_exhausted() and not core.edge_possible(self.edge_screen, t_ns))
+                and not core.source_exhausted() and self._books_quiet(t_ns))
+
+    def _books_quiet(self, t_ns: int) -> bool:
+        """Whether an evaluation of the books now signals nothing and changes no verdict, and no open pair hears of
+        its code: every symbol that could be eligible (:class:`EdgeScreen`) was eligible at the last evaluation
+        and has had no real data since (its verdict stands: no new signal, no flicker cooldown); any other symbol
+        is not eligible, as before; no open pair's code has had real data since."""
+        assert self.core is not None and self.edge_screen is not None
+        if self.core.touched_since_take(self.eligible_last) or self.core.touched_since_take(self.watched):
+            return False
+        possible = self.core.edge_possible(self.edge_screen, t_ns)
+        return not len(possible) or bool(np.isin(possible, self.eligible_last).all())
 
     def _merge_quiet_quanta(self, t_ns: int, quanta: dict[int, list[tuple[int, int]]]) -> int:
         """Lockstep without the quiet steps (SPEC §7, §9): while the step at ``t_ns`` is :meth:`_quiet`, keep its

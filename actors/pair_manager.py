@@ -153,7 +153,8 @@ class PairManager(EngineActor):
         self.flush_telemetry()       # observations of the step leave before its credit
         done = StepDone(step=eb.step, t_ns=eb.t_ns, next_deadline_ns=summary.next_deadline_ns, flat=summary.flat,
                         armed=summary.armed, session_over=summary.session_over,
-                        idle_until_ns=summary.idle_until_ns if not summary.requests else None)
+                        idle_until_ns=summary.idle_until_ns if not summary.requests else None,
+                        eligible_syms=sb.eligible_syms, watched_syms=summary.watched_syms)
         if (self.direct_credit and not summary.requests and not self.throttler_queued
                 and eb.t_ns - self.throttler_seen_ns < THROTTLER_HOUSEKEEPING_NS):
             self.send(self.wiring.bridge, done)

@@ -156,7 +156,8 @@ class SpreadEngine(EngineActor):
         self.step_syms = []
         self.last_batch = SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
                                       evaluated=self.state.n, eligible=eligible, updates=self.updates,
-                                      touches=touches)
+                                      touches=touches,
+                                      eligible_syms=tuple(np.flatnonzero(self.state.was_eligible).tolist()))
         if self.wiring.pair_manager is not None:
             self.send(self.wiring.pair_manager, self.last_batch)
         self.flush_telemetry()

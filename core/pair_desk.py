@@ -168,7 +168,7 @@ class StepSummary:
     ``next_deadline_ns``: when the desk next needs a step even without market data (a timer, an
     exposure deadline), or None. ``flat``: no open pair and no open position. ``requests``: orders and
     cancels requested in this step. ``session_over``: the guard window of the trading day has closed
-    (no pair will start again today). ``idle_until_ns``: see :meth:`PairDesk.idle_until_ns`.
+    (no pair will start again today). ``idle_until_ns``, ``watched_syms``: see :meth:`PairDesk.idle_until_ns`.
     """
 
     next_deadline_ns: int | None
@@ -177,6 +177,7 @@ class StepSummary:
     requests: int
     session_over: bool = False
     idle_until_ns: int | None = None
+    watched_syms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,7 @@ class PairDesk:
                 self._on_signal(sig, t_end_ns)
         out, self._out = self._out, []
         return out, StepSummary(self.next_deadline_ns(), self.flat, self.armed, self._requests, self.session_over,
-                                self.idle_until_ns())
+                                self.idle_until_ns(), self.watched_syms())
 
     # -- the current touch -------------------------------------------------------------------------------
     def _apply_touches(self, touches: L1Touches | None) -> set[str]:
@@ -374,22 +375,29 @@ class PairDesk:
         return min(cands) if cands else None
 
     def idle_until_ns(self) -> int | None:
-        """Until when (engine time, exclusive) a step with no broker event and no signal would change nothing in
-        the desk but the touches it stores, so lockstep may leave such steps out (SPEC §7: the same run, fewer
-        messages); None when any step may matter (an open pair or position).
+        """Until when (engine time, exclusive) a step with no broker event, no signal and no real data of a
+        :meth:`watched_syms` code would change nothing in the desk but the touches it stores, so lockstep may
+        leave such steps out (SPEC §7: the same run, fewer messages); None when any step may matter (an open
+        position no pair manages).
 
-        Such a step only runs the step-end checks: timers (the next one bounds it), the session's arming and the
-        notices' consistency (they change only at the session's next edge), and the held-signals report (due one
-        second after the last one when the holds changed since).
+        Such a step only runs the step-end checks: timers, phase changes and exposure deadlines of open pairs
+        (:meth:`next_deadline_ns` bounds them), the session's arming and the notices' consistency (they change
+        only at the session's next edge), and the held-signals report (due one second after the last one when
+        the holds changed since).
         """
-        if not self.flat:
+        if not self.flat and not self.active:
             return None
         cands = [self.session.next_change_ns(self.now_ns)]
-        if self._timers:
-            cands.append(self._timers[0][0])
+        deadline = self.next_deadline_ns()
+        if deadline is not None:
+            cands.append(deadline)
         if tuple(sorted(self.held.items())) != self._held_reported:
             cands.append(self._held_reported_ns + 1_000_000_000)
         return min(cands)
+
+    def watched_syms(self) -> tuple[int, ...]:
+        """Universe indices of the codes of open pairs: their real data reaches the pairs (touches) in a step."""
+        return tuple(sorted({i for pid in self.active if (i := self._sym.get(self.pairs[pid].symbol)) is not None}))
 
     def marked_pnl_krw(self) -> float:
         """Session net PnL with open shares at their last fill (see :meth:`core.ledger.Ledger.marked_net_krw`)."""

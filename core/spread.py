@@ -44,8 +44,8 @@ def min_net_ticks_of(base_ticks: float, overrides: dict[str, float | None], code
 
 
 class EdgeScreen:
-    """Could any signal come out of these books? A necessary condition, so False proves an evaluation of them
-    signals nothing (lockstep merges quiet quanta only then, SPEC §7).
+    """Which symbols could these books make eligible? A necessary condition: a symbol it leaves out is not
+    eligible in the SpreadEngine either (lockstep merges quiet quanta only then, SPEC §7).
 
     It runs the kernel (:mod:`core.edge`, the SpreadEngine's arithmetic) with the costs of the evaluation's date
     and every size check and cooldown passed; data quality, sizes and cooldowns only take eligibility away.
@@ -87,14 +87,16 @@ class EdgeScreen:
         return found
 
     def possible(self, krx_bid: np.ndarray, krx_ask: np.ndarray, nxt_bid: np.ndarray, nxt_ask: np.ndarray,
-                 t_ns: int) -> bool:
-        """Whether the kernel could call any symbol eligible at engine time ``t_ns`` (prices KRW, int64 arrays in
-        universe order)."""
+                 t_ns: int) -> np.ndarray:
+        """The symbols (universe indices, ascending) the kernel could call eligible at engine time ``t_ns`` (prices
+        KRW, int64 arrays in universe order): every symbol the SpreadEngine could call eligible is among them."""
         krx, nxt, tax = self._costs_on(kst_date(t_ns))
         q = self._any_qty
         self.kernel.evaluate(krx_bid, krx_ask, q, q, nxt_bid, nxt_ask, q, q, krx, nxt, tax, self.min_net_ticks, 0,
                              self._no_cooldown, 0)
-        return self.kernel.last_n_eligible > 0
+        if self.kernel.last_n_eligible == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.kernel.out_eligible)
 
 
 class SpreadState:

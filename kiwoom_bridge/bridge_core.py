@@ -100,6 +100,7 @@ class BridgeCore:
         self.index = {s.code: i for i, s in enumerate(universe.symbols)}
         n = len(universe)
         self.last = np.zeros((2, n, 5), dtype=np.int64)       # bid, ask, bid_qty, ask_qty, last
+        self._touched = np.zeros(n, dtype=bool)                 # real data since the last take()
         self.last_t = np.zeros((2, n), dtype=np.int64)
         self.routes: dict[str, Route] = {}
         self.code_shard: dict[str, int] = {}
@@ -354,6 +355,7 @@ class BridgeCore:
                 self._events.append(BrokerNotice(f"real data of {u.code} on the {u.venue} feed ignored: "
                                                  f"the engine reads the KRX and NXT books only", u.t_ns))
             return
+        self._touched[i] = True
         b = self.last[v, i]
         if u.bid:
             b[0] = u.bid
@@ -430,8 +432,12 @@ class BridgeCore:
         """Rows collected per shard and not yet handed out (where a merged quantum ends in each shard's rows)."""
         return {s: len(v) for s, v in self._rows.items()}
 
-    def edge_possible(self, screen: EdgeScreen, t_ns: int) -> bool:
-        """Whether the books as the bridge has them could give any signal at ``t_ns`` (:class:`EdgeScreen`)."""
+    def touched_since_take(self, sym: np.ndarray) -> bool:
+        """Whether any of the symbols ``sym`` (universe indices) had real data since the last :meth:`take`."""
+        return bool(self._touched[sym].any()) if len(sym) else False
+
+    def edge_possible(self, screen: EdgeScreen, t_ns: int) -> np.ndarray:
+        """The symbols the books as the bridge has them could make eligible at ``t_ns`` (:class:`EdgeScreen`)."""
         k, n = Venue.KRX.l1_index, Venue.NXT.l1_index
         last = self.last
         return screen.possible(np.ascontiguousarray(last[k, :, 0]), np.ascontiguousarray(last[k, :, 1]),
@@ -446,6 +452,7 @@ class BridgeCore:
         dropped = sum(len(v) for v in self._rows.values())
         self._rows.clear()
         events, self._events = self._events, []
+        self._touched[:] = False
         out = StepOutput(t_ns, rows, events, sum(len(r) for r in rows.values()))
         if dropped:
             out.events.append(BrokerNotice(f"{dropped} real-data rows for shards without a subscriber this step",

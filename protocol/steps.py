@@ -61,7 +61,8 @@ class BookDelta:
 class SignalBatch:
     """SpreadEngine → PairManager: the step's signals (``evaluated`` symbols, ``eligible`` of them) and the
     current touch of every code whose book changed in the step (``touches``: the desk prices escalation and
-    unwind orders from it)."""
+    unwind orders from it); ``eligible_syms``: the universe indices eligible after this evaluation (the
+    lockstep bridge may merge quanta that leave exactly these eligible and untouched)."""
 
     step: int
     t_ns: int
@@ -70,6 +71,7 @@ class SignalBatch:
     eligible: int = 0
     updates: int = 0
     touches: L1Touches | None = None
+    eligible_syms: tuple[int, ...] = ()
 
 
 @compact_repr
@@ -97,9 +99,11 @@ class StepDone:
     ``next_deadline_ns`` tells the bridge when the engine next needs to run even without market data
     (hedge timers, queued orders waiting for a token); ``flat``: no open pair, no exposure;
     ``session_over``: the trading day's guard window has closed (the bridge winds the run down);
-    ``idle_until_ns``: before this engine time a step with no broker event and no possible signal changes
-    nothing downstream but the books (:meth:`core.pair_desk.PairDesk.idle_until_ns`; None = any step may
-    matter), so lockstep may merge such quanta into one step (see :class:`MarketBatch` ``quanta``).
+    ``idle_until_ns``: before this engine time a step with no broker event, no possible signal and no real
+    data of the ``watched_syms`` (open pairs' codes) changes nothing downstream but the books
+    (:meth:`core.pair_desk.PairDesk.idle_until_ns`; None = any step may matter), so lockstep may merge such
+    quanta into one step (see :class:`MarketBatch` ``quanta``); ``eligible_syms``: the step's
+    :attr:`SignalBatch.eligible_syms`, passed on for that test.
     """
 
     step: int
@@ -109,6 +113,8 @@ class StepDone:
     armed: bool = False
     session_over: bool = False
     idle_until_ns: int | None = None
+    eligible_syms: tuple[int, ...] = ()
+    watched_syms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

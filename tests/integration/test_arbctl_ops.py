@@ -273,15 +273,15 @@ def test_health_after_the_engine_stopped_starts_no_stray_system(tmp_path: Path) 
     assert not listening(port)
 
 
-def replay_rows() -> list[dict[str, object]]:
+def replay_rows(codes: tuple[str, ...] = CODES) -> list[dict[str, object]]:
     """20 s of three symbols on both venues (quotes every 200 ms, a few trades); from 8 s to 9 s the
-    NXT bid of 005930 is 5 ticks above the KRX ask, an edge well above fees and tax."""
+    NXT bid of the first code (005930) is 5 ticks above the KRX ask, an edge well above fees and tax."""
     t0 = ns_from_kst(dt.date(2025, 9, 8), dt.time(10, 0, 0))
     rows: list[dict[str, object]] = []
     cum: dict[str, int] = {}
     for k in range(100):
         t = t0 + k * 200_000_000
-        for j, code in enumerate(CODES):
+        for j, code in enumerate(codes):
             base = 70_000 + 10_000 * j
             for v, venue in enumerate(("KRX", "NXT")):
                 bid = base + (600 if (j == 0 and venue == "NXT" and 40 <= k < 45) else 0)
@@ -326,6 +326,77 @@ def test_arbctl_replay_of_a_small_recording(tmp_path: Path) -> None:
     assert src["fid41_meaning"] == "price+sizes" and src["size_check_applied"] is True
     assert src["files"] == [str(rec)] and src["rows_replayed"] == len(replay_rows())
     assert "Replay: fid_61/fid_71 present" in r.stdout and "size check applied" in r.stdout
+
+
+#: Codes of the user's own recording that config/universe_demo.csv does not list.
+OWN_CODES = ("900010", "900020", "900030")
+
+
+def trading_figures(rep: dict) -> tuple:
+    return (rep["symbols"], rep["ticks"], rep["signals"], rep["pairs"], rep["orders"], rep["net_position"],
+            rep["pnl_krw"], rep["kill_switch_events"], rep["extra"]["replay"]["symbols_notes"])
+
+
+def test_a_users_recording_replays_its_own_codes_with_the_default_config(tmp_path: Path) -> None:
+    """SPEC §6: codes outside the demo universe replay with no set-up, the account holds them as it holds demo
+    codes (so the engine trades them), it says once which codes and from where, and two runs agree."""
+    demo = {s.code for s in load_universe(REPO / "config" / "universe_demo.csv")}
+    assert not demo & set(OWN_CODES)
+    port = port_pair()
+    conf = write_config(tmp_path, port)                         # the default (demo) universe file
+    rec = write_recording(tmp_path / "market_data_20250908.parquet", replay_rows(OWN_CODES), "fastparquet")
+    reports = []
+    for k in range(2):
+        report_path = tmp_path / f"report{k}.json"
+        r = arbctl("replay", str(rec), "--config", str(conf), "--speed", "max", "--report", str(report_path),
+                   "--run-dir", str(tmp_path / f"run{k}"), timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        said = [line for line in r.stdout.splitlines() if "codes (taken from the recording" in line]
+        assert len(said) == 1 and "replaying the recording's 3 codes" in said[0], r.stdout
+        assert "900010, 900020, 900030" in said[0] and "3 not in it (named by their code" in said[0]
+        reports.append(json.loads(report_path.read_text(encoding="utf-8")))
+    rep = reports[0]
+    assert rep["symbols"] == 3 and rep["ticks"] == len(replay_rows(OWN_CODES))
+    assert rep["extra"]["replay"]["symbols_source"] == "recording"
+    assert rep["extra"]["replay"]["symbols_notes"] == [said[0]]
+    assert rep["pairs"]["done"] >= 1 and "900010" in rep["net_position"], rep["pairs"]
+    assert all(q == 0 for q in rep["net_position"].values())
+    assert trading_figures(reports[0]) == trading_figures(reports[1])
+
+
+def test_universe_option_restricts_a_replay_and_names_the_codes_the_recording_lacks(tmp_path: Path) -> None:
+    port = port_pair()
+    conf = write_config(tmp_path, port)
+    rec = write_recording(tmp_path / "market_data_20250908.parquet", replay_rows(OWN_CODES), "fastparquet")
+    only = tmp_path / "only.csv"
+    only.write_text("code,name,market,nxt\n900010,Mine,KOSDAQ,true\n123456,Absent,KOSPI,true\n", encoding="utf-8")
+    report_path = tmp_path / "report.json"
+    r = subprocess.run([PYTHON, "launch.py", "--headless", "--replay", str(rec), "--universe", str(only),
+                        "--config", str(conf), "--speed", "max", "--report", str(report_path),
+                        "--run-dir", str(tmp_path / "run")], cwd=str(REPO), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(report_path.read_text(encoding="utf-8"))
+    assert rep["symbols"] == 1 and set(rep["net_position"]) <= {"900010"}
+    assert rep["ticks"] == sum(1 for row in replay_rows(OWN_CODES) if row["symbol"] == "900010")
+    assert rep["pairs"]["done"] >= 1
+    notes = rep["extra"]["replay"]["symbols_notes"]
+    assert notes == [f"replaying 1 codes of --universe {only} that the recording holds (of the recording's 3): "
+                     f"900010", f"1 codes of --universe {only} are not in the recording: 123456"]
+    assert sum(r.stdout.count(n) for n in notes) == 2, r.stdout
+
+
+def test_a_universe_without_the_recordings_codes_exits_2(tmp_path: Path) -> None:
+    port = port_pair()
+    conf = write_config(tmp_path, port)
+    rec = write_recording(tmp_path / "market_data_20250908.parquet", replay_rows(OWN_CODES), "fastparquet")
+    other = tmp_path / "other.csv"
+    other.write_text("code,name\n123456,Absent\n", encoding="utf-8")
+    r = arbctl("replay", str(rec), "--universe", str(other), "--config", str(conf), "--run-dir", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip() == (f"--universe {other}: none of its 1 codes is in the recording (which holds 3: "
+                                f"900010, 900020, 900030)")
+    assert not (tmp_path / "run").exists() and not listening(port)
 
 
 def test_arbctl_replay_of_a_file_without_sizes_says_the_size_check_was_not_applied(tmp_path: Path) -> None:

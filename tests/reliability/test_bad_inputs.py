@@ -140,8 +140,13 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path
     other = df.copy()
     other["symbol"] = "035420"
     other["raw_code"] = other["raw_code"].str.replace("005930", "035420").str.replace("000660", "035420")
-    case("no row of the universe", write_recording(d / "other.parquet", other, "pyarrow"),
-         "nothing to replay: none of its 200 rows is a quote or trade of a symbol in the universe")
+    # a replay trades the recording's codes (SPEC §6) unless restricted to the universe file, which has none
+    restricted = d / "restricted.yaml"
+    restricted.write_text(f"symbols:\n  universe_file: {d / 'u.csv'}\nreplay:\n  universe: config\n", encoding="utf-8")
+    out["no row of the universe"] = (
+        write_recording(d / "other.parquet", other, "pyarrow"), restricted,
+        f"symbols.universe_file {d / 'u.csv'} (replay.universe: config): none of its 2 codes is in the recording "
+        f"(which holds 1: 035420)")
     bad_row = df.copy()
     bad_row["timestamp"] = bad_row["timestamp"].astype(str)
     bad_row.loc[3, "timestamp"] = "yesterday"
