@@ -1,20 +1,23 @@
-"""Replay throughput through the full actor engine at ``--speed max`` (SPEC §9: ≥ 20,000 L1 updates/s).
+"""Lockstep (``--speed max``) throughput through the full actor engine, side by side in one run (SPEC §9).
 
-    python -m bench.replay [--symbols 800] [--rate 20000] [--seconds 30] [--quantum-ms 10]
+    python -m bench.replay [--only dense,sparse,sim] [--dense-seconds 30] [--sparse-seconds 180]
+                           [--sim-seconds 60] [--quantum-ms 10]
 
-Builds a recording in the recorder's schema (seed 004 columns plus ``fid_61``/``fid_71``): every
-symbol quoted on KRX and NXT, ``--rate`` quote rows per second of market time in all, the two
-venues' books random walks on the tick grid that now and then dislocate by a few ticks. It then
-replays the file through the real actors (bridge with the emulator, shards, SpreadEngine,
-PairManager, Throttler, Telemetry) in lockstep and prints one JSON object:
+* **dense**: an 800-symbol day at 20,000 quote rows/s of market time (target ≥ 20,000 rows/s);
+* **sparse**: 20 symbols at ~83 rows/s (3 min ≈ 15,000 rows; target ≥ 50× real time);
+* **sim**: the synthetic market on the demo universe (target ≥ 20× real time).
 
-    {"rows", "market_seconds", "wall_s", "rows_per_s", "steps", "steps_per_s", "rows_per_step",
-     "pairs_done", "flat", "target_rows_per_s", "met"}
+The recordings are in the recorder's schema (seed 004 columns plus ``fid_61``/``fid_71``): every symbol quoted
+on KRX and NXT, the two venues' books random walks on the tick grid that now and then dislocate by a few ticks.
+Each is replayed through the real actors (bridge with the emulator, shards, SpreadEngine, PairManager,
+Throttler, Telemetry) and the run prints one JSON object::
 
-``wall_s`` runs from the first step to the end of the run (start-up and the report are not counted);
-``rows_per_s`` = rows the shards consumed / ``wall_s``. In lockstep each step advances the clock by at
-least ``spread_engine.batch_interval_ms`` of market time and waits for the engine's credit, so the
-figure is ``steps_per_s × rows_per_step``: it measures the actors' step rate at this batch size.
+    {"dense": {...}, "sparse": {...}, "sim": {...}, "before": {...}}
+
+each with ``wall_s`` (first step to the end of the run: start-up and the report not counted), ``rows_per_s``,
+``x_real_time`` (market seconds / wall seconds), ``steps`` (lockstep steps: quiet quanta are merged, so fewer
+than quanta), ``target`` and ``met``, and ``vs_before`` (this figure / :data:`BEFORE`'s, measured on the same
+shared 2-core machine before lockstep merged quiet quanta).
 """
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ import click
 import numpy as np
 
 TARGET_ROWS_PER_S = 20_000
+TARGET_SPARSE_X = 50.0
+TARGET_SIM_X = 20.0
+#: Measured before lockstep merged quiet quanta (commit 7b389d8, this machine, loaded by other runs): the dense
+#: figure from the README's table (2026-12-01), the sparse day and a 300 s sim measured on 2026-12-02.
+BEFORE = {"dense_rows_per_s": 10_436.0, "sparse_x_real_time": 1.55, "sparse_steps": 11_968,
+          "sim_x_real_time": 0.84, "sim_steps_per_sim_s": 101.8}
 DAY = dt.date(2026, 11, 20)           # a Friday, a KRX trading day
 START = dt.time(10, 0, 0)
 
@@ -121,17 +130,76 @@ def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
     }
 
 
+def run_sim(seconds: float, quantum_ms: int) -> dict:
+    """The sim backend on the demo universe at --speed max for ``seconds`` of simulated time."""
+    from actors.runtime import EngineRuntime, free_port
+    from config.loader import load_config
+    from config.universe_file import load_universe
+    from protocol.wiring import RunOptions
+
+    root = Path(__file__).resolve().parents[1]
+    uni = load_universe(root / "config" / "universe_demo.csv")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
+    cfg = load_config(overrides={
+        "actor_system": {"admin_port": free_port(), "kiwoom_host_admin_port": free_port()},
+        "spread_engine": {"batch_interval_ms": quantum_ms},
+    })
+    rt = EngineRuntime(cfg, uni, RunOptions(backend="sim", speed=None, duration_s=seconds, run_dir=str(tmp / "run")))
+    try:
+        rt.start()
+        w0 = time.monotonic()
+        rt.wait_finished(3600, poll_s=0.2)
+        wall = time.monotonic() - w0
+        rep = rt.report(120)
+        report = rep.report if rep is not None else {}
+    finally:
+        rt.shutdown()
+    steps = int(((report.get("extra") or {}).get("finished") or {}).get("step", 0))
+    x = seconds / wall if wall > 0 else 0.0
+    return {"symbols": len(uni), "sim_seconds": seconds, "ticks": report.get("ticks"), "wall_s": round(wall, 2),
+            "x_real_time": round(x, 2), "steps": steps, "pairs_done": report.get("pairs", {}).get("done"),
+            "target_x_real_time": TARGET_SIM_X, "met": x >= TARGET_SIM_X,
+            "vs_before": round(x / BEFORE["sim_x_real_time"], 1)}
+
+
+def _replay_figures(out: dict, target_x: float | None) -> dict:
+    x = out["market_seconds"] / out["wall_s"] if out["wall_s"] else 0.0
+    out["x_real_time"] = round(x, 2)
+    if target_x is not None:
+        out["target_x_real_time"] = target_x
+        out["met"] = x >= target_x
+        out["vs_before"] = round(x / BEFORE["sparse_x_real_time"], 1)
+    else:
+        out["vs_before"] = round((out["rows_per_s"] or 0) / BEFORE["dense_rows_per_s"], 2)
+    return out
+
+
 @click.command()
-@click.option("--symbols", type=int, default=800, show_default=True)
-@click.option("--rate", type=float, default=20_000.0, show_default=True, help="Quote rows per second of market time.")
-@click.option("--seconds", type=float, default=30.0, show_default=True, help="Market time in the recording.")
+@click.option("--only", default="dense,sparse,sim", show_default=True, help="Which runs, comma-separated.")
+@click.option("--dense-seconds", type=float, default=30.0, show_default=True, help="Market time of the dense day.")
+@click.option("--sparse-seconds", type=float, default=180.0, show_default=True,
+              help="Market time of the sparse day.")
+@click.option("--sim-seconds", type=float, default=60.0, show_default=True, help="Simulated time of the sim run.")
 @click.option("--quantum-ms", "quantum_ms", type=int, default=None,
-              help="spread_engine.batch_interval_ms for the run (default: the config's, 10).")
-def main(symbols: int, rate: float, seconds: float, quantum_ms: int | None) -> None:
-    """Replay throughput through the actors at --speed max, JSON."""
+              help="spread_engine.batch_interval_ms for the runs (default: the config's, 10).")
+def main(only: str, dense_seconds: float, sparse_seconds: float, sim_seconds: float, quantum_ms: int | None) -> None:
+    """Lockstep throughput of a dense day, a sparse day and the sim, side by side, JSON."""
     from config.loader import load_config
     quantum = quantum_ms or load_config().spread_engine.batch_interval_ms
-    print(json.dumps(run(symbols, rate, seconds, quantum)), flush=True)
+    runs = {r.strip() for r in only.split(",") if r.strip()}
+    unknown = runs - {"dense", "sparse", "sim"}
+    if unknown:
+        raise click.BadParameter(f"unknown run(s) {sorted(unknown)}: choose from dense, sparse, sim",
+                                 param_hint="--only")
+    out: dict[str, object] = {}
+    if "dense" in runs:
+        out["dense"] = _replay_figures(run(800, 20_000.0, dense_seconds, quantum), None)
+    if "sparse" in runs:
+        out["sparse"] = _replay_figures(run(20, 83.0, sparse_seconds, quantum), TARGET_SPARSE_X)
+    if "sim" in runs:
+        out["sim"] = run_sim(sim_seconds, quantum)
+    out["before"] = BEFORE
+    print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

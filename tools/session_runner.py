@@ -173,6 +173,11 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
             live.stop()
             live = None
         report = None if failed else rt.report()
+        if not said_replay and report is not None:
+            # a fast lockstep replay can finish before a status showed the bridge's notice: say it from the report
+            desc = ((report.report.get("extra") or {}).get("replay") or {}).get("description")
+            if desc:
+                console.print(f"replay: {desc}", highlight=False, soft_wrap=True)
         return SessionOutcome(report, failed, interrupted=stops.count > 0)
     except KeyboardInterrupt:
         if live is not None:
