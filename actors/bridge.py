@@ -6,7 +6,10 @@ and is the engine's clock: it forms steps (see :mod:`protocol`) and starts step 
 
 * ``--speed max`` (lockstep): each step advances engine time by at least one
   ``spread_engine.batch_interval_ms`` quantum (jumping over quiet stretches), never past the
-  engine's next deadline, so runs are deterministic and as fast as the engine allows.
+  engine's next deadline, so runs are deterministic and as fast as the engine allows. A quantum in
+  which provably nothing but the books changes (no event, no possible signal, no data of an open pair's
+  code, before the desk's idle horizon) is merged into the next step, its rows judged at its own time by
+  the shards (:meth:`_merge_quiet_quanta`): the same run in fewer round trips.
 * ``--speed X``: engine time follows the wall clock × X; a step is formed as soon as the previous
   one is credited and something is due (credit-based flow control: a slow engine gets bigger
   batches, never a backlog).
