@@ -62,11 +62,11 @@ def check_screens(cfg: EngineConfig, universe: Universe, config_path: str | None
     """The market-data screens of ``universe`` as the engine will register them, or :class:`InputError`
     naming the config key when they cannot be laid out (too many screens, too few explicit numbers)."""
     sn = cfg.kiwoom.screen_numbers
-    needed = -(-len(universe) // MAX_CODES_PER_SCREEN)
+    needed = universe.screens_needed(MAX_CODES_PER_SCREEN)
     if needed > MAX_SCREENS:                   # the universe is too big, whatever the screen numbers
         where = f"{config_path}: " if config_path else ""
         raise InputError(f"{where}symbols.universe_file: {len(universe):,} symbols need {needed} screens of "
-                         f"{MAX_CODES_PER_SCREEN}; Kiwoom allows at most {MAX_SCREENS}")
+                         f"{MAX_CODES_PER_SCREEN} codes (_NX codes count); Kiwoom allows at most {MAX_SCREENS}")
     try:
         return tuple(universe.screens(per_screen=MAX_CODES_PER_SCREEN, base=sn.marketdata_base,
                                       explicit=sn.marketdata, reserved=(sn.orders, sn.session, sn.account)))
