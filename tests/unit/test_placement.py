@@ -100,6 +100,9 @@ def test_touch_mismatches_finds_every_differing_or_missing_row() -> None:
     book = _touches([0, 1, 2, 3], [(100, 101, 100, 101), (50, 52, 0, 0), (7, 8, 6, 8), (0, 0, 0, 0)])
     assert touch_mismatches(bridge, book).tolist() == [1, 2]
     assert touch_mismatches(bridge, bridge).tolist() == []
+    emptied = _touches([0], [(-1, 101, 100, -1)])           # the bridge keeps EMPTY (-1), the book 0
+    assert touch_mismatches(emptied, _touches([0], [(0, 101, 100, 0)])).tolist() == []
+    assert touch_mismatches(emptied, _touches([0], [(99, 101, 100, 0)])).tolist() == [0]
     assert touch_mismatches(bridge, _touches([0, 1, 2], [(100, 101, 100, 101), (50, 51, 0, 0), (7, 8, 7, 8)])
                             ).tolist() == [3]
 
