@@ -122,7 +122,7 @@ def main(leader: str, admin_port: int, base: str) -> None:
     watch = asys.createActor("actors.shard_host.ShardHostWatch")
     asys.tell(watch, WatchHost(os.getpid(), base, admin_port))     # shuts the system down if this process dies
     click.echo(f"shard host up: admin port {admin_port}, joined the engine at {leader} as "
-               f"{caps[SHARD_HOST_ID]} (capability {SHARD_HOST_CAPABILITY!r})", err=False)
+               f"{caps[SHARD_HOST_ID]} (capability {SHARD_HOST_CAPABILITY!r})")
     sys.stdout.flush()
     why: dict[str, str] = {}
 

@@ -104,8 +104,10 @@ class Supervisor(OperatorGateway, EngineActor):
     """Creates Telemetry, the KiwoomBridge (placed by capability), the Throttler, the PairManager,
     the SpreadEngine and ``market_data.shards`` MarketData shards; wires them; pings them every
     ``telemetry.heartbeat_interval_ms``; restarts a dead shard (it re-registers its screens and the
-    bridge sends it a full snapshot); answers health/status; re-shards live; stops the run and
-    returns the report. Serves the operator's window (:class:`~actors.operator_gateway.OperatorGateway`).
+    bridge sends it a full snapshot); answers health/status; re-shards live, placing added shards on a
+    shard host when asked (SPEC §8) and replacing on the leader the shards of a host that leaves or falls
+    silent; stops the run and returns the report. Serves the operator's window
+    (:class:`~actors.operator_gateway.OperatorGateway`).
     """
 
     actor_name = "Supervisor"

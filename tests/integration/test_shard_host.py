@@ -180,13 +180,21 @@ def test_a_shard_on_a_shard_host_moves_back_to_the_leader_when_the_host_dies(lea
 
 
 def test_the_shard_host_stops_on_sigterm_and_when_the_leader_goes(tmp_tcp_leader, tmp_path: Path) -> None:
-    """No orphan: SIGTERM shuts the host's system down; so does the leader going away. One line says so."""
+    """No orphan: SIGTERM shuts the host's system down; so does the leader going away, and so does the host's
+    own process dying (SIGKILL: its system's admin is a daemon, the host's watch actor shuts it down). One line
+    says what the host did."""
     leader_port, shutdown_leader = tmp_tcp_leader
     first = ShardHostProcess(leader_port, free_port(), tmp_path / "a.log")
     second = ShardHostProcess(leader_port, free_port(), tmp_path / "b.log")
+    third = ShardHostProcess(leader_port, free_port(), tmp_path / "c.log")
     try:
-        for h in (first, second):
+        for h in (first, second, third):
             poll(lambda h=h: "shard host up" in h.output(), "a shard host to start")
+        assert port_listening(third.admin_port)
+        third.proc.kill()
+        third.proc.wait(10)
+        poll(lambda: not port_listening(third.admin_port), "the killed host's system to shut itself down")
+
         first.proc.send_signal(signal.SIGTERM)
         assert first.proc.wait(60) == 0
         assert first.output().splitlines()[-1].startswith(
@@ -202,6 +210,7 @@ def test_the_shard_host_stops_on_sigterm_and_when_the_leader_goes(tmp_tcp_leader
     finally:
         first.stop()
         second.stop()
+        third.stop()
 
 
 @pytest.fixture
