@@ -141,8 +141,10 @@ def main(leader: str, admin_port: int, base: str) -> None:
                 why["reason"] = f"the leader at {leader} went away"
     finally:
         asys.shutdown()
+    leader_gone = misses >= LEADER_MISSES
     click.echo(f"shard host stopped ({why.get('reason', 'stopped')}): admin port {admin_port} shut down after "
-               f"{time.monotonic() - started:.0f} s; the engine replaces its shards on the leader")
+               f"{time.monotonic() - started:.0f} s; "
+               + ("its shards went with the engine" if leader_gone else "the engine replaces its shards on the leader"))
 
 
 if __name__ == "__main__":
