@@ -20,7 +20,7 @@ from thespian.actors import (
 from actors.base import EngineActor
 from actors.operator_gateway import OperatorGateway
 from actors.runtime import process_alive, shutdown_detached
-from core.observations import ErrorRaised
+from core.observations import ErrorRaised, ShardMoved, ShardsChecked
 from core.placement import PlacementError, ShardHost, fall_back, place_shards, resolve_host
 from core.universe import assign_shards
 from protocol.control import (
@@ -134,7 +134,6 @@ class Supervisor(OperatorGateway, EngineActor):
         self.partial_waiters: list[Any] = []
         self.shard_hosts: dict[str, ShardHost] = {}    # shard hosts in the convention, by their id
         self._placement: tuple[str | None, ...] = ()   # the system of each slot of the current shard plan
-        self.moves: list[dict[str, Any]] = []          # shards replaced on the leader after their host went
         self.book_checked: BookChecked | None = None
 
     # -- start-up ---------------------------------------------------------------------------
@@ -445,8 +444,8 @@ class Supervisor(OperatorGateway, EngineActor):
         self.send(dead.address, ActorExitRequest())      # in case it lives on, cut off: it must not register again
         self._error(f"{dead.name} on shard host {dead.system_label} is gone ({why}); replaced on the leader: its "
                     f"screens re-registered and the bridge handed the replacement the latest quote of every code")
-        self.moves.append({"shard": dead.name, "shard_id": dead.shard_id, "from": dead.system_label,
-                           "to": "local", "why": why, "t_ns": self._engine_t_ns()})
+        self.observe(ShardMoved(self._engine_t_ns(), dead.name, dead.shard_id, dead.system_label, why))
+        self.flush_telemetry()
         self._restart_shard(dead)
 
     def _watch_hosted_shards(self) -> None:
@@ -606,7 +605,16 @@ class Supervisor(OperatorGateway, EngineActor):
         if self.errors:
             # into the report files too, not only the returned dict
             self.send(tel, TelemetryBatch(tuple(ErrorRaised(t, "Supervisor", e) for t, e in self.errors)))
+        self.send(tel, TelemetryBatch((self._shards_checked(),)))
         self.send(tel, ReportRequest())
+
+    def _shards_checked(self) -> ShardsChecked:
+        """Where the shards ran at the end and the SpreadEngine's book check (``checked`` False without one)."""
+        bc = self.book_checked
+        systems = tuple((c.name, c.system_label) for c in self._shard_children())
+        if bc is None:
+            return ShardsChecked(self._engine_t_ns(), systems, False)
+        return ShardsChecked(self._engine_t_ns(), systems, True, bc.symbols, bc.mismatched, bc.codes, bc.gap_steps)
 
     def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
         if self.report is not None:
@@ -680,18 +688,8 @@ class Supervisor(OperatorGateway, EngineActor):
         if self.finished is not None:
             rep["extra"] = {**(rep.get("extra") or {}), "finished": {
                 "reason": self.finished.reason, "flat": self.finished.flat, "step": self.finished.step,
-                "rows": self.finished.rows, "error": self.finished.error, "aborted": self.aborted},
-                "shards": self._shards_extra()}
+                "rows": self.finished.rows, "error": self.finished.error, "aborted": self.aborted}}
         return rep
-
-    def _shards_extra(self) -> dict[str, Any]:
-        """Where the shards ran, the ones moved back to the leader, and the end-of-run book check."""
-        bc = self.book_checked
-        return {"systems": {c.name: c.system_label for c in self._shard_children()},
-                "moves": list(self.moves), "moved": len(self.moves),
-                "gap_steps": bc.gap_steps if bc is not None else None,
-                "book_check": None if bc is None else {"step": bc.step, "symbols": bc.symbols,
-                                                       "mismatched": bc.mismatched, "codes": list(bc.codes)}}
 
     def _final_report(self, report: RunReport) -> None:
         self.report = RunReport(self._with_finish(report.report), report.paths)

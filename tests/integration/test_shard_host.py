@@ -1,5 +1,5 @@
-"""Shard hosts (SPEC §8) with two actor systems on one machine: the engine (the convention leader) and a
-``python -m actors.shard_host`` process on another free admin port.
+"""Shard hosts (SPEC §8) with two actor systems on one machine: the engine (``launch.py``, the convention
+leader) and a ``python -m actors.shard_host`` process on another free admin port.
 
 "No tick lost" when a shard host dies, as tested here: the run goes on (ticks and pairs continue once the
 shard is replaced on the leader), the steps the SpreadEngine evaluated without the dead shard are counted
@@ -13,20 +13,35 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
 
-from actors.runtime import EngineRuntime, port_listening
-from config.loader import load_config, resolve_path
-from config.universe_file import load_universe
-from protocol.wiring import RunOptions
+from actors.runtime import port_listening
 from tests.conftest import free_port
-from tests.integration.test_arbctl_ops import PYTHON, REPO, arbctl, poll, port_pair, write_config
+from tests.integration.test_arbctl_ops import PYTHON, REPO, arbctl, port_pair, write_config
 
 pytestmark = pytest.mark.integration
+
+
+#: Generous bound on waiting for the system to reach a state (never asserted: a loaded 2-core machine is slow).
+POLL_DEADLINE_S = 300.0
+
+
+def poll(fn, what: str):  # type: ignore[no-untyped-def]
+    """Call ``fn`` every second until it returns a truthy value; fail (saying ``what``) after POLL_DEADLINE_S."""
+    deadline = time.monotonic() + POLL_DEADLINE_S
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(1.0)
+    pytest.fail(f"timed out waiting for {what}; last: {last!r}")
 
 
 class ShardHostProcess:
@@ -83,20 +98,37 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+@dataclass
+class Leader:
+    """``launch.py`` (sim, speed 4, one shard, the demo universe: 3 screens) on free ports, output in a file."""
+
+    proc: subprocess.Popen[str]
+    conf: Path
+    admin_port: int
+    log: Path
+
+
 @pytest.fixture
-def leader(tmp_path: Path) -> Iterator[tuple[EngineRuntime, Path]]:
-    """The engine (sim, speed 20, one shard, the demo universe: 3 screens) on free ports."""
+def leader(tmp_path: Path) -> Iterator[Leader]:
     port = port_pair()
     conf = write_config(tmp_path, port)
-    cfg = load_config(conf)
-    universe = load_universe(resolve_path(cfg.symbols.universe_file, conf))
-    rt = EngineRuntime(cfg, universe, RunOptions(backend="sim", speed=20.0, run_dir=str(tmp_path / "run"),
-                                                 config_path=str(conf)))
+    log = tmp_path / "launch.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([PYTHON, "launch.py", "--headless", "--config", str(conf), "--speed", "4",
+                                 "--run-dir", str(tmp_path / "run")], cwd=str(REPO), stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
     try:
-        rt.start()
-        yield rt, conf
+        poll(lambda: proc.poll() is not None or arbctl("status", "--config", str(conf)).returncode == 0,
+             "the engine to start")
+        assert proc.poll() is None, log.read_text(errors="replace")
+        yield Leader(proc, conf, port, log)
     finally:
-        rt.shutdown()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)        # the orderly stop
+            try:
+                proc.wait(180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def status(conf: Path) -> dict:
@@ -116,15 +148,15 @@ def flowing(conf: Path, what: str) -> None:
                                   and s["pairs_done"] > before["pairs_done"]) else None)(status(conf)), what)
 
 
-def test_a_shard_on_a_shard_host_moves_back_to_the_leader_when_the_host_dies(leader, tmp_path: Path) -> None:
-    rt, conf = leader
+def test_a_shard_on_a_shard_host_moves_back_to_the_leader_when_the_host_dies(leader: Leader, tmp_path: Path) -> None:
+    conf = leader.conf
     host_port = free_port()
     # a host that never joined is refused by name, and nothing changes
     r = arbctl("scale", "--shards", "2", "--host", f"127.0.0.1:{host_port}", "--config", str(conf))
     assert r.returncode == 1 and "no shard host with that address has joined" in r.stdout, r.stdout + r.stderr
     assert [s["name"] for s in poll(lambda: shards(conf), "a healthy engine")] == ["MarketData[0]@0"]
 
-    host = ShardHostProcess(rt.admin_port, host_port, tmp_path / "shard_host.log")
+    host = ShardHostProcess(leader.admin_port, host_port, tmp_path / "shard_host.log")
     try:
         poll(lambda: "shard host up" in host.output(), "the shard host to start")
         # the leader learns of the host from the convention: scale is refused (harmlessly) until it has
@@ -163,10 +195,14 @@ def test_a_shard_on_a_shard_host_moves_back_to_the_leader_when_the_host_dies(lea
         host.stop()
     assert not port_listening(host_port)
 
-    rt.stop("test over")
-    final = rt.wait_finished(90)
-    assert final is not None and final.finished
-    report = rt.report(60).report
+    stop = arbctl("stop", "--config", str(conf), timeout=300)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert "Position: flat" in stop.stdout, stop.stdout
+    shards_line = next(ln for ln in stop.stdout.splitlines() if ln.strip().startswith("Shards:"))
+    assert shards_line.startswith("  Shards: 2 at the end; 1 moved to the leader (MarketData[1]@1 from "), shards_line
+    assert shards_line.endswith("book check: 0 of 212 symbols differ from the bridge's last quote"), shards_line
+    assert leader.proc.wait(120) == 0, leader.log.read_text(errors="replace")[-3000:]
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
     assert not [c for c, q in report["net_position"].items() if q], report["net_position"]
     sh = report["extra"]["shards"]
     assert sh["moved"] == 1, sh
