@@ -122,3 +122,30 @@ def test_the_report_shows_the_shards_only_when_one_ran_elsewhere_moved_or_the_bo
     assert _shard_lines(hosted) == [
         "  Shards: 2 at the end (10.0.0.5:19920 hosting some); book check: 2 of 212 symbols differ from the "
         "bridge's last quote"]
+
+
+def test_the_telemetry_book_reports_moves_where_shards_ran_and_the_book_check() -> None:
+    from core.observations import ShardMoved, ShardsChecked
+    from outputs.report import summarise
+    from outputs.telemetry_book import TelemetryBook
+
+    book = TelemetryBook(None, "sim", 212)
+    assert book.report()["extra"]["shards"] == {"systems": {}, "moves": [], "moved": 0, "gap_steps": None,
+                                                "book_check": None}
+    t = 1_796_169_673_704_331_780
+    book.consume(ShardMoved(t, "MarketData[1]@1", 1, "10.0.0.5:19920", "no heartbeat for 4.1 s"))
+    book.consume(ShardsChecked(t + 5, (("MarketData[0]@1", "local"), ("MarketData[1]@1r1", "local")), True, 212, 0,
+                               (), 3))
+    rep = book.report()
+    sh = rep["extra"]["shards"]
+    assert sh["moved"] == 1 and sh["moves"][0]["shard"] == "MarketData[1]@1" and sh["moves"][0]["to"] == "local"
+    assert sh["moves"][0]["from"] == "10.0.0.5:19920" and sh["moves"][0]["t_ns"] == t
+    assert sh["systems"] == {"MarketData[0]@1": "local", "MarketData[1]@1r1": "local"}
+    assert sh["gap_steps"] == 3 and sh["book_check"] == {"symbols": 212, "mismatched": 0, "codes": []}
+    assert rep["extra"]["events_by_kind"]["shard_moved"] == 1
+    assert ("  Shards: 2 at the end; 1 moved to the leader (MarketData[1]@1 from 10.0.0.5:19920: no heartbeat for "
+            "4.1 s), 3 step(s) evaluated without a shard; book check: 0 of 212 symbols differ from the bridge's last "
+            "quote") in summarise(rep).splitlines()
+    # a check that never came back is reported missing (None), never as a clean one
+    book.consume(ShardsChecked(t + 6, (("MarketData[0]@1", "local"),), False))
+    assert book.report()["extra"]["shards"]["book_check"] is None
