@@ -149,3 +149,21 @@ def test_the_telemetry_book_reports_moves_where_shards_ran_and_the_book_check() 
     # a check that never came back is reported missing (None), never as a clean one
     book.consume(ShardsChecked(t + 6, (("MarketData[0]@1", "local"),), False))
     assert book.report()["extra"]["shards"]["book_check"] is None
+
+
+def test_bad_host_addresses_exit_2_with_one_line_before_anything_starts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from actors.shard_host import main as shard_host_main
+    from tools.arbctl import cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["scale", "--shards", "2", "--host", "nohost"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "arbctl scale: --host: expected HOST:PORT (e.g. 10.0.0.5:19920), got 'nohost'"
+    r = runner.invoke(shard_host_main, ["--leader", "localhost"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "shard host: --leader: expected HOST:PORT (e.g. 10.0.0.5:19920), got 'localhost'"
+    r = runner.invoke(shard_host_main, ["--leader", "127.0.0.1:19713", "--admin-port", "19713"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "shard host: --admin-port 19713 is the leader's port: choose another"
