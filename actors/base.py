@@ -24,6 +24,7 @@ from core.observations import (
     ReconcileMismatch,
     RejectSpike,
     SessionChanged,
+    ShardMoved,
 )
 from protocol.control import Detail, FlushTelemetry, Ping, Pong, TelemetryFlushed
 from protocol.operator import OperatorDetail, OperatorDetailRequest
@@ -36,7 +37,8 @@ log = logging.getLogger("arb")
 #: actor must not take them with it); the rest are batched for up to TELEMETRY_FLUSH_NS.
 URGENT_OBSERVATIONS: tuple[type, ...] = (OrderAudited, FillBooked, PairClosed, KillSwitchTripped, RejectSpike,
                                          ErrorRaised, HedgeTimedOut, SessionChanged, AutoPauseChanged,
-                                         AccountReported, ReconcileMismatch, FlattenFailed, CodeRearmed, OperatorActed)
+                                         AccountReported, ReconcileMismatch, FlattenFailed, CodeRearmed, OperatorActed,
+                                         ShardMoved)
 TELEMETRY_FLUSH_NS = 50_000_000
 
 

@@ -63,7 +63,7 @@ from protocol.control import (
     ThrottlerLog,
 )
 from protocol.operator import BridgeView, LiveConfig, OperatorCommand, OperatorDetailRequest
-from protocol.steps import ExecBatch, MarketBatch, StepDone
+from protocol.steps import BookCheck, ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
 from protocol.wiring import (
     Configure,
@@ -146,6 +146,7 @@ class KiwoomBridge(EngineActor):
         self.watched = np.zeros(0, dtype=np.int64)           # codes of open pairs (their data reaches them)
         self.edge_screen: EdgeScreen | None = None  # "could anything signal?" (lockstep's quiet quanta)
         self.quanta_merged = 0
+        self.book_check: BookCheck | None = None   # the last touches of the last step handed out while stopping
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
@@ -610,6 +611,10 @@ class KiwoomBridge(EngineActor):
         core = self.core
         assert core is not None                                     # started: Configure ran
         out = core.take(self.t_ns, shard_ids)
+        if self.stop_reason is not None:
+            # the run ends with one of these steps: what the SpreadEngine's book must hold then (every row
+            # received so far is in this step, so the bridge's last touches are exactly what it hands out)
+            self.book_check = BookCheck(self.step, self.t_ns, core.touches())
         events = step_events(self.carry, out.events, self.t_ns)
         self.carry = []
         if self.stop_reason is not None and not self.disarm_sent:
@@ -641,6 +646,8 @@ class KiwoomBridge(EngineActor):
         if self.finished:
             return
         self.finished = True
+        if self.book_check is not None and self.wiring.spread_engine is not None and not self.signals_lost:
+            self.send(self.wiring.spread_engine, self.book_check)
         if self.core is not None and not self.core.simulated:
             self.core.close()
         if self._supervisor is not None:

@@ -11,6 +11,7 @@ from core.book import ShardBook
 from core.observations import ErrorRaised
 from protocol.control import Detail
 from protocol.steps import BookDelta, MarketBatch
+from protocol.system import SHARD_HOST_CAPABILITY, SHARD_HOST_ID
 from protocol.wiring import RegisterScreens, ShardAssignment, Wiring
 
 
@@ -86,3 +87,17 @@ class MarketData(EngineActor):
         n = len(self.book) if self.book is not None else 0
         return (("shard_id", self.shard_id), ("symbols", n), ("steps", self.steps),
                 ("updates", self.book.updates if self.book is not None else 0), ("foreign_rows", self.foreign_rows))
+
+
+class HostedMarketData(MarketData):
+    """A shard placed on a shard host (``python -m actors.shard_host``): the same actor, created only in a
+    system with the ``MarketData host`` capability whose id is the ``MarketData host id`` the Supervisor
+    asks for (``arbctl scale --host``). The leader never offers that capability, so it never lands there."""
+
+    @staticmethod
+    def actorSystemCapabilityCheck(capabilities: dict[str, Any], requirements: dict[str, Any]) -> bool:  # noqa: N802
+        """Thespian's placement check: a shard host, and the one the requirements name (any when none)."""
+        if not capabilities.get(SHARD_HOST_CAPABILITY):
+            return False
+        wanted = (requirements or {}).get(SHARD_HOST_ID)
+        return wanted is None or capabilities.get(SHARD_HOST_ID) == wanted

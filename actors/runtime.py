@@ -326,3 +326,26 @@ def detach(asys: Any) -> None:
 def find_supervisor(asys: Any) -> Any:
     """The running engine's Supervisor (a global name in the engine's actor system)."""
     return asys.createActor("actors.supervisor.Supervisor", globalName=SUPERVISOR_NAME)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not count: it has exited)."""
+    import psutil
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def shutdown_detached(base: str, admin_port: int) -> None:
+    """Shut the actor system on ``admin_port`` down from a detached process: an actor cannot shut its own
+    system down, and nobody else is left to (the process that started it is gone)."""
+    code = ("from thespian.actors import ActorSystem\n"
+            f"ActorSystem({base!r}, {{'Admin Port': {admin_port}}}, "
+            f"logDefs={{'version': 1, 'root': {{'level': 'WARNING', 'handlers': []}}}}).shutdown()\n")
+    flags = (subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+             if sys.platform == "win32" else 0)
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, creationflags=flags)

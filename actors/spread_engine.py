@@ -11,10 +11,11 @@ from core.clock import kst_date
 from core.costs import CostModel
 from core.observations import LatencyObserved, LatencyStage, SignalObserved, TicksCounted
 from core.operator_view import SymbolRowTracker
+from core.signal import touch_mismatches
 from core.spread import SpreadParams, SpreadState, min_net_ticks_of
 from protocol.control import Detail, RecoverPairManager
 from protocol.operator import LiveConfig, OperatorDetailRequest, SymbolsDelta
-from protocol.steps import BookDelta, SignalBatch
+from protocol.steps import BookCheck, BookChecked, BookDelta, SignalBatch
 from protocol.wiring import Configure, ShardDown
 
 #: Symbols rows in one answer to the operator's window (~10 KB): the rest follow in the next answers.
@@ -40,6 +41,7 @@ class SpreadEngine(EngineActor):
         self.received: set[int] = set()
         self.updates = 0
         self.down: set[int] = set()
+        self.gap_steps = 0                  # steps evaluated while a shard of the step was down
         self.buffer: list[BookDelta] = []
         self.signals = 0
         self.last_batch: SignalBatch | None = None
@@ -142,6 +144,8 @@ class SpreadEngine(EngineActor):
             return
         if not (self.expected - self.down) <= self.received:
             return
+        if self.expected & self.down:
+            self.gap_steps += 1
         now_wall = wall_ns()
         signals, eligible = self.state.evaluate(self._t_ns, now_wall)
         if self.updates:
@@ -165,6 +169,20 @@ class SpreadEngine(EngineActor):
         self.expected = set()
         self.step = -1
 
+    def receiveMsg_BookCheck(self, msg: BookCheck, sender: ActorAddress) -> None:
+        """The run finished: does the book hold the bridge's last touch of every code? Answer the Supervisor."""
+        if self.configure is None or self.wiring.supervisor is None:
+            return
+        codes = tuple(s.code for s in self.configure.universe.symbols)
+        if self.state is None:
+            bad = np.flatnonzero((msg.touches.krx_bid | msg.touches.krx_ask | msg.touches.nxt_bid
+                                  | msg.touches.nxt_ask) != 0)
+        else:
+            bad = touch_mismatches(msg.touches, self.state.touches(np.arange(self.state.n)))
+        self.send(self.wiring.supervisor, BookChecked(msg.step, len(codes), len(bad),
+                                                      tuple(codes[int(i)] for i in bad[:20]), self.gap_steps))
+
     def detail(self) -> Detail:
         ev = self.state.evaluations if self.state else 0
-        return (("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down)))
+        return (("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down)),
+                ("gap_steps", self.gap_steps))

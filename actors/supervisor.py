@@ -4,17 +4,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import (
+    ActorAddress,
+    ActorExitRequest,
+    ActorSystemConventionUpdate,
+    ChildActorExited,
+    PoisonMessage,
+    WakeupMessage,
+)
 
 from actors.base import EngineActor
 from actors.operator_gateway import OperatorGateway
-from core.observations import ErrorRaised
+from actors.runtime import process_alive, shutdown_detached
+from core.observations import ErrorRaised, ShardMoved, ShardsChecked
+from core.placement import PlacementError, ShardHost, fall_back, place_shards, resolve_host
 from core.universe import assign_shards
 from protocol.control import (
     AccountViewRequest,
@@ -39,6 +46,8 @@ from protocol.control import (
     StopEngine,
     TelemetryFlushed,
 )
+from protocol.steps import BookChecked
+from protocol.system import SHARD_HOST_CAPABILITY, SHARD_HOST_ID, SHARD_HOST_NAMES
 from protocol.telemetry import TelemetryBatch, TelemetryConfigure
 from protocol.wiring import (
     Configure,
@@ -54,6 +63,8 @@ from protocol.wiring import (
 log = logging.getLogger("arb.supervisor")
 
 BRIDGE_CLASS = "actors.bridge.KiwoomBridge"
+SHARD_CLASS = "actors.market_data.MarketData"
+HOSTED_SHARD_CLASS = "actors.market_data.HostedMarketData"
 #: A PairManager that keeps dying points at a bug, not a glitch: after this many restarts the run stops.
 MAX_PAIR_MANAGER_RESTARTS = 3
 #: How long the end-of-run telemetry flush may take before the report is made without the laggards.
@@ -76,6 +87,8 @@ class ChildInfo:
     kind: str
     shard_id: int = -1
     slot: int = -1                   # index in the current shard plan (shards only)
+    system: str | None = None        # the shard host's id it runs on; None = the leader (this system)
+    system_label: str = "local"      # that system as health shows it: "local" or the host's admin address
     pid: int = 0
     last_pong_wall: float | None = None
     msgs_in: int = 0
@@ -91,8 +104,10 @@ class Supervisor(OperatorGateway, EngineActor):
     """Creates Telemetry, the KiwoomBridge (placed by capability), the Throttler, the PairManager,
     the SpreadEngine and ``market_data.shards`` MarketData shards; wires them; pings them every
     ``telemetry.heartbeat_interval_ms``; restarts a dead shard (it re-registers its screens and the
-    bridge sends it a full snapshot); answers health/status; re-shards live; stops the run and
-    returns the report. Serves the operator's window (:class:`~actors.operator_gateway.OperatorGateway`).
+    bridge sends it a full snapshot); answers health/status; re-shards live, placing added shards on a
+    shard host when asked (SPEC §8) and replacing on the leader the shards of a host that leaves or falls
+    silent; stops the run and returns the report. Serves the operator's window
+    (:class:`~actors.operator_gateway.OperatorGateway`).
     """
 
     actor_name = "Supervisor"
@@ -117,6 +132,9 @@ class Supervisor(OperatorGateway, EngineActor):
         self.launcher_gone = False
         self.aborted = ""                    # why the run was cut short (an actor died that cannot be replaced)
         self.partial_waiters: list[Any] = []
+        self.shard_hosts: dict[str, ShardHost] = {}    # shard hosts in the convention, by their id
+        self._placement: tuple[str | None, ...] = ()   # the system of each slot of the current shard plan
+        self.book_checked: BookChecked | None = None
 
     # -- start-up ---------------------------------------------------------------------------
     def receiveMsg_StartEngine(self, msg: StartEngine, sender: ActorAddress) -> None:
@@ -146,7 +164,12 @@ class Supervisor(OperatorGateway, EngineActor):
         self._spawn("Throttler", "actors.throttler.Throttler", "throttler")
         self._spawn("PairManager", "actors.pair_manager.PairManager", "pair_manager")
         self._spawn("SpreadEngine", "actors.spread_engine.SpreadEngine", "spread_engine")
-        self._build_shards(cfg.market_data.shard_count())
+        try:
+            self.notifyOnSystemRegistrationChanges(True)    # shard hosts joining and leaving (SPEC §8)
+        except Exception as exc:  # noqa: BLE001 - a base without conventions: shards stay on the leader
+            log.warning("Supervisor: no convention updates on this base (%s): shards stay local", exc)
+        n = len(assign_shards(self._screens(), cfg.market_data.shard_count()))
+        self._build_shards(cfg.market_data.shard_count(), (None,) * n)
         self._broadcast_wiring()
         conf = Configure(cfg, uni, opts)
         for kind in ("throttler", "pair_manager", "spread_engine", "bridge"):
@@ -156,9 +179,18 @@ class Supervisor(OperatorGateway, EngineActor):
         self.send(sender, EngineStarted(True, "", tuple((c.name, str(c.address)) for c in self.children.values())))
         del bridge
 
-    def _spawn(self, name: str, cls: str, kind: str, shard_id: int = -1, slot: int = -1) -> Any:
-        addr = self.createActor(cls)
-        self.children[name] = ChildInfo(name=name, address=addr, kind=kind, shard_id=shard_id, slot=slot)
+    def _spawn(self, name: str, cls: str, kind: str, shard_id: int = -1, slot: int = -1,
+               system: str | None = None, restarts: int = 0) -> Any:
+        """Create a child (a shard on the shard host ``system`` when given) and record it."""
+        if system is None:
+            addr = self.createActor(cls)
+            label = "local"
+        else:
+            addr = self.createActor(HOSTED_SHARD_CLASS, targetActorRequirements={SHARD_HOST_ID: system})
+            host = self.shard_hosts.get(system)
+            label = host.address if host is not None else system
+        self.children[name] = ChildInfo(name=name, address=addr, kind=kind, shard_id=shard_id, slot=slot,
+                                        system=system, system_label=label, restarts=restarts)
         return addr
 
     def _addr(self, kind: str) -> Any:
@@ -171,15 +203,20 @@ class Supervisor(OperatorGateway, EngineActor):
         return sorted((c for c in self.children.values() if c.kind == "shard" and c.name not in self.retiring),
                       key=lambda c: c.shard_id)
 
-    def _build_shards(self, n: int) -> None:
+    def _screens(self) -> Any:
         assert self.start is not None
         cfg, uni = self.start.config, self.start.universe
         sn = cfg.kiwoom.screen_numbers
-        screens = uni.screens(per_screen=100, base=sn.marketdata_base, explicit=sn.marketdata)
-        self._shard_plan = assign_shards(screens, n)
+        return uni.screens(per_screen=100, base=sn.marketdata_base, explicit=sn.marketdata)
+
+    def _build_shards(self, n: int, placement: tuple[str | None, ...]) -> None:
+        """A new generation of ``n`` shards (fewer when there are fewer screens), slot i on ``placement[i]``."""
+        self._shard_plan = assign_shards(self._screens(), n)
+        assert len(placement) == len(self._shard_plan), (placement, len(self._shard_plan))
+        self._placement = placement
         for i, _ in enumerate(self._shard_plan):
-            self._spawn(f"MarketData[{i}]@{self.generation}", "actors.market_data.MarketData", "shard",
-                        shard_id=self.next_shard_id, slot=i)
+            self._spawn(f"MarketData[{i}]@{self.generation}", SHARD_CLASS, "shard",
+                        shard_id=self.next_shard_id, slot=i, system=placement[i])
             self.next_shard_id += 1
 
     def _assign_shards(self) -> None:
@@ -225,6 +262,7 @@ class Supervisor(OperatorGateway, EngineActor):
         if msg.payload != "heartbeat" or self.start is None:
             return
         self._watch_launcher()
+        self._watch_hosted_shards()
         self.nonce += 1
         for c in self.children.values():
             if c.alive:
@@ -253,7 +291,7 @@ class Supervisor(OperatorGateway, EngineActor):
             alive = c.alive and (heard_from or (age is None and now - c.created_wall <= limit))
             rows.append(ActorHealth(name=c.name, address=str(c.address), pid=c.pid, alive=alive,
                                     heartbeat_age_s=age, msgs_in=c.msgs_in, msgs_out=c.msgs_out,
-                                    pending=c.pending, restarts=c.restarts))
+                                    pending=c.pending, restarts=c.restarts, system=c.system_label))
         return HealthReport(tuple(rows), time.time_ns())
 
     def receiveMsg_HealthRequest(self, msg: HealthRequest, sender: ActorAddress) -> None:
@@ -292,7 +330,7 @@ class Supervisor(OperatorGateway, EngineActor):
         finish in-flight pairs, write the report, then shut the whole actor system down."""
         assert self.start is not None
         pid = self.start.launcher_pid
-        if not pid or self.launcher_gone or _process_alive(pid):
+        if not pid or self.launcher_gone or process_alive(pid):
             return
         self.launcher_gone = True
         why = f"the launcher (pid {pid}) is gone"
@@ -306,13 +344,7 @@ class Supervisor(OperatorGateway, EngineActor):
     def _shut_the_system_down(self) -> None:
         """Nobody is left to shut this actor system down: a detached process does it (an actor cannot)."""
         assert self.start is not None
-        code = ("from thespian.actors import ActorSystem\n"
-                f"ActorSystem({self.start.base!r}, {{'Admin Port': {self.start.admin_port}}}, "
-                f"logDefs={{'version': 1, 'root': {{'level': 'WARNING', 'handlers': []}}}}).shutdown()\n")
-        flags = (subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-                 if sys.platform == "win32" else 0)
-        subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, creationflags=flags)
+        shutdown_detached(self.start.base, self.start.admin_port)
 
     # -- failures ---------------------------------------------------------------------------
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender: ActorAddress) -> None:
@@ -328,16 +360,11 @@ class Supervisor(OperatorGateway, EngineActor):
         dead.alive = False
         if self.start is None or self.finished is not None:
             return
-        if dead.kind == "shard":
+        if dead.kind == "shard" and dead.system is not None:
+            self._replace_hosted_shard(dead, "it exited")
+        elif dead.kind == "shard":
             self._error(f"{dead.name} exited; restarting it")
-            self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
-            new = self.createActor("actors.market_data.MarketData")
-            del self.children[dead.name]
-            name = f"MarketData[{dead.slot}]@{self.generation}r{dead.restarts + 1}"
-            self.children[name] = ChildInfo(name=name, address=new, kind="shard", shard_id=dead.shard_id,
-                                            slot=dead.slot, restarts=dead.restarts + 1)
-            self._broadcast_wiring()
-            self._send_assignment(self.children[name])
+            self._restart_shard(dead)
         elif dead.kind == "throttler" and dead.restarts < MAX_THROTTLER_RESTARTS:
             # the bridge knows every order placed and when: a new Throttler rebuilds its token window from
             # that (ThrottlerLog) and the PairManager re-sends what the dead one had not released
@@ -389,6 +416,79 @@ class Supervisor(OperatorGateway, EngineActor):
             # the bridge finishes only on a credit, which may need the dead actor: bound the wait
             self.wakeupAfter(dt.timedelta(seconds=DEAD_CHILD_STOP_S), payload=f"stop-timeout:{dead.name}")
 
+    def _restart_shard(self, dead: ChildInfo) -> None:
+        """A new shard for ``dead``'s slot and id, on the leader: it registers the same screens and the bridge
+        hands it the latest quote of every code (and the step in flight), so its book is whole again."""
+        self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
+        del self.children[dead.name]
+        if 0 <= dead.slot < len(self._placement):
+            self._placement = tuple(None if i == dead.slot else p for i, p in enumerate(self._placement))
+        name = f"MarketData[{dead.slot}]@{self.generation}r{dead.restarts + 1}"
+        self._spawn(name, SHARD_CLASS, "shard", shard_id=dead.shard_id, slot=dead.slot,
+                    restarts=dead.restarts + 1)
+        self._broadcast_wiring()
+        self._send_assignment(self.children[name])
+
+    def _replace_hosted_shard(self, dead: ChildInfo, why: str) -> None:
+        """A shard on a shard host is gone (it exited, its host left, or it fell silent): replace it on the
+        leader, counted in the report's ``extra.shards.moves``."""
+        dead.alive = False
+        if dead.name in self.retiring:
+            # retiring anyway: nothing to replace, and no step waits for it
+            self.retiring.remove(dead.name)
+            del self.children[dead.name]
+            self.send(self._addr("spread_engine"), ShardDown(dead.shard_id))
+            return
+        if self.start is None or self.finished is not None:
+            return
+        self.send(dead.address, ActorExitRequest())      # in case it lives on, cut off: it must not register again
+        self._error(f"{dead.name} on shard host {dead.system_label} is gone ({why}); replaced on the leader: its "
+                    f"screens re-registered and the bridge handed the replacement the latest quote of every code")
+        self.observe(ShardMoved(self._engine_t_ns(), dead.name, dead.shard_id, dead.system_label, why))
+        self.flush_telemetry()
+        self._restart_shard(dead)
+
+    def _watch_hosted_shards(self) -> None:
+        """A hosted shard that has not answered heartbeats for 3 intervals + 1 s (a host that died without
+        leaving the convention: the convention itself notices only after minutes) is replaced on the leader.
+        One never heard from gets three times as long (it is created over the network)."""
+        assert self.start is not None
+        if self.finished is not None:
+            return
+        limit = 3 * self.start.config.telemetry.heartbeat_interval_ms / 1000 + 1.0
+        now = time.monotonic()
+        for c in [c for c in self.children.values() if c.kind == "shard" and c.system is not None and c.alive]:
+            silent = now - c.last_pong_wall if c.last_pong_wall is not None else (now - c.created_wall) / 3
+            if silent > limit:
+                self._replace_hosted_shard(c, f"no heartbeat for {silent:.1f} s")
+
+    def receiveMsg_ActorSystemConventionUpdate(self, msg: ActorSystemConventionUpdate, sender: ActorAddress) -> None:
+        """A system joined or left the engine's convention: keep the shard hosts; a host that left has its
+        shards replaced on the leader."""
+        caps = msg.remoteCapabilities or {}
+        host_id = caps.get(SHARD_HOST_ID)
+        if not caps.get(SHARD_HOST_CAPABILITY) or not isinstance(host_id, str):
+            return
+        if msg.remoteAdded:
+            sock = getattr(getattr(msg.remoteAdminAddress, "addressDetails", None), "sockname", None)
+            port = int(caps.get("Admin Port") or (sock[1] if sock else 0))
+            address = f"{sock[0]}:{sock[1]}" if sock else str(msg.remoteAdminAddress)
+            self.shard_hosts[host_id] = ShardHost(host_id, address, port, tuple(caps.get(SHARD_HOST_NAMES) or ()))
+            log.warning("Supervisor: shard host %s joined (%s)", address, host_id)
+            return
+        host = self.shard_hosts.pop(host_id, None)
+        label = host.address if host is not None else host_id
+        self._placement, _ = fall_back(self._placement, host_id)
+        for c in [c for c in self.children.values() if c.system == host_id and c.kind == "shard" and c.alive]:
+            self._replace_hosted_shard(c, f"shard host {label} left the convention")
+
+    def receiveMsg_BookChecked(self, msg: BookChecked, sender: ActorAddress) -> None:
+        """The SpreadEngine's end-of-run book check (into the report's ``extra.shards``)."""
+        self.book_checked = msg
+        if msg.mismatched:
+            self._error(f"book check: {msg.mismatched} of {msg.symbols} symbols in the SpreadEngine's book differ "
+                        f"from the bridge's last quote at step {msg.step} ({', '.join(msg.codes)})")
+
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: ActorAddress) -> None:
         self._error(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
 
@@ -398,10 +498,19 @@ class Supervisor(OperatorGateway, EngineActor):
             self.send(sender, ScaleResult(False, msg.shards, "engine not started" if self.start is None
                                           else "shards must be ≥ 1"))
             return
-        old = [c.name for c in self._shard_children()]
+        current = self._shard_children()
+        n = len(assign_shards(self._screens(), msg.shards))
+        try:
+            host = resolve_host(msg.host, list(self.shard_hosts.values())) if msg.host else None
+            placement = place_shards([c.system for c in sorted(current, key=lambda c: c.slot)], n,
+                                     host.host_id if host is not None else None)
+        except PlacementError as exc:
+            few = f" ({n} screen(s) allow at most {n} shard(s))" if n < msg.shards else ""
+            self.send(sender, ScaleResult(False, msg.shards, f"{exc}{few}"))
+            return
         self.generation += 1
-        self.retiring.extend(old)
-        self._build_shards(msg.shards)
+        self.retiring.extend(c.name for c in current)
+        self._build_shards(msg.shards, placement)
         self.scale_pending = {c.name: c for c in self._shard_children()}
         self.scale_requester = sender
         self._broadcast_wiring()
@@ -419,9 +528,13 @@ class Supervisor(OperatorGateway, EngineActor):
         if not self.scale_pending:
             # every screen is routed to the new generation; the old shards are retired one by one
             # as the bridge releases them (ShardReleased: no step in flight still includes them)
-            n = len(self._shard_children())
+            shards = self._shard_children()
+            n = len(shards)
+            hosted = [c for c in shards if c.system is not None]
+            where = (f" ({len(hosted)} on shard host {', '.join(sorted({c.system_label for c in hosted}))})"
+                     if hosted else "")
             if self.scale_requester is not None:
-                self.send(self.scale_requester, ScaleResult(True, n, f"re-sharded to {n} shard(s), "
+                self.send(self.scale_requester, ScaleResult(True, n, f"re-sharded to {n} shard(s){where}, "
                                                             f"generation {self.generation}"))
                 self.scale_requester = None
 
@@ -492,7 +605,16 @@ class Supervisor(OperatorGateway, EngineActor):
         if self.errors:
             # into the report files too, not only the returned dict
             self.send(tel, TelemetryBatch(tuple(ErrorRaised(t, "Supervisor", e) for t, e in self.errors)))
+        self.send(tel, TelemetryBatch((self._shards_checked(),)))
         self.send(tel, ReportRequest())
+
+    def _shards_checked(self) -> ShardsChecked:
+        """Where the shards ran at the end and the SpreadEngine's book check (``checked`` False without one)."""
+        bc = self.book_checked
+        systems = tuple((c.name, c.system_label) for c in self._shard_children())
+        if bc is None:
+            return ShardsChecked(self._engine_t_ns(), systems, False)
+        return ShardsChecked(self._engine_t_ns(), systems, True, bc.symbols, bc.mismatched, bc.codes, bc.gap_steps)
 
     def receiveMsg_ReportRequest(self, msg: ReportRequest, sender: ActorAddress) -> None:
         if self.report is not None:
@@ -576,14 +698,3 @@ class Supervisor(OperatorGateway, EngineActor):
         self.report_waiters = []
         if self.launcher_gone:
             self.wakeupAfter(dt.timedelta(seconds=SELF_SHUTDOWN_DELAY_S), payload="self-shutdown")
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie does not count: it has exited)."""
-    import psutil
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True

@@ -17,7 +17,8 @@ __all__ = [
     "AccountReported", "AuditEvent", "AutoPauseChanged", "CodeRearmed", "ConnectionObserved", "ErrorRaised",
     "FillBooked", "FlattenFailed", "HedgeTimedOut", "KillSwitchTripped", "LatencyObserved", "LatencyStage",
     "Observation", "OperatorActed", "OrderAudited", "PairClosed", "ReconcileMismatch", "RefusalStorm",
-    "RejectSpike", "ReplaySourceDescribed", "SessionChanged", "SignalObserved", "SignalsHeld", "TicksCounted",
+    "RejectSpike", "ReplaySourceDescribed", "SessionChanged", "ShardMoved", "ShardsChecked", "SignalObserved",
+    "SignalsHeld", "TicksCounted",
     "TokensObserved", "VolatilityObserved",
 ]
 
@@ -369,7 +370,36 @@ class SignalsHeld:
     held: tuple[tuple[str, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ShardMoved:
+    """A shard that ran on a shard host (``from_system``, its admin address) was replaced on the leader
+    (SPEC §8): ``why`` it went — it exited, its host left the convention, or it fell silent."""
+
+    t_ns: int
+    shard: str
+    shard_id: int
+    from_system: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShardsChecked:
+    """The shards at the end of a run (SPEC §8): the system each ran in (``(name, "local" or a host's address)``),
+    the steps the SpreadEngine evaluated while a shard of the step was down (``gap_steps``), and the book check:
+    ``mismatched`` of ``symbols`` symbols whose book differed from the bridge's last quote (``codes``: the first
+    of them). ``checked`` is False when the SpreadEngine's check did not come back."""
+
+    t_ns: int
+    systems: tuple[tuple[str, str], ...]
+    checked: bool
+    symbols: int = 0
+    mismatched: int = 0
+    codes: tuple[str, ...] = ()
+    gap_steps: int = 0
+
+
 Observation = (TicksCounted | SignalObserved | LatencyObserved | OrderAudited | FillBooked | PairClosed |
                KillSwitchTripped | RejectSpike | RefusalStorm | ConnectionObserved | HedgeTimedOut | ErrorRaised |
                SessionChanged | AutoPauseChanged | TokensObserved | ReplaySourceDescribed | ReconcileMismatch |
-               CodeRearmed | FlattenFailed | AccountReported | OperatorActed | VolatilityObserved | SignalsHeld)
+               CodeRearmed | FlattenFailed | AccountReported | OperatorActed | VolatilityObserved | SignalsHeld |
+               ShardMoved | ShardsChecked)

@@ -49,3 +49,18 @@ class L1Touches:
 
     def __len__(self) -> int:
         return len(self.sym)
+
+
+def touch_mismatches(expected: L1Touches, seen: L1Touches) -> np.ndarray:
+    """Universe rows whose best bid or ask on either venue differs between ``expected`` (the bridge's last
+    touch of every code) and ``seen`` (the SpreadEngine's book): the book-check at the end of a run.
+
+    A row present in only one of them counts as a mismatch; an emptied side (the bridge keeps
+    :data:`core.l1.EMPTY`, the book 0) is the same empty side.
+    """
+    def table(t: L1Touches) -> dict[int, tuple[int, int, int, int]]:
+        return {int(s): (max(int(a), 0), max(int(b), 0), max(int(c), 0), max(int(d), 0))
+                for s, a, b, c, d in zip(t.sym, t.krx_bid, t.krx_ask, t.nxt_bid, t.nxt_ask, strict=True)}
+    e, g = table(expected), table(seen)
+    bad = sorted(s for s in e.keys() | g.keys() if e.get(s) != g.get(s))
+    return np.array(bad, dtype=np.int64)

@@ -171,6 +171,23 @@ class Universe:
         number beyond 9999, or an explicit number that is reserved, repeated or not 4 digits raise
         :class:`ScreenAllocationError`.
         """
+        groups = self._screen_groups(per_screen)
+        needed = len(groups)
+        if needed > MAX_SCREENS:
+            raise ScreenAllocationError(
+                f"{len(self.symbols)} symbols at {per_screen} codes per screen (_NX codes count) need {needed} "
+                f"screens; Kiwoom allows at most {MAX_SCREENS}")
+        reserved_set = {str(r) for r in reserved}
+        numbers = (_explicit_screen_numbers(explicit, needed, reserved_set) if explicit
+                   else _auto_screen_numbers(base, needed, reserved_set))
+        return [Screen(numbers[i], tuple(group), nx) for i, (group, nx) in enumerate(groups)]
+
+    def screens_needed(self, per_screen: int = MAX_CODES_PER_SCREEN) -> int:
+        """How many screens :meth:`screens` lays the universe out on (``_NX`` codes count), whatever the limit."""
+        return len(self._screen_groups(per_screen))
+
+    def _screen_groups(self, per_screen: int) -> list[tuple[list[str], int]]:
+        """The codes of each screen in file order and how many of them trade on NXT."""
         if not isinstance(per_screen, int) or not 2 <= per_screen <= MAX_CODES_PER_SCREEN:
             raise ScreenAllocationError(f"per_screen must be 2..{MAX_CODES_PER_SCREEN} codes, got {per_screen!r}")
         groups: list[tuple[list[str], int]] = []
@@ -184,26 +201,8 @@ class Universe:
             group.append(sym.code)
             groups[-1] = (group, nx + (1 if sym.nxt else 0))
             used += cost
-        needed = len(groups)
-        if needed > MAX_SCREENS:
-            raise ScreenAllocationError(
-                f"{len(self.symbols)} symbols at {per_screen} codes per screen (_NX codes count) need {needed} "
-                f"screens; Kiwoom allows at most {MAX_SCREENS}")
-        reserved_set = {str(r) for r in reserved}
-        numbers = (_explicit_screen_numbers(explicit, needed, reserved_set) if explicit
-                   else _auto_screen_numbers(base, needed, reserved_set))
-        return [Screen(numbers[i], tuple(group), nx) for i, (group, nx) in enumerate(groups)]
+        return groups
 
-
-    def screens_needed(self, per_screen: int = MAX_CODES_PER_SCREEN) -> int:
-        """How many screens :meth:`screens` lays the universe out on (``_NX`` codes count)."""
-        n, used = 0, per_screen
-        for sym in self.symbols:
-            cost = 2 if sym.nxt else 1
-            if used + cost > per_screen:
-                n, used = n + 1, 0
-            used += cost
-        return n
 
 def _explicit_screen_numbers(explicit: Sequence[str], needed: int, reserved: set[str]) -> list[str]:
     numbers = [str(x) for x in explicit]

@@ -777,6 +777,7 @@ class ShardsPanel(QWidget):
             Column("heartbeat s", lambda a: "-" if a.heartbeat_age_s is None else f"{a.heartbeat_age_s:.1f}", _R),
             Column("msgs in", lambda a: fmt_int(a.msgs_in), _R), Column("msgs out", lambda a: fmt_int(a.msgs_out), _R),
             Column("pending", lambda a: fmt_int(a.pending), _R), Column("restarts", lambda a: str(a.restarts), _R),
+            Column("system", lambda a: a.system),
         ], key=lambda a: a.name)
         self.plan = RecordsModel([
             Column("shard", lambda p: str(p[0]), _R), Column("screen", lambda p: p[1]),

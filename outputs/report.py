@@ -635,6 +635,25 @@ def _account_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _shard_lines(shards: Mapping[str, Any]) -> list[str]:
+    """The shards' line of the summary: only when a shard ran on a shard host, moved, or the book check failed."""
+    systems = shards.get("systems") or {}
+    hosted = sorted({s for s in systems.values() if s != "local"})
+    moves = shards.get("moves") or []
+    check = shards.get("book_check") or {}
+    if not (hosted or moves or check.get("mismatched")):
+        return []
+    text = f"  Shards: {len(systems)} at the end" + (f" ({', '.join(hosted)} hosting some)" if hosted else "")
+    if moves:
+        text += (f"; {len(moves)} moved to the leader ("
+                 + "; ".join(f"{m.get('shard')} from {m.get('from')}: {m.get('why')}" for m in moves[:5]) + ")"
+                 + f", {shards.get('gap_steps') or 0} step(s) evaluated without a shard")
+    if check:
+        text += (f"; book check: {check.get('mismatched', 0)} of {check.get('symbols', 0)} symbols differ from the "
+                 f"bridge's last quote")
+    return [text]
+
+
 def summarise(report: Mapping[str, Any]) -> str:
     """A multi-line human summary of a run report (pairs, orders, PnL, position, latency, incidents)."""
     extra = report.get("extra") or {}
@@ -696,6 +715,7 @@ def summarise(report: Mapping[str, Any]) -> str:
                      f"{alerts.get('undelivered', 0)} undelivered, {alerts.get('failures', 0)} failed post(s), "
                      f"{alerts.get('rate_limited', 0)} answered 429"
                      + (f" (last: {alerts['last_error']})" if alerts.get("last_error") else ""))
+    lines.extend(_shard_lines(extra.get("shards") or {}))
     lines.append(f"  PnL KRW: gross {_fmt_num(pnl.get('gross'), sign=True)} · fees {_fmt_num(pnl.get('fees'))} · "
                  f"tax {_fmt_num(pnl.get('tax'))} · net {_fmt_num(pnl.get('net'), sign=True)}"
                  + (" (open shares valued at their last fill; cash flows alone "

@@ -40,6 +40,8 @@ from core.observations import (
     RejectSpike,
     ReplaySourceDescribed,
     SessionChanged,
+    ShardMoved,
+    ShardsChecked,
     SignalObserved,
     SignalsHeld,
     TicksCounted,
@@ -77,7 +79,7 @@ _KIND: dict[type, str] = {
     ErrorRaised: "error", SessionChanged: "session", AutoPauseChanged: "auto_pause", TokensObserved: "tokens",
     ReplaySourceDescribed: "replay_source", AccountReported: "account", ReconcileMismatch: "reconcile_mismatch",
     CodeRearmed: "rearm", FlattenFailed: "flatten_failed", OperatorActed: "operator", VolatilityObserved: "vi",
-    SignalsHeld: "signals_held",
+    SignalsHeld: "signals_held", ShardMoved: "shard_moved", ShardsChecked: "shards_checked",
 }
 
 
@@ -234,6 +236,8 @@ class TelemetryBook:
         self.vi_list: list[dict[str, Any]] = []
         self.in_vi: tuple[str, ...] = ()
         self.signals_held: dict[str, int] = {}
+        self.shard_moves: list[dict[str, Any]] = []
+        self.shards_checked: ShardsChecked | None = None
         self.first_t_ns: int | None = None
         self.last_t_ns: int | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -247,6 +251,7 @@ class TelemetryBook:
             ReconcileMismatch: self.account.on_mismatch, CodeRearmed: self.account.on_rearm,
             FlattenFailed: self.account.on_flatten_failed, OperatorActed: self._on_operator,
             VolatilityObserved: self._on_vi, SignalsHeld: self._on_signals_held,
+            ShardMoved: self._on_shard_moved, ShardsChecked: self._on_shards_checked,
         }
 
     # -- input -------------------------------------------------------------------------------
@@ -480,6 +485,23 @@ class TelemetryBook:
     def _on_signals_held(self, obs: SignalsHeld) -> None:
         self.signals_held = dict(obs.held)
 
+    def _on_shard_moved(self, obs: ShardMoved) -> None:
+        """A shard host's shard replaced on the leader (SPEC §8): listed under ``extra.shards.moves``."""
+        self._append(self.shard_moves, {"ts": iso_kst(obs.t_ns), "t_ns": obs.t_ns, "shard": obs.shard,
+                                        "shard_id": obs.shard_id, "from": obs.from_system, "to": "local",
+                                        "why": obs.why})
+
+    def _on_shards_checked(self, obs: ShardsChecked) -> None:
+        self.shards_checked = obs
+
+    def _shards(self) -> dict[str, Any]:
+        """``extra.shards``: where each shard ran at the end, the moves, the gap and the end-of-run book check."""
+        c = self.shards_checked
+        return {"systems": dict(c.systems) if c is not None else {}, "moves": list(self.shard_moves),
+                "moved": len(self.shard_moves), "gap_steps": c.gap_steps if c is not None and c.checked else None,
+                "book_check": ({"symbols": c.symbols, "mismatched": c.mismatched, "codes": list(c.codes)}
+                               if c is not None and c.checked else None)}
+
     def _on_auto_pause(self, obs: AutoPauseChanged) -> None:
         self.utilisation = float(obs.utilisation)
         self._util_max = max(self._util_max, self.utilisation)
@@ -670,6 +692,7 @@ class TelemetryBook:
             "sessions": list(self.sessions),
             "vi": {"events": list(self.vi_list), "in_vi_at_end": list(self.in_vi),
                    "signals_held": dict(sorted(self.signals_held.items()))},
+            "shards": self._shards(),
             "symbols_table": symbols_table,
             "pnl_timeline": [[t, v] for t, v in self.pnl_timeline],
             "replay": dict(self.replay_source) if self.replay_source is not None else None,

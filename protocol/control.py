@@ -61,6 +61,7 @@ class ActorHealth:
     msgs_out: int
     pending: int
     restarts: int = 0
+    system: str = "local"          # the actor system it runs in: "local" (the leader) or a shard host's address
 
 
 @compact_repr
@@ -106,9 +107,11 @@ class StatusReport:
 
 @dataclass(frozen=True, slots=True)
 class ScaleShards:
-    """arbctl scale → Supervisor: re-shard the running system to ``shards`` MarketData actors."""
+    """arbctl scale → Supervisor: re-shard the running system to ``shards`` MarketData actors; the shards added
+    go to the shard host ``host`` names (``HOST:ADMIN_PORT``), or to the leader when it is None."""
 
     shards: int
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from core.desk_events import StepEvent
 from core.signal import L1Touches, Signal
 from protocol.compact_repr import compact_repr
 
-__all__ = ["BookDelta", "ExecBatch", "MarketBatch", "SignalBatch", "StepDone", "ThrottlerQueue"]
+__all__ = ["BookCheck", "BookChecked", "BookDelta", "ExecBatch", "MarketBatch", "SignalBatch", "StepDone",
+           "ThrottlerQueue"]
 
 
 @compact_repr
@@ -125,3 +126,31 @@ class ThrottlerQueue:
 
     queued: int
     t_ns: int
+
+
+@compact_repr
+@dataclass(frozen=True, slots=True, repr=False)
+class BookCheck:
+    """Bridge → SpreadEngine when the run finishes: the bridge's last touch of every code as of the last step
+    it handed out (``step``). The SpreadEngine's book must hold exactly these: no tick lost, also across
+    shards that died or moved."""
+
+    step: int
+    t_ns: int
+    touches: L1Touches
+
+
+@dataclass(frozen=True, slots=True)
+class BookChecked:
+    """SpreadEngine → Supervisor: the end-of-run book check (for the report).
+
+    ``mismatched`` counts the symbols whose book differs from the bridge's last touch (``codes``: the first
+    of them); ``gap_steps`` counts the steps evaluated while a shard of the step was down (its symbols'
+    quotes were stale for those steps; its replacement's snapshot brought the latest back).
+    """
+
+    step: int
+    symbols: int
+    mismatched: int
+    codes: tuple[str, ...] = ()
+    gap_steps: int = 0

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BRIDGE_CAPABILITY", "LOG_DEFS", "SHARD_HOST_CAPABILITY", "SUPERVISOR_NAME"]
+__all__ = ["BRIDGE_CAPABILITY", "LOG_DEFS", "SHARD_HOST_CAPABILITY", "SHARD_HOST_ID", "SHARD_HOST_NAMES",
+           "SUPERVISOR_NAME"]
 
 #: The capability only the Kiwoom host system offers: the KiwoomBridge actor is created there.
 BRIDGE_CAPABILITY = "Kiwoom Bridge"
 #: The capability of a MarketData host system (SPEC §8): new shards may be placed there.
 SHARD_HOST_CAPABILITY = "MarketData host"
+#: A shard host's unique id (capability value): a hosted shard is created with it as its requirement.
+SHARD_HOST_ID = "MarketData host id"
+#: The host names and addresses a shard host answers to (capability value, a tuple of str).
+SHARD_HOST_NAMES = "MarketData host names"
 #: The Supervisor's global name in the leader system (arbctl and the GUI find it by this name).
 SUPERVISOR_NAME = "arb-supervisor"
 #: Thespian logging: warnings and errors to stderr (never ``logDefs=False`` with a multiprocess base).

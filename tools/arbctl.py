@@ -293,7 +293,8 @@ def _age(seconds: float | None) -> str:
               help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
 @click.option("--json", "as_json", is_flag=True, help="Print the health report as JSON.")
 def health(config_path: str | None, as_json: bool) -> None:
-    """Every actor of the running engine: name, pid, alive, heartbeat age, messages in/out, pending, restarts.
+    """Every actor of the running engine: name, pid, alive, heartbeat age, messages in/out, pending, restarts,
+    and the actor system it runs in (``local``: the engine's own; a shard host's admin address otherwise).
 
     Exit codes: 0 = every actor is alive; 1 = an actor is unhealthy (no heartbeat for 3 intervals + 1 s,
     or dead), no engine was started, or the engine is not reachable (one line says why); 2 = bad config.
@@ -318,9 +319,11 @@ def health(config_path: str | None, as_json: bool) -> None:
                    f"(the Supervisor has no actors)", err=True)
         sys.exit(EXIT_FAILED)
     _print_table([("name", "left"), ("pid", "right"), ("alive", "left"), ("heartbeat", "right"),
-                  ("msgs in", "right"), ("msgs out", "right"), ("pending", "right"), ("restarts", "right")],
+                  ("msgs in", "right"), ("msgs out", "right"), ("pending", "right"), ("restarts", "right"),
+                  ("system", "left")],
                  [[a.name, str(a.pid or "-"), "yes" if a.alive else "NO", _age(a.heartbeat_age_s),
-                   f"{a.msgs_in:,}", f"{a.msgs_out:,}", f"{a.pending:,}", str(a.restarts)] for a in report.actors])
+                   f"{a.msgs_in:,}", f"{a.msgs_out:,}", f"{a.pending:,}", str(a.restarts), a.system]
+                  for a in report.actors])
     bad = [a for a in report.actors if not a.alive]
     if bad:
         why = {a.name: ("no heartbeat yet" if a.heartbeat_age_s is None
@@ -443,22 +446,34 @@ def stop(config_path: str | None, reason: str, timeout_s: float) -> None:
 @cli.command("scale")
 @click.option("--shards", "n_shards", type=click.IntRange(min=1), required=True,
               help="How many MarketData shard actors the running engine should have.")
+@click.option("--host", "host", default=None, metavar="HOST:ADMIN_PORT",
+              help="Place the shards added on this shard host (python -m actors.shard_host), not on the leader.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Config of the running engine (its actor_system.admin_port; default: the built-in defaults).")
-def scale(n_shards: int, config_path: str | None) -> None:
+def scale(n_shards: int, host: str | None, config_path: str | None) -> None:
     """Re-shard the running engine live to N MarketData shards (new shards are registered and get a
     snapshot before the old ones retire, so no update is lost). Prints the Supervisor's answer.
+
+    Shards keep the system they run in; the ones added (N more than now) go to the leader, or with
+    ``--host`` to that shard host, which must have joined the engine (``arbctl health`` shows each shard's
+    system). A shard host that stops or dies has its shards replaced on the leader.
 
     Exit codes: 0 = re-sharded; 1 = refused, no answer, no engine started or not reachable; 2 = bad
     arguments or config.
     """
+    from core.placement import PlacementError, parse_host_port
     from protocol.control import ScaleResult, ScaleShards
 
+    if host is not None:
+        try:
+            parse_host_port(host)
+        except PlacementError as exc:
+            _fail(f"arbctl scale: {exc}")
     cfg, asys, supervisor = _join_engine(config_path)
     port = cfg.actor_system.admin_port
     _require_started(asys, supervisor, port, False)
     timeout = max(SCALE_TIMEOUT_S, float(cfg.actor_system.ask_timeout_s))
-    result = _ask(asys, supervisor, ScaleShards(n_shards), timeout, port)
+    result = _ask(asys, supervisor, ScaleShards(n_shards, host), timeout, port)
     if not isinstance(result, ScaleResult):
         _unreachable(f"unexpected answer from the Supervisor on admin port {port}: {result!r}")
     click.echo(result.message)

@@ -74,7 +74,7 @@ from kiwoom_bridge.types import EMPTY_SIDE, QuoteEvent
 
 __all__ = [
     "BUY", "SELL", "HOGA_LIMIT", "HOGA_MARKET", "HOGA_LIMIT_IOC", "HOGA_MARKET_IOC", "HOGA_LIMIT_FOK",
-    "HOGA_MARKET_FOK", "HOGA_MID", "SUPPORTED_HOGA", "PRICED_HOGA", "L1Book", "SimOrder",
+    "HOGA_MARKET_FOK", "HOGA_MID", "SUPPORTED_HOGA", "PRICED_HOGA", "ARRIVAL_REFUSAL", "L1Book", "SimOrder",
     "ExchangeListener", "ExchangeSimulator",
 ]
 
@@ -98,7 +98,7 @@ _IOC = frozenset({HOGA_LIMIT_IOC, HOGA_MARKET_IOC})
 _FOK = frozenset({HOGA_LIMIT_FOK, HOGA_MARKET_FOK})
 
 #: Why the matching engine refused an order that arrived in a phase that does not take it (a '거부' Chejan 919).
-_ARRIVAL_REFUSAL = {
+ARRIVAL_REFUSAL = {
     "closed": "[emulator] 장종료: 주문 도착 시 매매거래 시간이 아닙니다",
     "pause": "[emulator] 휴장: 주문 도착 시 매매거래가 중단되어 있습니다",
     "call": "[emulator] 단일가매매 중에는 IOC/FOK/중간가 주문을 할 수 없습니다",
@@ -386,7 +386,7 @@ class ExchangeSimulator:
         if why:
             order.state = DONE
             order.leaves = 0
-            self.listener.on_rejected(order, _ARRIVAL_REFUSAL[why], t_ns)
+            self.listener.on_rejected(order, ARRIVAL_REFUSAL[why], t_ns)
             return
         if self.in_call(order.code):
             self._rest(order, b)                       # a limit (or KRX market) order waits for the uncross

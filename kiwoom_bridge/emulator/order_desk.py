@@ -34,7 +34,9 @@ distribution (:mod:`kiwoom_bridge.emulator.latency`), per order:
   pause inside the day the real text is unverified); IOC/FOK/mid orders in a call (scheduled, or the code's VI)
   and anything but a limit order in NXT's limit-only sessions → an ``[emulator]`` text (the rule is the
   exchanges'; Kiwoom's words for it are unverified). An order accepted just before its phase changed is refused
-  by the matching engine on arrival (a ``'거부'`` Chejan). Cancels are taken in every phase.
+  by the matching engine on arrival (a ``'거부'`` Chejan). Cancels are taken in every phase. A modify (정정) is an
+  order of its hoga: refused at ack time in a phase that would refuse that order (same message), and on arrival
+  with a ``'거부'`` of the modify *before* anything is taken off the original, which keeps resting.
   A cancel/modify of an unknown, cancelled or refused order, of an order on the other venue or of the
   other side is refused at ack time (empty 주문번호 plus an ``OnReceiveMsg`` saying why). A modify that
   changes the hoga (거래구분; 정정 cannot change the order type: cancel and send a new order) or
@@ -65,6 +67,7 @@ from kiwoom_bridge.emulator.call_errors import EmulatorCallError
 from kiwoom_bridge.emulator.chejan import HOGA_TEXT, ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import (
+    ARRIVAL_REFUSAL,
     BUY,
     DONE,
     HOGA_MID,
@@ -315,6 +318,9 @@ class OrderDesk:
             return
         if req.kind != "new":
             refusal = self._check_amend(req)
+            if not refusal and req.kind == "modify":
+                why = self._exchanges[req.venue].refusal(req.code, req.hoga)
+                refusal = PHASE_REFUSAL[why] if why else ""
             if refusal:
                 self._tr.order_reply(req, "", refusal)
                 return
@@ -383,6 +389,10 @@ class OrderDesk:
     def _arrive_modify(self, req: OrderRequest) -> None:
         now = self._sched.now_ns
         ex = self._exchanges[req.venue]
+        why = ex.refusal(req.code, req.hoga)
+        if why:             # the phase changed while it was in flight: refused whole, the original keeps resting
+            self._chejan.order_row(req, "거부", req.qty, req.price, 0, reason=ARRIVAL_REFUSAL[why])
+            return
         n = ex.cancel(req.orig_order_no, req.qty, now)
         if not n:
             reason = "[emulator] 정정가능수량이 없습니다 (already filled or cancelled)"

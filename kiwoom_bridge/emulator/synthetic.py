@@ -442,10 +442,10 @@ class SyntheticMarket:
         rng = self._vi_rng
         n2 = 2 * self._n
         span = t1 - t0
-        # ends inside this chunk
-        ending = np.flatnonzero((self._vi_end > t0) & (self._vi_end <= t1 - 1))
-        # starts: only streams with no VI at any time of this chunk
-        free = self._vi_end <= t0
+        # ends inside this chunk [t0, t1), its first instant included (the previous chunk emitted ends < t0 only)
+        ending = np.flatnonzero((self._vi_end >= t0) & (self._vi_end <= t1 - 1))
+        # starts: only streams with no VI at any time of this chunk (one ending at t0 was active at t0)
+        free = self._vi_end < t0
         starts = rng.random(n2) < -np.expm1(-self._vi_per_s * span / NS_PER_S)
         u = rng.random(n2)
         dur_u = rng.random(n2)

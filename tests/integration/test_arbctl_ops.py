@@ -317,6 +317,9 @@ def test_arbctl_replay_of_a_small_recording(tmp_path: Path) -> None:
     assert rep["pairs"]["done"] + rep["pairs"]["failed"] + rep["pairs"]["escalated"] >= 1
     assert "005930" in rep["net_position"]
     assert all(q == 0 for q in rep["net_position"].values())
+    # the SpreadEngine's book ends with the bridge's last quote of every symbol (SPEC §8: no tick lost)
+    check = rep["extra"]["shards"]["book_check"]
+    assert (check["symbols"], check["mismatched"]) == (3, 0), rep["extra"]["shards"]
     # the report's period is the recording's (20 s from 10:00), not a leap to the 15:20 session timer
     period = rep["extra"]["period"]
     assert period["last_ts"] < "2025-09-08T10:00:25", period

@@ -110,7 +110,7 @@ def test_the_window_runs_a_real_engine_from_attach_to_stop_and_back(window, qtbo
         # the launch strip: Connect → Register feeds → Arm, all done in order
         wait(qtbot, "armed", lambda: win.launch.steps and all(s.done for s in win.launch.steps))
         c, f, a = win.launch.steps
-        assert "logged in" in c.text and "3/3 screens" in f.text and a.text.startswith("ARMED")
+        assert "logged in" in c.text and "5/5 screens" in f.text and a.text.startswith("ARMED")
 
         # a click on a feed line about a pair selects that pair in the pair monitor
         feed = win.live.feed

@@ -33,7 +33,7 @@ CONFIGS: dict[str, tuple[str, str]] = {
     "a huge hedge timer": ("execution:\n  t_hedge_ms: 100000000\n",
                            "execution.t_hedge_ms: Input should be less than or equal to 60000"),
     "an infinite latency": ("sim:\n  latency:\n    send_to_ack_ms: .inf\n",
-                            "sim.latency.send_to_ack_ms: Input should be a finite number"),
+                            "sim.latency.send_to_ack_ms.median: Input should be a finite number"),
     "NaN": ("execution:\n  t_hedge_ms: .nan\n", "execution.t_hedge_ms"),
     "a duplicate key": ("execution:\n  t_hedge_ms: 500\n  t_hedge_ms: 600\n",
                         "line 3, column 3: key 't_hedge_ms' is given twice in one mapping"),
@@ -88,13 +88,15 @@ def test_binary_and_oversized_configs_exit_2(tmp_path: Path) -> None:
 
 
 def test_a_universe_needing_201_screens_exits_2(tmp_path: Path) -> None:
+    # 10,001 symbols trading on NXT are 20,002 codes (005930 and 005930_NX): 201 screens of 100 codes
     uni = tmp_path / "big.csv"
-    uni.write_text("code,name,market,nxt\n" + "".join(f"{c:06d},S{c},KOSPI,true\n" for c in range(1, 20_002)),
+    uni.write_text("code,name,market,nxt\n" + "".join(f"{c:06d},S{c},KOSPI,true\n" for c in range(1, 10_002)),
                    encoding="utf-8")
     conf = tmp_path / "c.yaml"
     conf.write_text(f"symbols:\n  universe_file: {uni}\n", encoding="utf-8")
     assert_refused(run(["launch.py", "--headless", "--config", str(conf)], tmp_path),
-                   "symbols.universe_file: 20,001 symbols need 201 screens of 100; Kiwoom allows at most 200", tmp_path)
+                   "symbols.universe_file: 10,001 symbols need 201 screens of 100 codes (_NX codes count); "
+                   "Kiwoom allows at most 200", tmp_path)
 
 
 def test_a_malformed_account_number_exits_2_without_showing_it(tmp_path: Path) -> None:
