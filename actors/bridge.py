@@ -646,7 +646,8 @@ class KiwoomBridge(EngineActor):
         if self.finished:
             return
         self.finished = True
-        if self.book_check is not None and self.wiring.spread_engine is not None and not self.signals_lost:
+        checking = self.book_check is not None and self.wiring.spread_engine is not None and not self.signals_lost
+        if checking:
             self.send(self.wiring.spread_engine, self.book_check)
         if self.core is not None and not self.core.simulated:
             self.core.close()
@@ -654,7 +655,7 @@ class KiwoomBridge(EngineActor):
             self.send(self._supervisor, SessionFinished(t_ns=self.t_ns, step=self.step,
                                                               reason=self.stop_reason or "stopped",
                                                               flat=self.last_flat, error=error,
-                                                              rows=self.rows_total))
+                                                              rows=self.rows_total, book_check=checking))
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: ActorAddress) -> None:
         self.finished = True

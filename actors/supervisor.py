@@ -135,6 +135,7 @@ class Supervisor(OperatorGateway, EngineActor):
         self.shard_hosts: dict[str, ShardHost] = {}    # shard hosts in the convention, by their id
         self._placement: tuple[str | None, ...] = ()   # the system of each slot of the current shard plan
         self.book_checked: BookChecked | None = None
+        self.book_check_waiting = False             # SessionFinished said a book check is on its way
 
     # -- start-up ---------------------------------------------------------------------------
     def receiveMsg_StartEngine(self, msg: StartEngine, sender: ActorAddress) -> None:
@@ -485,9 +486,11 @@ class Supervisor(OperatorGateway, EngineActor):
     def receiveMsg_BookChecked(self, msg: BookChecked, sender: ActorAddress) -> None:
         """The SpreadEngine's end-of-run book check (into the report's ``extra.shards``)."""
         self.book_checked = msg
+        self.book_check_waiting = False
         if msg.mismatched:
             self._error(f"book check: {msg.mismatched} of {msg.symbols} symbols in the SpreadEngine's book differ "
                         f"from the bridge's last quote at step {msg.step} ({', '.join(msg.codes)})")
+        self._maybe_request_report()
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender: ActorAddress) -> None:
         self._error(f"poison message from {sender}: {type(msg.poisonMessage).__name__} {msg.details}")
@@ -580,6 +583,8 @@ class Supervisor(OperatorGateway, EngineActor):
         # one a reply comes from (Thespian fills in the real address later), but they compare equal
         self.flush_waiting = [c.address for c in self.children.values()
                               if c.alive and c.kind not in ("telemetry", "bridge")]
+        # the SpreadEngine's book check races the flushes (it comes from the bridge's last message to it)
+        self.book_check_waiting = msg.book_check and self.book_checked is None and self._alive("spread_engine")
         for addr in self.flush_waiting:
             self.send(addr, FlushTelemetry())
         self.wakeupAfter(dt.timedelta(seconds=FLUSH_TIMEOUT_S), payload="flush-timeout")
@@ -592,11 +597,13 @@ class Supervisor(OperatorGateway, EngineActor):
     def _maybe_request_report(self, timed_out: bool = False) -> None:
         if self.report_requested or self.finished is None:
             return
-        if self.flush_waiting and not timed_out:
+        if (self.flush_waiting or self.book_check_waiting) and not timed_out:
             return
         if self.flush_waiting:
             self._error(f"{len(self.flush_waiting)} actor(s) did not flush their telemetry within "
                                f"{FLUSH_TIMEOUT_S:g} s; the report may miss their last observations")
+        if self.book_check_waiting:
+            self._error(f"the SpreadEngine's end-of-run book check did not come back within {FLUSH_TIMEOUT_S:g} s")
         self.report_requested = True
         tel = self._addr("telemetry")
         if not self._alive("telemetry"):

@@ -203,7 +203,9 @@ class ThrottlerBacklog:
 @dataclass(frozen=True, slots=True)
 class SessionFinished:
     """Bridge → Supervisor: stepping ended (duration reached / replay exhausted / stop) and the engine
-    reported flat, or ``error`` says why not. ``rows``: market rows handed to the shards over the run."""
+    reported flat, or ``error`` says why not. ``rows``: market rows handed to the shards over the run;
+    ``book_check``: the bridge asked the SpreadEngine for the end-of-run book check (its answer goes into the
+    report, so the Supervisor waits for it as it waits for the telemetry flushes)."""
 
     t_ns: int
     step: int
@@ -211,6 +213,7 @@ class SessionFinished:
     flat: bool
     error: str = ""
     rows: int = 0
+    book_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
