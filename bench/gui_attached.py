@@ -122,7 +122,7 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
 
     from config.loader import load_config
     from core.costs import CostModel
-    from core.desk_events import MarketOperationNotice
+    from core.desk_events import CashReported, HoldingsReported, MarketOperationNotice
     from core.enums import Direction, MarketOperation
     from core.operator_view import SymbolRowTracker, desk_view
     from core.pair_desk import PairDesk
@@ -163,7 +163,11 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
     delta = SymbolsDelta(t0, tracker.changed_rows(st, t0, limit=limit))
     pickle_ms = timed(lambda: pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL))
     desk = PairDesk(cfg, Universe.from_codes(list(codes), market="KOSPI", nxt=True))
-    desk.run_step(t0 + 36 * 10**9, [MarketOperationNotice(MarketOperation.NXT_MAIN_OPEN, "R", "", t0 + 30 * 10**9)], [])
+    t_acct = t0 + 36 * 10**9              # the broker's account answers at login: the desk admits nothing before
+    account = [HoldingsReported(tuple((c, 1000, 1000) for c in codes), t_acct - 20_000_000, t_acct, "login"),
+               CashReported(10**9, 10**9, t_acct - 20_000_000, t_acct, "login")]
+    desk.run_step(t_acct, [MarketOperationNotice(MarketOperation.NXT_MAIN_OPEN, "R", "", t0 + 30 * 10**9),
+                           *account], [])
     from core.desk_events import OrderDenied
     from core.order_flow import OrderRequest
     for k in range(42):                  # 40 finished pairs (their takes denied a step later) and 2 in flight
