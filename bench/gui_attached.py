@@ -1,6 +1,6 @@
 """Does the operator window slow the engine? Tick→signal with the window attached vs not, side by side.
 
-    python -m bench.gui_attached [--seconds 30] [--rate 20000] [--symbols 800] [--rounds 1] [--interval-ms 250]
+    python -m bench.gui_attached [--seconds 30] [--rate 20000] [--symbols 800] [--rounds 1] [--interval-ms 500]
 
 Runs the engine of ``bench.pipeline`` (sim market paced at real time, the default configuration, the bridge
 in the engine's system) ``2 × rounds`` times in the order detached, attached, attached, detached (ABBA, so a
@@ -193,7 +193,7 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
 @click.option("--symbols", type=int, default=800, show_default=True)
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
               help="ABBA rounds (each = 2 detached + 2 attached runs).")
-@click.option("--interval-ms", type=int, default=250, show_default=True, help="The window's polling interval.")
+@click.option("--interval-ms", type=int, default=500, show_default=True, help="The window's polling interval.")
 def main(seconds: float, rate: float, symbols: int, rounds: int, interval_ms: int) -> None:
     """Tick→signal p95 with the operator window attached vs not (JSON)."""
     costs = engine_side_costs(symbols)

@@ -1,6 +1,6 @@
 """``python -m gui``: attach the operator window to a running engine.
 
-    python -m gui [--config PATH] [--admin-port P] [--interval-ms 250] [--screenshots DIR]
+    python -m gui [--config PATH] [--admin-port P] [--interval-ms 500] [--screenshots DIR]
 
 The admin port comes from the config (``actor_system.admin_port``) unless ``--admin-port`` is given. The
 window attaches when the engine answers, re-attaches when it comes back and says clearly when it is gone;
@@ -22,7 +22,7 @@ import click
               help="Config of the running engine (its actor_system.admin_port and base).")
 @click.option("--admin-port", "admin_port", type=click.IntRange(1, 65535), default=None,
               help="Admin port of the engine's actor system (overrides the config).")
-@click.option("--interval-ms", "interval_ms", type=click.IntRange(100, 5000), default=250, show_default=True,
+@click.option("--interval-ms", "interval_ms", type=click.IntRange(100, 5000), default=500, show_default=True,
               help="How often the window asks for a snapshot.")
 @click.option("--screenshots", "shots_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Render every view to PNG files in this directory once they have data, then exit.")

@@ -64,7 +64,7 @@ class EngineLink(QObject):
     _begin = pyqtSignal()
     _end = pyqtSignal()
 
-    def __init__(self, admin_port: int, base: str = "multiprocTCPBase", interval_ms: int = 250,
+    def __init__(self, admin_port: int, base: str = "multiprocTCPBase", interval_ms: int = 500,
                  answer_timeout_s: float = 3.0) -> None:
         super().__init__()
         self.admin_port = admin_port
