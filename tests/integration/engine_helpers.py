@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from actors.runtime import EngineRuntime
 from config.loader import load_config, merge
@@ -100,3 +103,19 @@ def build_recording(path: Path, day: dt.date, start: dt.time, seconds: float,
 def dump(report: dict) -> str:
     return json.dumps({k: report.get(k) for k in ("pairs", "orders", "net_position", "pnl_krw", "errors")},
                       ensure_ascii=False, default=str)
+
+
+#: Generous bound on waiting for the system to reach a state (never asserted: a loaded 2-core machine is slow).
+POLL_DEADLINE_S = 300.0
+
+
+def poll(fn, what: str, deadline_s: float = POLL_DEADLINE_S):  # type: ignore[no-untyped-def]
+    """Call ``fn`` every second until it returns a truthy value; fail (saying ``what``) after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(1.0)
+    pytest.fail(f"timed out waiting for {what}; last: {last!r}")

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from core.clock import ns_from_kst
 from kiwoom_bridge.recording import format_timestamp, write_recording
 from protocol.wiring import RunOptions
 from tests.conftest import free_port
+from tests.integration import engine_helpers
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +63,8 @@ def arbctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def poll(fn, what: str):
-    """Call ``fn`` until it returns a truthy value; fail (saying ``what``) after POLL_DEADLINE_S."""
-    deadline = time.monotonic() + POLL_DEADLINE_S
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(1.0)
-    pytest.fail(f"timed out waiting for {what}; last: {last!r}")
+    """Call ``fn`` every second until it returns a truthy value; fail (saying ``what``) after POLL_DEADLINE_S."""
+    return engine_helpers.poll(fn, what, POLL_DEADLINE_S)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,25 +22,10 @@ import pytest
 
 from actors.runtime import port_listening
 from tests.conftest import free_port
+from tests.integration.engine_helpers import poll
 from tests.integration.test_arbctl_ops import PYTHON, REPO, arbctl, port_pair, write_config
 
 pytestmark = pytest.mark.integration
-
-
-#: Generous bound on waiting for the system to reach a state (never asserted: a loaded 2-core machine is slow).
-POLL_DEADLINE_S = 300.0
-
-
-def poll(fn, what: str):  # type: ignore[no-untyped-def]
-    """Call ``fn`` every second until it returns a truthy value; fail (saying ``what``) after POLL_DEADLINE_S."""
-    deadline = time.monotonic() + POLL_DEADLINE_S
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(1.0)
-    pytest.fail(f"timed out waiting for {what}; last: {last!r}")
 
 
 class ShardHostProcess:
