@@ -520,14 +520,17 @@ class PairStateMachine:
         if c is not None:
             if c.status is CancelStatus.PENDING_SEND:
                 c.status = CancelStatus.PENDING_ACK
-                target = self._orders[c.intent.target_ref]
-                target.cancel_attempts += 1
-                self._kill_timer(target.cancel_timer)
-                target.cancel_timer = self._start_timer(
-                    TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS,
-                    target.intent.ref)
+                self._count_cancel_attempt(c)
             return
         self._emit("unknown_ref", "sent", order_ref=ref)
+
+    def _count_cancel_attempt(self, c: _Cancel) -> None:
+        """One more cancel of ``c``'s target sent (or tried): the next may go only after cancel_timeout_ms."""
+        target = self._orders[c.intent.target_ref]
+        target.cancel_attempts += 1
+        self._kill_timer(target.cancel_timer)
+        target.cancel_timer = self._start_timer(
+            TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS, target.intent.ref)
 
     def _on_refused(self, ref: str) -> None:
         o = self._orders.get(ref)
@@ -700,12 +703,7 @@ class PairStateMachine:
                 if c.status is CancelStatus.PENDING_SEND:
                     # the send itself failed (e.g. the connection is gone): an attempt all the same, and the
                     # next one waits cancel_timeout_ms, so a dead line never sees a stream of cancels
-                    target = self._orders[c.intent.target_ref]
-                    target.cancel_attempts += 1
-                    self._kill_timer(target.cancel_timer)
-                    target.cancel_timer = self._start_timer(
-                        TimerKind.CANCEL, self._now + self._params.cancel_timeout_ms * _NS_PER_MS,
-                        target.intent.ref)
+                    self._count_cancel_attempt(c)
                 if c.status is not CancelStatus.CONFIRMED:
                     c.status = CancelStatus.REJECTED
                 self._emit("cancel_rejected", ev.reason, cancel_ref=c.intent.ref,
