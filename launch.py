@@ -122,7 +122,7 @@ def main(config_path: str | None, backend: str, replay_file: str | None, univers
     opts = RunOptions(backend=parse_backend(backend), replay_file=replay_file, speed=speed, duration_s=duration_s,
                       seed=seed, run_dir=str(rdir), config_path=config_path,
                       symbols_source=checked.replay.source if checked.replay else "", symbols_notes=symbols_notes)
-    rt = EngineRuntime(cfg, universe, opts)
+    rt = EngineRuntime(cfg, universe, opts, in_process=False if window is not None else None)  # a window needs the port
     headline = "\n".join((f"engine started: backend {backend}, {len(universe)} symbols, speed "
                           f"{'max' if speed is None else f'{speed:g}'}, run dir {rdir}",) + symbols_notes)
     try:

@@ -143,6 +143,7 @@ class KiwoomBridge(EngineActor):
         self.session_over_seen = False
         self.idle_until: int | None = None          # the last credit's idle horizon (StepDone.idle_until_ns)
         self.eligible_last = np.zeros(0, dtype=np.int64)     # eligible at the last evaluation
+        self.eligible_mask: np.ndarray | None = None          # the same as a bool per universe row
         self.watched = np.zeros(0, dtype=np.int64)           # codes of open pairs (their data reaches them)
         self.edge_screen: EdgeScreen | None = None  # "could anything signal?" (lockstep's quiet quanta)
         self.quanta_merged = 0
@@ -378,6 +379,7 @@ class KiwoomBridge(EngineActor):
         self.deadline = msg.next_deadline_ns
         self.idle_until = msg.idle_until_ns
         self.eligible_last = np.asarray(msg.eligible_syms, dtype=np.int64)
+        self.eligible_mask = None          # built when a merge first needs it (see _books_quiet)
         self.watched = np.asarray(msg.watched_syms, dtype=np.int64)
         self.last_flat = msg.flat
         if msg.session_over and not self.session_over_seen:
@@ -562,7 +564,13 @@ class KiwoomBridge(EngineActor):
         if self.core.touched_since_take(self.eligible_last) or self.core.touched_since_take(self.watched):
             return False
         possible = self.core.edge_possible(self.edge_screen, t_ns)
-        return not len(possible) or bool(np.isin(possible, self.eligible_last).all())
+        if not len(possible):
+            return True
+        if self.eligible_mask is None:
+            mask = np.zeros(len(self.core.index), dtype=bool)
+            mask[self.eligible_last] = True
+            self.eligible_mask = mask
+        return bool(self.eligible_mask[possible].all())
 
     def _merge_quiet_quanta(self, t_ns: int, quanta: dict[int, list[tuple[int, int]]]) -> int:
         """Lockstep without the quiet steps (SPEC §7, §9): while the step at ``t_ns`` is :meth:`_quiet`, keep its

@@ -3,6 +3,11 @@
 :class:`EngineRuntime` owns the external side of the Thespian system: it creates the ActorSystem
 (base and admin port from ``actor_system``), optionally a separate Kiwoom host system (the
 production layout, bridge over TCP), the Supervisor, and always shuts everything down.
+
+A lockstep backtest (``--speed max``, ``sim`` or ``replay``, bridge local, ``actor_system.lockstep_in_process``)
+runs every actor in this process on Thespian's ``simpleSystemBase``: the same actors exchanging the same
+messages, each hop a function call instead of a TCP round trip. Its actors run only inside this object's calls,
+so callers wait with :meth:`EngineRuntime.idle` (which drives it) instead of sleeping.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ from protocol.system import BRIDGE_CAPABILITY, LOG_DEFS, SUPERVISOR_NAME
 from protocol.wiring import EngineStarted, RunOptions, StartEngine
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The Thespian base of an in-process lockstep run: every actor in the caller's process and thread.
+IN_PROCESS_BASE = "simpleSystemBase"
 
 
 class EngineStartError(RuntimeError):
@@ -58,13 +65,19 @@ class EngineRuntime:
     """
 
     def __init__(self, cfg: EngineConfig, universe: Universe, options: RunOptions, admin_port: int | None = None,
-                 bridge_layout: str = "local", host_admin_port: int | None = None) -> None:
+                 bridge_layout: str = "local", host_admin_port: int | None = None,
+                 in_process: bool | None = None) -> None:
         self.cfg = cfg
         self.universe = universe
         self.options = options
         self.admin_port = admin_port or cfg.actor_system.admin_port
         self.host_admin_port = host_admin_port or cfg.actor_system.kiwoom_host_admin_port
         self.bridge_layout = "external" if options.backend == "kiwoom" else bridge_layout
+        #: every actor in this process (see the module docstring); a window passes ``in_process=False``
+        self.in_process = (cfg.actor_system.lockstep_in_process and options.speed is None
+                           and options.backend in ("sim", "replay") and self.bridge_layout == "local"
+                           if in_process is None else in_process)
+        self.base = IN_PROCESS_BASE if self.in_process else cfg.actor_system.base
         self.asys: Any = None
         self.supervisor: Any = None
         self.host_proc: subprocess.Popen[str] | None = None
@@ -75,8 +88,8 @@ class EngineRuntime:
     def start(self) -> EngineStarted:
         warm_process_caches()
         from thespian.actors import ActorSystem
-        base = self.cfg.actor_system.base
-        if port_in_use(self.admin_port):
+        base = self.base
+        if not self.in_process and port_in_use(self.admin_port):
             raise EngineStartError(
                 f"admin port {self.admin_port} is already in use: another engine (or a stale actor system) is "
                 f"running there. Stop it, or set actor_system.admin_port in your config.")
@@ -150,6 +163,15 @@ class EngineRuntime:
     def stop(self, reason: str) -> None:
         self.asys.tell(self.supervisor, StopEngine(reason))
 
+    def idle(self, seconds: float) -> None:
+        """Let the engine run for about ``seconds`` of wall time. A multi-process engine runs by itself (this
+        sleeps); an in-process one runs only inside calls into its system, so this asks the Supervisor for a status
+        answered ``seconds`` later (or as soon as the run finished) and the engine runs until the answer comes."""
+        if not self.in_process:
+            time.sleep(seconds)
+            return
+        self.asys.ask(self.supervisor, StatusRequest(after_ms=max(1, int(seconds * 1000))), seconds + self.timeout)
+
     def wait_finished(self, timeout_s: float, poll_s: float = 0.2) -> StatusReport | None:
         deadline = time.monotonic() + timeout_s
         st = None
@@ -157,7 +179,7 @@ class EngineRuntime:
             st = self.status()
             if st is not None and st.finished:
                 return st
-            time.sleep(poll_s)
+            self.idle(poll_s)
         return st
 
     def report(self, timeout_s: float = 60, partial: bool = False) -> RunReport | None:

@@ -130,6 +130,7 @@ class Supervisor(OperatorGateway, EngineActor):
         self.flush_waiting: list[Any] = []
         self.report_requested = False
         self.launcher_gone = False
+        self.status_waiters: list[ActorAddress] = []     # StatusRequest(after_ms) callers waiting for their answer
         self.aborted = ""                    # why the run was cut short (an actor died that cannot be replaced)
         self.partial_waiters: list[Any] = []
         self.shard_hosts: dict[str, ShardHost] = {}    # shard hosts in the convention, by their id
@@ -260,6 +261,9 @@ class Supervisor(OperatorGateway, EngineActor):
         if msg.payload == "self-shutdown":
             self._shut_the_system_down()
             return
+        if msg.payload == "status-due":
+            self._answer_status_waiters()
+            return
         if msg.payload != "heartbeat" or self.start is None:
             return
         self._watch_launcher()
@@ -302,7 +306,18 @@ class Supervisor(OperatorGateway, EngineActor):
         self.send(sender, self._health())
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender: ActorAddress) -> None:
-        self.send(sender, self._status())
+        if msg.after_ms <= 0 or self.finished is not None:
+            self.send(sender, self._status())
+            return
+        self.status_waiters.append(sender)
+        self.wakeupAfter(dt.timedelta(milliseconds=msg.after_ms), payload="status-due")
+
+    def _answer_status_waiters(self) -> None:
+        waiters, self.status_waiters = self.status_waiters, []
+        if waiters:
+            st = self._status()
+            for w in waiters:
+                self.send(w, st)
 
     def _status(self) -> StatusReport:
         pm = self._detail("pair_manager")
@@ -578,6 +593,7 @@ class Supervisor(OperatorGateway, EngineActor):
         self.finished = msg
         if msg.error:
             self._error(msg.error)
+        self._answer_status_waiters()
         # every actor sends Telemetry what it still holds before the report is made
         # by address equality: the address createActor returned may print differently from the
         # one a reply comes from (Thespian fills in the real address later), but they compare equal

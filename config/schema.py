@@ -451,7 +451,15 @@ class RiskConfig(_Frozen):
 
 
 class ActorSystemConfig(_Frozen):
+    """The Thespian actor system. ``base``: the multi-process base of live and paced runs (the Kiwoom host and
+    shard hosts join it over TCP). ``lockstep_in_process``: a ``--speed max`` run of ``sim`` or ``replay`` with the
+    bridge local and no operator window runs every actor in the launching process (Thespian
+    ``simpleSystemBase``: the same actors and messages, a hop costs µs instead of ~0.7 ms, SPEC §9); such a
+    backtest has no admin port, so ``arbctl status``/``stop`` and the window cannot reach it (its own console
+    shows its status; Ctrl-C stops it in order). False: lockstep runs on ``base`` like every other run."""
+
     base: Literal["multiprocTCPBase", "multiprocQueueBase", "multiprocUDPBase"] = "multiprocTCPBase"
+    lockstep_in_process: bool = True
     admin_port: Annotated[int, Field(ge=1024, le=65535, strict=True)] = 19711
     convention_leader: str | None = None
     kiwoom_host_admin_port: Annotated[int, Field(ge=1024, le=65535, strict=True)] = 19712

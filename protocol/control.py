@@ -80,7 +80,10 @@ class HealthReport:
 
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
-    """arbctl/launcher/GUI → Supervisor: answer a :class:`StatusReport`."""
+    """arbctl/launcher/GUI → Supervisor: answer a :class:`StatusReport`; ``after_ms`` > 0: answer that much wall time
+    later, or as soon as the run has finished (an in-process engine runs while its caller waits for this answer)."""
+
+    after_ms: int = 0
 
 
 @compact_repr

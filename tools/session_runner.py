@@ -148,7 +148,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
                 if now - last_answer > ENGINE_SILENT_LIMIT_S:
                     failed = f"the engine stopped answering for {ENGINE_SILENT_LIMIT_S:g} s"
                     break
-                time.sleep(_POLL_S)
+                rt.idle(_POLL_S)
                 continue
             last_answer = now
             if not said_replay:
@@ -168,7 +168,7 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
                 elif now - last_line >= every:
                     console.print(status_text(st), highlight=False, soft_wrap=True)  # a line every few s into a log
                     last_line = now
-            time.sleep(_POLL_S)
+            rt.idle(_POLL_S)
         if live is not None:
             live.stop()
             live = None

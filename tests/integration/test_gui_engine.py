@@ -43,7 +43,7 @@ def start_engine(port: int, run_dir: Path, speed: float | None = None, start_tim
     deadline = time.monotonic() + attempts_s
     while True:
         rt = EngineRuntime(cfg, universe, RunOptions(backend="sim", speed=speed, duration_s=4 * 3600.0,
-                                                     run_dir=str(run_dir)))
+                                                     run_dir=str(run_dir)), in_process=False)   # the window's port
         try:
             rt.start()
             return rt

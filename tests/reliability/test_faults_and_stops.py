@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,10 +39,16 @@ def free_ports() -> tuple[int, int]:
     return cfg.actor_system.admin_port, cfg.actor_system.kiwoom_host_admin_port
 
 
-def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, int]:
+#: These tests stop, kill and query the multi-process engine from outside (arbctl, pids): at --speed max it is
+#: chosen explicitly (the default runs a lockstep backtest in the launcher's process, tested at the end).
+MULTIPROCESS = {"actor_system": {"lockstep_in_process": False}}
+
+
+def write_config(tmp_path: Path, extra: str = "", in_process: bool = False) -> tuple[Path, int]:
     port, host_port = free_ports()
     conf = tmp_path / "engine.yaml"
-    conf.write_text(f"actor_system: {{admin_port: {port}, kiwoom_host_admin_port: {host_port}}}\n"
+    conf.write_text(f"actor_system: {{admin_port: {port}, kiwoom_host_admin_port: {host_port}, "
+                    f"lockstep_in_process: {str(in_process).lower()}}}\n"
                     f"symbols: {{universe_file: {DEMO}}}\n" + extra, encoding="utf-8")
     return conf, port
 
@@ -226,9 +233,10 @@ def test_a_disconnect_disarms_and_the_dead_line_sees_few_sends(tmp_path: Path) -
 
 # ---------------------------------------------------------------------------------------------- killed actors
 def run_and_kill(tmp_path: Path, actor: str, *, duration_s: float = 50) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An in-process engine at --speed max: once a pair is open, SIGKILL ``actor``; wait for the end.
+    """A multi-process engine started from this process at --speed max: once a pair is open, SIGKILL
+    ``actor``; wait for the end.
     Returns the report and what was seen."""
-    cfg = engine_config({"telemetry": {"heartbeat_interval_ms": 200}})
+    cfg = engine_config({"telemetry": {"heartbeat_interval_ms": 200}, **MULTIPROCESS})
     uni = load_universe(DEMO)
     from protocol.wiring import RunOptions
     rt = EngineRuntime(cfg, uni, RunOptions(backend="sim", speed=None, duration_s=duration_s,
@@ -291,7 +299,7 @@ def test_a_killed_telemetry_stops_the_run_and_says_what_is_lost(tmp_path: Path) 
 def test_a_start_up_failure_leaves_no_process_and_no_admin(tmp_path: Path) -> None:
     """The Supervisor cannot lay the universe out on screens (bypassing the launcher's check): the start
     fails with a clear error and the actor system is gone."""
-    cfg = engine_config()
+    cfg = engine_config(MULTIPROCESS)
     port = cfg.actor_system.admin_port
     big = Universe(tuple(Symbol(f"{c:06d}", f"S{c}", "KOSPI") for c in range(1, 10_002)))   # 20,002 codes
     from protocol.wiring import RunOptions
@@ -305,3 +313,52 @@ def test_a_start_up_failure_leaves_no_process_and_no_admin(tmp_path: Path) -> No
     finally:
         rt.shutdown()
     assert_nothing_left(pids, port)
+
+
+# ---------------------------------------------------------------------------------- the in-process backtest
+def test_an_in_process_backtest_stops_in_order_on_sigterm_and_leaves_nothing(tmp_path: Path) -> None:
+    """The default --speed max run has every actor in the launcher: SIGTERM is still the orderly stop (exit 0,
+    report, flat) and no other process or port ever existed."""
+    conf, port = write_config(tmp_path, in_process=True)
+    proc = launch(tmp_path, conf, "--speed", "max", "--duration", "3600")
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:                       # the launcher's own status lines (no admin port to ask)
+            seen.append(line)
+            if "engine started" in line:
+                break
+        assert any("engine started" in line for line in seen), seen
+        out_stream = proc.stdout
+
+        def pairs_done() -> bool:
+            m = re.search(r"pairs active \d+ done (\d+)", out_stream.readline())
+            return m is not None and int(m.group(1)) > 0
+
+        wait_for("a status line with a pair done", pairs_done)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        listening = port_listening(port)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, (out, err)
+    assert not children and not listening
+    report = read_report(tmp_path)
+    assert any(k["kind"] == "operator" and "SIGTERM" in k["reason"] for k in report["kill_switch_events"])
+    assert report["extra"]["flat"] is True and not open_legs(report)
+    assert report["pairs"]["done"] > 0
+
+
+def test_an_in_process_start_up_failure_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = engine_config()
+    big = Universe(tuple(Symbol(f"{c:06d}", f"S{c}", "KOSPI") for c in range(1, 10_002)))   # 20,002 codes
+    from protocol.wiring import RunOptions
+    rt = EngineRuntime(cfg, big, RunOptions(backend="sim", speed=None, duration_s=5, run_dir=str(tmp_path / "run")))
+    assert rt.in_process
+    try:
+        with pytest.raises(EngineStartError, match="201 screens"):
+            rt.start()
+        assert not psutil.Process(os.getpid()).children(recursive=True)
+    finally:
+        rt.shutdown()
