@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from actors.runtime import EngineRuntime
@@ -46,6 +48,18 @@ def run_engine(cfg: Any, universe: Universe, run_dir: Path, *, backend: str = "s
         return rep.report, None
     finally:
         rt.shutdown()
+
+
+def live_children() -> set[int]:
+    """Pids of this process's descendants that still run (earlier tests may leave zombies behind)."""
+    out = set()
+    for p in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
 
 
 def read_audit(run_dir: Path) -> list[dict]:

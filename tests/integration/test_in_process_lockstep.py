@@ -3,17 +3,14 @@ it must be the same run as on the multi-process base — the same orders, fills 
 leave no process or port behind."""
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
-
-import psutil
 
 from actors.runtime import EngineRuntime, port_listening
 from config.universe_file import load_universe
 from core.universe import Universe
 from protocol.wiring import RunOptions
-from tests.integration.engine_helpers import ROOT, engine_config, read_audit
+from tests.integration.engine_helpers import ROOT, engine_config, live_children, read_audit
 
 BUSY = {"sim": {"market": {"dislocation_rate_per_min": 6.0}}}
 
@@ -27,11 +24,12 @@ def _run(run_dir: Path, in_process: bool, seen: dict | None = None) -> tuple[dic
     cfg = engine_config({**BUSY, "actor_system": {"lockstep_in_process": in_process}})
     opts = RunOptions(backend="sim", speed=None, duration_s=45, seed=3, run_dir=str(run_dir))
     rt = EngineRuntime(cfg, _universe(), opts)
+    before = live_children()
     try:
         rt.start()
         if seen is not None:
             seen["listening"] = port_listening(cfg.actor_system.admin_port)
-            seen["children"] = [p.pid for p in psutil.Process(os.getpid()).children(recursive=True)]
+            seen["children"] = sorted(live_children() - before)
             seen["threads"] = threading.active_count()
         st = rt.wait_finished(240)
         assert st is not None and st.finished, st

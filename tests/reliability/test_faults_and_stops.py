@@ -25,7 +25,7 @@ from actors.runtime import EngineRuntime, EngineStartError, port_listening
 from config.universe_file import load_universe
 from core.universe import Symbol, Universe
 from protocol.control import RunReport
-from tests.integration.engine_helpers import ROOT, engine_config
+from tests.integration.engine_helpers import ROOT, engine_config, live_children
 from tools.session_runner import SessionOutcome
 
 pytestmark = pytest.mark.reliability
@@ -356,9 +356,10 @@ def test_an_in_process_start_up_failure_is_one_clear_error(tmp_path: Path) -> No
     from protocol.wiring import RunOptions
     rt = EngineRuntime(cfg, big, RunOptions(backend="sim", speed=None, duration_s=5, run_dir=str(tmp_path / "run")))
     assert rt.in_process
+    before = live_children()
     try:
         with pytest.raises(EngineStartError, match="201 screens"):
             rt.start()
-        assert not psutil.Process(os.getpid()).children(recursive=True)
+        assert live_children() <= before, "an in-process start forked a process"
     finally:
         rt.shutdown()
