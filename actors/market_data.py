@@ -72,8 +72,7 @@ class MarketData(EngineActor):
                 quanta = tuple((int(kept[end - 1]) if end else 0, t) for end, t in quanta)
         if quanta:
             changed, quality = self.book.apply_quanta(rows, quanta)
-            d = self.book.delta(changed, msg.t_ns)
-            d["quality"] = quality
+            d = self.book.delta(changed, msg.t_ns, quality)
         else:
             changed = self.book.apply(rows)
             d = self.book.delta(changed, msg.t_ns)

@@ -228,15 +228,16 @@ class ShardBook:
             out[(last > 0) & (now_ns - last > self.stale_after_ns)] |= Q_STALE
         return out
 
-    def delta(self, local_rows: np.ndarray, now_ns: int) -> BookState:
-        """The full state of ``local_rows`` for a BookDelta message (copies, safe to send)."""
+    def delta(self, local_rows: np.ndarray, now_ns: int, quality: np.ndarray | None = None) -> BookState:
+        """The full state of ``local_rows`` for a BookDelta message (copies, safe to send); ``quality``: their flags
+        when already judged (:meth:`apply_quanta`), else judged now."""
         return {
             "sym": self.syms[local_rows].astype(np.int32),
             "krx": self.books[0, local_rows].copy(),
             "nxt": self.books[1, local_rows].copy(),
             "tick_arrival_ns": self.tick_arrival_ns[local_rows].copy(),
             "tick_t_ns": self.tick_t_ns[local_rows].copy(),
-            "quality": self.quality(local_rows, now_ns),
+            "quality": self.quality(local_rows, now_ns) if quality is None else quality,
         }
 
     def stale_rows(self, now_ns: int) -> np.ndarray:

@@ -150,9 +150,30 @@ def kst_datetime(now_ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=KST).replace(microsecond=rem // 1000)
 
 
+class _KstDay:
+    """The Asia/Seoul day last asked for, as ``[start_ns, end_ns)``: the engine asks for the date of nearly every
+    step's time, and converting through the time-zone database each time cost 4 % of a backtest."""
+
+    __slots__ = ("span",)
+
+    def __init__(self) -> None:
+        self.span: tuple[int, int, dt.date] = (0, 0, dt.date.min)     # replaced whole: safe to read from threads
+
+    def of(self, now_ns: int) -> dt.date:
+        start, end, day = self.span
+        if start <= now_ns < end:
+            return day
+        day = kst_datetime(now_ns).date()
+        self.span = (ns_from_kst(day, dt.time(0)), ns_from_kst(day + dt.timedelta(days=1), dt.time(0)), day)
+        return day
+
+
+_KST_DAY = _KstDay()
+
+
 def kst_date(now_ns: int) -> dt.date:
     """The Asia/Seoul calendar date of the instant ``now_ns``."""
-    return kst_datetime(now_ns).date()
+    return _KST_DAY.of(now_ns)
 
 
 def ns_from_kst(date: dt.date, time_of_day: dt.time) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from core.clock import (
     KST,
+    NS_PER_S,
     Clock,
     ClockError,
     FakeClock,
@@ -118,3 +119,10 @@ def test_conversions_ignore_process_tz() -> None:
     assert time.localtime(GUARD_START_NS // 1_000_000_000).tm_hour == 19  # the fixture really changed TZ
     assert ns_from_kst(dt.date(2026, 11, 20), dt.time(9, 0, 32)) == GUARD_START_NS
     assert kst_datetime(GUARD_START_NS).time() == dt.time(9, 0, 32)
+
+
+def test_kst_date_is_right_on_both_sides_of_midnight_in_any_order() -> None:
+    midnight = ns_from_kst(dt.date(2026, 12, 3), dt.time(0))
+    for ns in (midnight - 1, midnight, midnight - 1, midnight + 86_400 * NS_PER_S - 1, midnight + 86_400 * NS_PER_S,
+               midnight - 10 * 86_400 * NS_PER_S, midnight):
+        assert kst_date(ns) == kst_datetime(ns).date(), ns
