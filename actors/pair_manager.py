@@ -8,7 +8,7 @@ from thespian.actors import ActorAddress
 
 from actors.base import EngineActor
 from config.schema import EngineConfig
-from core.operator_view import desk_view
+from core.operator_view import DeskViewCache, desk_view
 from core.order_flow import CancelRequest, OrderRequest, TokenRefund
 from core.pair_desk import DeskOutput, PairDesk
 from core.universe import Universe
@@ -49,6 +49,7 @@ class PairManager(EngineActor):
         self.cfg: EngineConfig | None = None
         self.universe: Universe | None = None
         self.desk: PairDesk | None = None
+        self.view_cache = DeskViewCache()                   # finished pairs' views and the inventory, between answers
         self.exec_batch: ExecBatch | None = None
         self.signal_batch: SignalBatch | None = None
         self.pending_recovery: RecoveryLog | None = None
@@ -185,8 +186,7 @@ class PairManager(EngineActor):
         """The desk's pairs, arming, mutes and freezes (between steps: the state a step left behind)."""
         if self.desk is None:
             return "desk", None
-        cache = self.__dict__.setdefault("_view_cache", {})      # finished pairs' views, between answers
-        return "desk", desk_view(self.desk, cache=cache)
+        return "desk", desk_view(self.desk, cache=self.view_cache)
 
     # -- health -----------------------------------------------------------------------------
     def pending(self) -> int:

@@ -124,7 +124,7 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
     from core.costs import CostModel
     from core.desk_events import CashReported, HoldingsReported, MarketOperationNotice
     from core.enums import Direction, MarketOperation
-    from core.operator_view import SymbolRowTracker, desk_view
+    from core.operator_view import DeskViewCache, SymbolRowTracker, desk_view
     from core.pair_desk import PairDesk
     from core.signal import Signal
     from core.spread import SpreadParams, SpreadState
@@ -177,7 +177,7 @@ def engine_side_costs(symbols: int, repeats: int = 200) -> dict[str, float]:
             req = next(o for o in out if isinstance(o, OrderRequest))
             desk.run_step(t0 + (37 + k) * 10**9 + 10**8, [OrderDenied(req.intent.ref, req.intent.pair_id,
                                                                       "no token", t0 + (37 + k) * 10**9)], [])
-    cache: dict[str, Any] = {}
+    cache = DeskViewCache()
     desk_view(desk, cache=cache)
     book = TelemetryBook(cfg, "sim", symbols)
     return {"symbols_rows_ms": round(rows_ms - churn_ms, 3), "symbols_rows_per_answer": len(delta.rows),

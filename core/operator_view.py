@@ -12,7 +12,7 @@ Units: ``*_ns`` engine-clock nanoseconds since the epoch, prices KRW, quantities
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -221,12 +221,21 @@ def pair_view(m: PairStateMachine, journal_timeline: tuple[JournalEntry, ...], a
         orders=tuple(rows), timeline=journal_timeline)
 
 
-def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
-              cache: dict[str, tuple[tuple[object, ...], PairView]] | None = None) -> DeskView:
+@dataclass
+class DeskViewCache:
+    """What :func:`desk_view` keeps between calls (one per caller): the views of finished pairs by pair id with
+    the key they were built for, and the inventory rows with the ``(code, held, sellable)`` they were built from."""
+
+    pairs: dict[str, tuple[tuple[object, ...], PairView]] = field(default_factory=dict)
+    inventory: tuple[list[tuple[str, int, int]], tuple[InventoryRow, ...]] | None = None
+
+
+def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS, cache: DeskViewCache | None = None) -> DeskView:
     """The operator's view of ``desk`` at its current engine time (the ``recent`` newest finished pairs).
 
     ``cache`` (kept by the caller between calls) holds the views of finished pairs: they are rebuilt only
-    when their timeline grew or their state or outcome changed (late evidence reopening a pair does both).
+    when their timeline grew or their state or outcome changed (late evidence reopening a pair does both);
+    and the inventory rows, rebuilt only when a holding or a claim changed.
     """
     t = desk.now_ns
     sends = desk._send_t          # ref -> engine time the broker got it (the desk's own record)
@@ -238,20 +247,20 @@ def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
         if active or cache is None:
             return pair_view(m, timeline, active, sends)
         key = (str(m.state), m.outcome, len(timeline), desk.journal.dropped(pid))
-        hit = cache.get(pid)
+        hit = cache.pairs.get(pid)
         if hit is not None and hit[0] == key:
             return hit[1]
         v = pair_view(m, timeline, active, sends)
-        cache[pid] = (key, v)
+        cache.pairs[pid] = (key, v)
         return v
 
     active = tuple(view(pid, True) for pid in sorted(desk.active))
     finished = (pid for pid in reversed(desk.pairs) if pid not in desk.active)
     recent_views = tuple(view(pid, False) for pid in islice(finished, recent))
-    if cache is not None and len(cache) > 4 * recent:
+    if cache is not None and len(cache.pairs) > 4 * recent:
         keep = {v.pair_id for v in recent_views}
-        for pid in [p for p in cache if p not in keep]:
-            del cache[pid]
+        for pid in [p for p in cache.pairs if p not in keep]:
+            del cache.pairs[pid]
     positions = desk.ledger.positions if desk.ledger is not None else {}
     notice = desk.session.last_notice
     guard = (0, 0)
@@ -274,9 +283,19 @@ def desk_view(desk: PairDesk, recent: int = RECENT_PAIRS,
         pnl_marked_krw=float(desk.marked_pnl_krw()), flat=desk.flat,
         max_concurrent_symbols=risk.limits.max_concurrent_symbols, t_hedge_ms=desk.cfg.execution.t_hedge_ms,
         incarnation=desk.incarnation, recovered_pairs=desk.recovered_pairs,
-        inventory=tuple(InventoryRow(r.code, r.held, r.sellable) for r in desk.account_view())
-        if desk.account.holdings_known else (),
+        inventory=_inventory(desk, cache) if desk.account.holdings_known else (),
         vi=tuple(sorted((code, venue.value) for code, venue in desk.vi)))
+
+
+def _inventory(desk: PairDesk, cache: DeskViewCache | None) -> tuple[InventoryRow, ...]:
+    raw = desk.inventory()
+    hit = cache.inventory if cache is not None else None
+    if hit is not None and hit[0] == raw:
+        return hit[1]
+    rows = tuple(InventoryRow(c, held, sellable) for c, held, sellable in raw)
+    if cache is not None:
+        cache.inventory = (raw, rows)
+    return rows
 
 
 class SymbolRowTracker:

@@ -862,6 +862,11 @@ class PairDesk:
             tuple(a.untradeable(slice_qty)), a.cash_krw, a.deposit_krw, a.deferred,
             tuple(sorted(self.refused.items())), tuple(sorted(a.mismatches))))
 
+    def inventory(self) -> list[tuple[str, int, int]]:
+        """``(code, held, sellable)`` of every code of the universe, sellable after the open pairs' claims (the
+        operator's Symbols view; cheap enough for every snapshot). Meaningful once the holdings are known."""
+        return self.account.holdings_of(self.codes, self.claims()[0])
+
     def account_view(self) -> list[AccountRow]:
         """Every code of the universe as the account sees it now (``arbctl symbols --account``)."""
         shares, _ = self.claims()

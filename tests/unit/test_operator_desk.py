@@ -13,7 +13,7 @@ from core.costs import CostModel
 from core.desk_events import ConfigReplaced, MarketOperationNotice, OperatorRequested
 from core.enums import Direction, MarketOperation, OperatorAction
 from core.observations import AuditEvent, KillSwitchTripped, OperatorActed, OrderAudited
-from core.operator_view import SymbolRowTracker, desk_view
+from core.operator_view import DeskViewCache, SymbolRowTracker, desk_view
 from core.order_flow import OrderRequest
 from core.pair_desk import PairDesk
 from core.signal import Signal
@@ -195,10 +195,24 @@ def test_finished_pairs_views_are_reused_until_the_pair_changes() -> None:
     desk = armed_desk()
     out, _ = desk.run_step(T0 + 37 * S, [], [signal("015760", 37)])
     (req,) = [o for o in out if isinstance(o, OrderRequest)]
-    cache: dict = {}
+    cache = DeskViewCache()
     active = desk_view(desk, cache=cache).active[0]
-    assert active.state == "ENTRY_TAKE_SENT" and cache == {}            # pairs in flight are always rebuilt
+    assert active.state == "ENTRY_TAKE_SENT" and cache.pairs == {}      # pairs in flight are always rebuilt
     desk.run_step(T0 + 38 * S, [OrderDenied(req.intent.ref, req.intent.pair_id, "no token", T0 + 37 * S)], [])
     first = desk_view(desk, cache=cache).recent[0]
     assert first.state == "COOLDOWN" and first.outcome == "rejected"
     assert desk_view(desk, cache=cache).recent[0] is first                # unchanged: the same view object
+
+
+def test_the_inventory_shows_what_a_new_pair_may_sell_and_is_rebuilt_only_when_that_changes() -> None:
+    desk = armed_desk()
+    cache = DeskViewCache()
+    before = desk_view(desk, cache=cache).inventory
+    assert [(r.code, r.held, r.sellable) for r in before] == [(r.code, r.held, r.sellable)
+                                                              for r in desk.account_view()]
+    assert desk_view(desk, cache=cache).inventory is before          # nothing changed: the same rows
+    desk.run_step(T0 + 37 * S, [], [signal("015760", 37)])            # a pair claims the shares its sell may use
+    after = {r.code: r for r in desk_view(desk, cache=cache).inventory}
+    slice_qty = desk.cfg.execution.slice_qty
+    assert after["015760"].held == 1_000 and after["015760"].sellable == 1_000 - slice_qty
+    assert after["005930"].sellable == 1_000
