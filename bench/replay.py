@@ -12,7 +12,12 @@ on KRX and NXT, the two venues' books random walks on the tick grid that now and
 Each is replayed through the real actors (bridge with the emulator, shards, SpreadEngine, PairManager,
 Throttler, Telemetry) and the run prints one JSON object::
 
-    {"dense": {...}, "sparse": {...}, "sim": {...}, "before": {...}}
+    {"dense": {...}, "sparse": {...}, "sim": {...}, "dense_multiprocess": {...}, ..., "before": {...}}
+
+The first three run as a backtest runs by default, every actor in this process (``actor_system.lockstep_in_process``);
+the ``_multiprocess`` ones (unless ``--no-multiprocess``) run the same input on the multi-process base, side by
+side: ``x_vs_multiprocess`` is the wall-time ratio, ``same_run_as_multiprocess`` says the steps, pairs, rows and
+flatness agree.
 
 each with ``wall_s`` (first step to the end of the run: start-up and the report not counted), ``rows_per_s``,
 ``x_real_time`` (market seconds / wall seconds), ``steps`` (lockstep steps: quiet quanta are merged, so fewer
@@ -84,7 +89,7 @@ def build_recording(path: Path, codes: list[str], rate: float, seconds: float, s
     return n
 
 
-def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
+def run(symbols: int, rate: float, seconds: float, quantum_ms: int, in_process: bool = True) -> dict:
     from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
     from core.universe import Universe
@@ -99,7 +104,7 @@ def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
     build_s = time.monotonic() - t_build
     port, host_port = free_port(), free_port()
     cfg = load_config(overrides={
-        "actor_system": {"admin_port": port, "kiwoom_host_admin_port": host_port},
+        "actor_system": {"admin_port": port, "kiwoom_host_admin_port": host_port, "lockstep_in_process": in_process},
         "spread_engine": {"batch_interval_ms": quantum_ms},
         "telemetry": {"heartbeat_interval_ms": 1000},
     })
@@ -125,12 +130,12 @@ def run(symbols: int, rate: float, seconds: float, quantum_ms: int) -> dict:
         "steps_per_s": round(steps / wall, 1) if wall > 0 else None,
         "rows_per_step": round(consumed / steps, 1) if steps else None,
         "pairs_done": report.get("pairs", {}).get("done"),
-        "flat": all(q == 0 for q in report.get("net_position", {}).values()),
+        "flat": all(q == 0 for q in report.get("net_position", {}).values()), "in_process": rt.in_process,
         "target_rows_per_s": TARGET_ROWS_PER_S, "met": bool(rps and rps >= TARGET_ROWS_PER_S),
     }
 
 
-def run_sim(seconds: float, quantum_ms: int) -> dict:
+def run_sim(seconds: float, quantum_ms: int, in_process: bool = True) -> dict:
     """The sim backend on the demo universe at --speed max for ``seconds`` of simulated time."""
     from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
@@ -141,7 +146,8 @@ def run_sim(seconds: float, quantum_ms: int) -> dict:
     uni = load_universe(root / "config" / "universe_demo.csv")
     tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     cfg = load_config(overrides={
-        "actor_system": {"admin_port": free_port(), "kiwoom_host_admin_port": free_port()},
+        "actor_system": {"admin_port": free_port(), "kiwoom_host_admin_port": free_port(),
+                         "lockstep_in_process": in_process},
         "spread_engine": {"batch_interval_ms": quantum_ms},
     })
     rt = EngineRuntime(cfg, uni, RunOptions(backend="sim", speed=None, duration_s=seconds, run_dir=str(tmp / "run")))
@@ -158,6 +164,7 @@ def run_sim(seconds: float, quantum_ms: int) -> dict:
     x = seconds / wall if wall > 0 else 0.0
     return {"symbols": len(uni), "sim_seconds": seconds, "ticks": report.get("ticks"), "wall_s": round(wall, 2),
             "x_real_time": round(x, 2), "steps": steps, "pairs_done": report.get("pairs", {}).get("done"),
+            "flat": all(q == 0 for q in (report.get("net_position") or {}).values()), "in_process": rt.in_process,
             "target_x_real_time": TARGET_SIM_X, "met": x >= TARGET_SIM_X,
             "vs_before": round(x / BEFORE["sim_x_real_time"], 1)}
 
@@ -182,7 +189,10 @@ def _replay_figures(out: dict, target_x: float | None) -> dict:
 @click.option("--sim-seconds", type=float, default=60.0, show_default=True, help="Simulated time of the sim run.")
 @click.option("--quantum-ms", "quantum_ms", type=int, default=None,
               help="spread_engine.batch_interval_ms for the runs (default: the config's, 10).")
-def main(only: str, dense_seconds: float, sparse_seconds: float, sim_seconds: float, quantum_ms: int | None) -> None:
+@click.option("--multiprocess/--no-multiprocess", default=True, show_default=True,
+              help="Also run each on the multi-process base (actor_system.lockstep_in_process: false), side by side.")
+def main(only: str, dense_seconds: float, sparse_seconds: float, sim_seconds: float, quantum_ms: int | None,
+         multiprocess: bool) -> None:
     """Lockstep throughput of a dense day, a sparse day and the sim, side by side, JSON."""
     from config.loader import load_config
     quantum = quantum_ms or load_config().spread_engine.batch_interval_ms
@@ -192,12 +202,22 @@ def main(only: str, dense_seconds: float, sparse_seconds: float, sim_seconds: fl
         raise click.BadParameter(f"unknown run(s) {sorted(unknown)}: choose from dense, sparse, sim",
                                  param_hint="--only")
     out: dict[str, object] = {}
-    if "dense" in runs:
-        out["dense"] = _replay_figures(run(800, 20_000.0, dense_seconds, quantum), None)
-    if "sparse" in runs:
-        out["sparse"] = _replay_figures(run(20, 83.0, sparse_seconds, quantum), TARGET_SPARSE_X)
-    if "sim" in runs:
-        out["sim"] = run_sim(sim_seconds, quantum)
+    bases = (True, False) if multiprocess else (True,)
+    for in_process in bases:
+        tail = "" if in_process else "_multiprocess"
+        if "dense" in runs:
+            out["dense" + tail] = _replay_figures(run(800, 20_000.0, dense_seconds, quantum, in_process), None)
+        if "sparse" in runs:
+            out["sparse" + tail] = _replay_figures(run(20, 83.0, sparse_seconds, quantum, in_process),
+                                                   TARGET_SPARSE_X)
+        if "sim" in runs:
+            out["sim" + tail] = run_sim(sim_seconds, quantum, in_process)
+    for name in ("dense", "sparse", "sim"):
+        fast, slow = out.get(name), out.get(name + "_multiprocess")
+        if isinstance(fast, dict) and isinstance(slow, dict) and fast.get("wall_s") and slow.get("wall_s"):
+            fast["x_vs_multiprocess"] = round(slow["wall_s"] / fast["wall_s"], 2)
+            fast["same_run_as_multiprocess"] = all(fast.get(k) == slow.get(k) for k in
+                                                   ("steps", "pairs_done", "flat", "rows_consumed", "ticks"))
     out["before"] = BEFORE
     print(json.dumps(out), flush=True)
 
