@@ -130,6 +130,10 @@ def run_session(rt: EngineRuntime, console: Console, *, headline: str, show_stat
     try:
         rt.start()
         console.print(headline, highlight=False, soft_wrap=True)
+        if rt.in_process:
+            console.print("lockstep backtest: every actor runs in this process (no admin port, so arbctl status/stop "
+                          "and the window cannot reach it; Ctrl-C stops it in order)", style="dim", highlight=False,
+                          soft_wrap=True)
         said_replay = not replay
         last_answer = last_line = time.monotonic()
         every = 1.0 if console.is_terminal else 5.0
