@@ -37,6 +37,8 @@ class SpreadEngine(EngineActor):
         self.state: SpreadState | None = None
         self.configure: Configure | None = None
         self.step = -1
+        self.done_step = -1                 # the last step evaluated
+        self.late_deltas = 0                # answers to a step already evaluated (applied, not waited for)
         self.expected: set[int] = set()
         self.received: set[int] = set()
         self.updates = 0
@@ -123,6 +125,14 @@ class SpreadEngine(EngineActor):
                 return
             self._build(msg.t_ns)
             assert self.state is not None
+        self.down.discard(msg.shard_id)      # a (re)started shard is reporting again
+        if msg.step <= self.done_step or (self.step >= 0 and msg.step < self.step):
+            # a late answer to a step already evaluated: a replacement shard handed the in-flight step its dead
+            # predecessor had answered before it died. Its book is the shard's newest (applied), but it must not
+            # restart the step bookkeeping: that dropped the current step's other answers and the run stalled
+            self.state.apply_delta(msg.sym, msg.krx, msg.nxt, msg.tick_arrival_ns, msg.tick_t_ns, msg.quality)
+            self.late_deltas += 1
+            return
         if msg.step != self.step:
             self.step = msg.step
             self.expected = set(msg.shard_ids)
@@ -130,7 +140,6 @@ class SpreadEngine(EngineActor):
             self.updates = 0
             self.step_syms = []
             self._roll_costs(msg.t_ns)
-        self.down.discard(msg.shard_id)      # a (re)started shard is reporting again
         self.state.apply_delta(msg.sym, msg.krx, msg.nxt, msg.tick_arrival_ns, msg.tick_t_ns, msg.quality)
         if len(msg.sym):
             self.step_syms.append(msg.sym)
@@ -167,6 +176,7 @@ class SpreadEngine(EngineActor):
         self.flush_telemetry()
         self.received = set()
         self.expected = set()
+        self.done_step = self.step
         self.step = -1
 
     def receiveMsg_BookCheck(self, msg: BookCheck, sender: ActorAddress) -> None:
@@ -185,4 +195,5 @@ class SpreadEngine(EngineActor):
     def detail(self) -> Detail:
         ev = self.state.evaluations if self.state else 0
         return (("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down)),
-                ("gap_steps", self.gap_steps))
+                ("gap_steps", self.gap_steps), ("late_deltas", self.late_deltas), ("step", self.step),
+                ("done_step", self.done_step))

@@ -72,6 +72,9 @@ FLUSH_TIMEOUT_S = 5.0
 #: After a child that cannot be restarted dies, how long the bridge gets to finish before the
 #: Supervisor ends the run itself (the report then says it did not finish cleanly).
 DEAD_CHILD_STOP_S = 30.0
+#: How much longer than its own bound (the hedge deadlines + ``risk.session_end_grace_s``) an engine whose launcher
+#: is gone waits for its orderly stop before it reports and shuts down anyway.
+LAUNCHER_GONE_MARGIN_S = 30.0
 #: A Throttler that keeps dying points at a bug: after this many restarts the run stops.
 MAX_THROTTLER_RESTARTS = 3
 #: After the report of a run whose launcher is gone, how long before the actor system is shut down.
@@ -258,6 +261,14 @@ class Supervisor(OperatorGateway, EngineActor):
                 error=f"the run did not finish cleanly {DEAD_CHILD_STOP_S:g} s after {who} died: open pairs may "
                       f"remain — check the broker's positions and the audit log"), self.myAddress)
             return
+        if msg.payload == "launcher-gone-timeout" and self.finished is None:
+            # nobody is left to stop this engine: an orderly stop that cannot finish must not leave it running
+            self.receiveMsg_SessionFinished(SessionFinished(
+                t_ns=int(self._detail("bridge").get("t_ns", 0)), step=int(self._detail("bridge").get("step", 0)),
+                reason="the launcher is gone", flat=bool(self._detail("pair_manager").get("flat", False)),
+                error=f"the run did not finish {self._launcher_gone_stop_s():g} s after its launcher went: open pairs "
+                      f"may remain — check the broker's positions and the audit log"), self.myAddress)
+            return
         if msg.payload == "self-shutdown":
             self._shut_the_system_down()
             return
@@ -353,9 +364,17 @@ class Supervisor(OperatorGateway, EngineActor):
         self._error(f"{why}: the engine stopped itself, wrote its report and shut its actor system down")
         if self.finished is None:
             self.receiveMsg_StopEngine(StopEngine(why), self.myAddress)
+            self.wakeupAfter(dt.timedelta(seconds=self._launcher_gone_stop_s()), payload="launcher-gone-timeout")
         elif self.report is not None:
             self.wakeupAfter(dt.timedelta(seconds=SELF_SHUTDOWN_DELAY_S), payload="self-shutdown")
         # otherwise the report is on its way: receiveMsg_RunReport shuts the system down after it
+
+    def _launcher_gone_stop_s(self) -> float:
+        """How long a stop without a launcher may take: the stop's own bound plus a margin."""
+        assert self.start is not None
+        cfg = self.start.config
+        return round((cfg.execution.t_hedge_ms + cfg.risk.unhedged_grace_ms) / 1000 + cfg.risk.session_end_grace_s
+                     + LAUNCHER_GONE_MARGIN_S, 1)
 
     def _shut_the_system_down(self) -> None:
         """Nobody is left to shut this actor system down: a detached process does it (an actor cannot)."""
