@@ -123,13 +123,13 @@ def dump(report: dict) -> str:
 POLL_DEADLINE_S = 300.0
 
 
-def poll(fn, what: str, deadline_s: float = POLL_DEADLINE_S):  # type: ignore[no-untyped-def]
-    """Call ``fn`` every second until it returns a truthy value; fail (saying ``what``) after ``deadline_s``."""
+def poll(fn, what: str, deadline_s: float = POLL_DEADLINE_S, every_s: float = 1.0):  # type: ignore[no-untyped-def]
+    """Call ``fn`` every ``every_s`` until it returns a truthy value; fail (saying ``what``) after ``deadline_s``."""
     deadline = time.monotonic() + deadline_s
     last = None
     while time.monotonic() < deadline:
         last = fn()
         if last:
             return last
-        time.sleep(1.0)
+        time.sleep(every_s)
     pytest.fail(f"timed out waiting for {what}; last: {last!r}")

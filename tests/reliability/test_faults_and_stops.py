@@ -25,7 +25,7 @@ from actors.runtime import EngineRuntime, EngineStartError, port_listening
 from config.universe_file import load_universe
 from core.universe import Symbol, Universe
 from protocol.control import RunReport
-from tests.integration.engine_helpers import ROOT, engine_config, live_children
+from tests.integration.engine_helpers import ROOT, engine_config, live_children, poll
 from tools.session_runner import SessionOutcome
 
 pytestmark = pytest.mark.reliability
@@ -66,13 +66,7 @@ def status(conf: Path) -> dict[str, Any]:
 
 
 def wait_for(what: str, fn: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
+    return poll(fn, what, WAIT_S, every_s=0.3)
 
 
 def trading(conf: Path) -> dict[str, Any]:
