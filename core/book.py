@@ -208,25 +208,22 @@ class ShardBook:
 
     def _flags(self, local_rows: np.ndarray, now_ns: int | np.ndarray, last_t_ns: np.ndarray) -> np.ndarray:
         """:meth:`quality` at ``now_ns`` (per row or one time) with the venues' update times ``last_t_ns``
-        (``[2, len(local_rows)]``)."""
-        out = np.zeros(len(local_rows), dtype=np.uint8)
+        (``[2, len(local_rows)]``). A flag is set when either venue shows it; both venues and both sides are
+        judged in one pass (a step's handful of rows: numpy's per-call cost, not the rows, is what costs)."""
         if len(local_rows) == 0:
-            return out
-        for v in (0, 1):
-            b = self.books[v, local_rows]
-            bid, ask = b[:, BID], b[:, ASK]
-            both = (bid > 0) & (ask > 0)
-            out[both & (bid >= ask)] |= Q_CROSSED
-            for px in (bid, ask):
-                pos = px > 0
-                if pos.any():
-                    ticks = tick_size(px[pos])
-                    off = np.zeros(len(px), dtype=bool)
-                    off[pos] = (px[pos] % ticks) != 0
-                    out[off] |= Q_OFF_GRID
-            last = last_t_ns[v]
-            out[(last > 0) & (now_ns - last > self.stale_after_ns)] |= Q_STALE
-        return out
+            return np.zeros(0, dtype=np.uint8)
+        b = self.books[:, local_rows, :]                       # [venue, row, field]
+        bid, ask = b[:, :, BID], b[:, :, ASK]
+        crossed = ((bid > 0) & (ask > 0) & (bid >= ask)).any(axis=0)
+        px = b[:, :, BID:ASK + 1]
+        pos = px > 0
+        off = np.zeros(px.shape, dtype=bool)
+        if pos.any():
+            quoted = px[pos]
+            off[pos] = (quoted % tick_size(quoted)) != 0
+        off_grid = off.any(axis=(0, 2))
+        stale = ((last_t_ns > 0) & (now_ns - last_t_ns > self.stale_after_ns)).any(axis=0)
+        return (crossed * Q_CROSSED | off_grid * Q_OFF_GRID | stale * Q_STALE).astype(np.uint8)
 
     def delta(self, local_rows: np.ndarray, now_ns: int, quality: np.ndarray | None = None) -> BookState:
         """The full state of ``local_rows`` for a BookDelta message (copies, safe to send); ``quality``: their flags

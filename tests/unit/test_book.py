@@ -132,3 +132,22 @@ def test_a_row_stale_when_its_quantum_ended_stays_stale_though_the_step_ends_lat
     changed, quality = book.apply_quanta(rows, ((1, 900), (1, 5_000)))   # the step ends at t=5,000
     assert changed.tolist() == [0] and quality.tolist() == [0]
     assert book.quality(changed, 5_000).tolist() == [1]                   # judged at the step's end: stale
+
+
+def test_quality_flags_name_a_crossed_an_off_grid_and_a_stale_venue_row_by_row() -> None:
+    from core.book import ASK, BID, Q_CROSSED, Q_OFF_GRID, Q_STALE
+    book = ShardBook(np.arange(5), stale_after_ns=1_000)
+    book.books[:, :, BID] = 70_000
+    book.books[:, :, ASK] = 70_100
+    book.last_t_ns[:] = 5_000
+    book.books[1, 1, BID] = 70_100                 # row 1: NXT locked (bid = ask)
+    book.books[0, 2, ASK] = 70_150                 # row 2: KRX ask between two 100-KRW ticks
+    book.last_t_ns[1, 3] = 3_000                   # row 3: NXT quiet for 2,000 ns > 1,000
+    book.last_t_ns[0, 4] = 0                       # row 4: KRX never quoted: not stale
+    book.books[0, 4] = 0
+    flags = book.quality(np.arange(5), 5_000)
+    assert flags.tolist() == [0, Q_CROSSED, Q_OFF_GRID, Q_STALE, 0]
+    # per-row times: row 0 judged late enough to be stale on both venues
+    per_row = book._flags(np.array([0, 1]), np.array([9_000, 5_000]), book.last_t_ns[:, [0, 1]])
+    assert per_row.tolist() == [Q_STALE, Q_CROSSED]
+    assert book.quality(np.zeros(0, dtype=np.int64), 5_000).dtype == np.uint8
