@@ -223,7 +223,11 @@ class ShardBook:
             off[pos] = (quoted % tick_size(quoted)) != 0
         off_grid = off.any(axis=(0, 2))
         stale = ((last_t_ns > 0) & (now_ns - last_t_ns > self.stale_after_ns)).any(axis=0)
-        return (crossed * Q_CROSSED | off_grid * Q_OFF_GRID | stale * Q_STALE).astype(np.uint8)
+        out = np.zeros(len(local_rows), dtype=np.uint8)
+        out[crossed] |= Q_CROSSED
+        out[off_grid] |= Q_OFF_GRID
+        out[stale] |= Q_STALE
+        return out
 
     def delta(self, local_rows: np.ndarray, now_ns: int, quality: np.ndarray | None = None) -> BookState:
         """The full state of ``local_rows`` for a BookDelta message (copies, safe to send); ``quality``: their flags
