@@ -126,14 +126,11 @@ class SpreadEngine(EngineActor):
             self._build(msg.t_ns)
             assert self.state is not None
         self.down.discard(msg.shard_id)      # a (re)started shard is reporting again
-        if msg.step <= self.done_step or (self.step >= 0 and msg.step < self.step):
-            # a late answer to a step already evaluated: a replacement shard handed the in-flight step its dead
-            # predecessor had answered before it died. Its book is the shard's newest (applied), but it must not
-            # restart the step bookkeeping: that dropped the current step's other answers and the run stalled
-            self.state.apply_delta(msg.sym, msg.krx, msg.nxt, msg.tick_arrival_ns, msg.tick_t_ns, msg.quality)
-            self.late_deltas += 1
-            return
-        if msg.step != self.step:
+        # a late answer to a step already evaluated: a replacement shard handed the in-flight step its dead
+        # predecessor had answered before it died. Its book is the shard's newest (applied), but it must not
+        # restart the step bookkeeping: that dropped the current step's other answers and the run stalled
+        late = msg.step <= self.done_step or (self.step >= 0 and msg.step < self.step)
+        if not late and msg.step != self.step:
             self.step = msg.step
             self.expected = set(msg.shard_ids)
             self.received = set()
@@ -141,6 +138,9 @@ class SpreadEngine(EngineActor):
             self.step_syms = []
             self._roll_costs(msg.t_ns)
         self.state.apply_delta(msg.sym, msg.krx, msg.nxt, msg.tick_arrival_ns, msg.tick_t_ns, msg.quality)
+        if late:
+            self.late_deltas += 1
+            return
         if len(msg.sym):
             self.step_syms.append(msg.sym)
         self.received.add(msg.shard_id)

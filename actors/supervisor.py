@@ -255,19 +255,13 @@ class Supervisor(OperatorGateway, EngineActor):
             return
         if isinstance(msg.payload, str) and msg.payload.startswith("stop-timeout:") and self.finished is None:
             who = msg.payload.split(":", 1)[1]
-            self.receiveMsg_SessionFinished(SessionFinished(
-                t_ns=int(self._detail("bridge").get("t_ns", 0)), step=int(self._detail("bridge").get("step", 0)),
-                reason=f"{who} died", flat=bool(self._detail("pair_manager").get("flat", False)),
-                error=f"the run did not finish cleanly {DEAD_CHILD_STOP_S:g} s after {who} died: open pairs may "
-                      f"remain — check the broker's positions and the audit log"), self.myAddress)
+            self._end_unfinished(f"{who} died", f"the run did not finish cleanly {DEAD_CHILD_STOP_S:g} s after {who} "
+                                                f"died")
             return
         if msg.payload == "launcher-gone-timeout" and self.finished is None:
             # nobody is left to stop this engine: an orderly stop that cannot finish must not leave it running
-            self.receiveMsg_SessionFinished(SessionFinished(
-                t_ns=int(self._detail("bridge").get("t_ns", 0)), step=int(self._detail("bridge").get("step", 0)),
-                reason="the launcher is gone", flat=bool(self._detail("pair_manager").get("flat", False)),
-                error=f"the run did not finish {self._launcher_gone_stop_s():g} s after its launcher went: open pairs "
-                      f"may remain — check the broker's positions and the audit log"), self.myAddress)
+            self._end_unfinished("the launcher is gone", f"the run did not finish {self._launcher_gone_stop_s():g} s "
+                                                         f"after its launcher went")
             return
         if msg.payload == "self-shutdown":
             self._shut_the_system_down()
@@ -368,6 +362,13 @@ class Supervisor(OperatorGateway, EngineActor):
         elif self.report is not None:
             self.wakeupAfter(dt.timedelta(seconds=SELF_SHUTDOWN_DELAY_S), payload="self-shutdown")
         # otherwise the report is on its way: receiveMsg_RunReport shuts the system down after it
+
+    def _end_unfinished(self, reason: str, what: str) -> None:
+        """End a run whose stop could not finish: the report is made from what the actors hold now."""
+        self.receiveMsg_SessionFinished(SessionFinished(
+            t_ns=int(self._detail("bridge").get("t_ns", 0)), step=int(self._detail("bridge").get("step", 0)),
+            reason=reason, flat=bool(self._detail("pair_manager").get("flat", False)),
+            error=f"{what}: open pairs may remain — check the broker's positions and the audit log"), self.myAddress)
 
     def _launcher_gone_stop_s(self) -> float:
         """How long a stop without a launcher may take: the stop's own bound plus a margin."""

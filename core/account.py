@@ -134,6 +134,11 @@ def pair_claim(orders: Iterable[OrderView], buy_bound_px: int, fee_bps: float) -
     return Claim(sell_open, need * px * (1.0 + fee_bps / 10_000.0))
 
 
+def _free(held: int, locked: int, claimed: int) -> int:
+    """Shares a new sell may use: ``held`` − ``locked`` by the broker − ``claimed`` by open orders (never < 0)."""
+    return max(0, held - locked - max(claimed, 0))
+
+
 class AccountModel:
     """Holdings, orderable cash and reconciliation of one account (see the module docstring).
 
@@ -263,7 +268,7 @@ class AccountModel:
 
     def sellable(self, code: str, claimed: int = 0) -> int:
         """Shares of ``code`` a new sell may use: held − locked by the broker − ``claimed`` by open orders."""
-        return max(0, self._held.get(code, 0) - self._locked.get(code, 0) - max(claimed, 0))
+        return _free(self._held.get(code, 0), self._locked.get(code, 0), claimed)
 
     def holdings_of(self, codes: Iterable[str], claimed: Mapping[str, int]) -> list[tuple[str, int, int]]:
         """``(code, held, sellable)`` of each of ``codes`` (sellable after ``claimed`` shares): :meth:`held` and
@@ -272,7 +277,7 @@ class AccountModel:
         out = []
         for c in codes:
             h = held.get(c, 0)
-            out.append((c, h, max(0, h - locked.get(c, 0) - max(claimed.get(c, 0), 0))))
+            out.append((c, h, _free(h, locked.get(c, 0), claimed.get(c, 0))))
         return out
 
     def cash_available(self, claimed_krw: float = 0.0) -> float:

@@ -869,23 +869,21 @@ class PairDesk:
 
     def account_view(self) -> list[AccountRow]:
         """Every code of the universe as the account sees it now (``arbctl symbols --account``)."""
-        shares, _ = self.claims()
         rows = []
         slice_qty = self.cfg.execution.slice_qty
-        for c in self.codes:
-            sellable = self.account.sellable(c, shares.get(c, 0))
-            held = self.risk.held.get(c)
+        for c, held, sellable in self.inventory():
+            frozen = self.risk.held.get(c)
             if not self.account.holdings_known:
                 why = "account not reported yet"
-            elif held is not None:
-                why = f"frozen until re-armed: {held[1]}"
-            elif self.account.held(c) < slice_qty:
+            elif frozen is not None:
+                why = f"frozen until re-armed: {frozen[1]}"
+            elif held < slice_qty:
                 why = "no holdings"
             elif sellable < slice_qty:
                 why = "shares locked or claimed"
             else:
                 why = ""
-            rows.append(AccountRow(c, self.account.held(c), sellable, self.account.expected(c), not why, why))
+            rows.append(AccountRow(c, held, sellable, self.account.expected(c), not why, why))
         return rows
 
     # -- the machines ------------------------------------------------------------------------------------
