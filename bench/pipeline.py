@@ -11,8 +11,9 @@ one JSON object (latencies in milliseconds, wall time inside the engine):
 
 ``local`` = the bridge in the engine's own ActorSystem (the default single-machine layout);
 ``host`` = the bridge in a separate Kiwoom host ActorSystem joined over TCP (the production
-layout). ``updates_lost`` = rows the bridge sent minus rows the shards consumed. ``cpu_percent``
-is the CPU time of every engine process over the wall time (100 = one core busy).
+layout). ``updates_lost`` = rows the bridge sent minus rows the shards consumed. A run that does not finish
+within its bound, or whose report does not come, prints ``error`` saying which, with the counts unknown (null),
+never as lost rows. ``cpu_percent`` is the CPU time of every engine process over the wall time (100 = one core busy).
 
 ``floor`` (printed first, then ``ratio_to_floor`` on each layout) is the evaluation without the design around
 it: a feeder process delivers the same market (made beforehand by the bridge's own
@@ -34,6 +35,9 @@ from typing import Any
 
 import click
 
+#: How long the benchmark waits for the run report once the run has finished (an overloaded run's report holds
+#: every tick's figures and can take tens of seconds on a slow machine).
+REPORT_WAIT_S = 180
 TARGETS = {"local": {"tick_to_signal_p95_ms": 5.0, "tick_to_signal_p99_ms": 15.0},
            "host": {"tick_to_signal_p95_ms": 10.0}}
 
@@ -93,14 +97,26 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
         rt.start()
         procs = _engine_processes([port, host_port])
         cpu0, w0 = _cpu_seconds(procs), time.monotonic()
-        st = rt.wait_finished(seconds * 3 + 60, poll_s=1.0)
+        bound_s = seconds * 3 + 60
+        st = rt.wait_finished(bound_s, poll_s=1.0)
         wall = time.monotonic() - w0
         cpu1 = _cpu_seconds(procs)
         status = dict(st.detail) if st is not None else {}
-        rep = rt.report(60)
+        finished = st is not None and st.finished
+        rep = rt.report(REPORT_WAIT_S)
         report = rep.report if rep is not None else {}
     finally:
         rt.shutdown()
+    if not finished or rep is None:
+        # an overloaded engine can take long to wind down and report: say so, never count the rows as lost
+        why = (f"the run had not finished {bound_s:g} s after it started" if not finished
+               else f"no run report within {REPORT_WAIT_S} s of the end")
+        result.update({"error": why, "updates_sent": int(status.get("bridge.rows", 0)) or None,
+                       "updates_consumed": None, "updates_lost": None,
+                       "steps": int(status.get("bridge.step", 0)) or None, "met": False,
+                       "cpu_percent": round(100.0 * (cpu1 - cpu0) / wall, 1) if wall > 0 else None,
+                       "targets": TARGETS[layout]})
+        return result
     lat = report.get("latency_ms", {})
 
     def pick(name: str) -> dict:
