@@ -116,6 +116,7 @@ class RealTimeFeed:
         self._md = market_data
         self._md_last_ns = 0                                 # the latest delivery scheduled (the feed stays in order)
         self._real_types: dict[str, frozenset[str]] = {}     # wire code → real types delivered
+        self._wire: dict[tuple[str, str], str] = {}          # (code, venue) → wire code, made once each
         self.max_codes_per_screen: int | None = MAX_CODES_PER_SCREEN
 
     # -- registration ---------------------------------------------------------------------------------
@@ -223,7 +224,9 @@ class RealTimeFeed:
             data = {}
         if not self._conn.connected:
             return
-        wire = wire_code(ev.code, ev.venue)
+        wire = self._wire.get((ev.code, ev.venue))
+        if wire is None:
+            wire = self._wire[(ev.code, ev.venue)] = wire_code(ev.code, ev.venue)
         rts = self._real_types.get(wire)
         if not rts or ev.real_type not in rts:
             return

@@ -127,3 +127,19 @@ def test_recording_reader_refuses_al_raw_codes(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="raw_code '005930_AL' contradicts") as info:
         DecodedRecording(path)
     assert info.value.row == 0 and info.value.column == "raw_code"
+
+
+def test_real_data_times_are_the_kst_second_of_each_event_in_any_order() -> None:
+    """FID 20/21 and the VI times: Asia/Seoul HHMMSS of the event's own second (the text of the last second asked
+    for is reused, so going back and forth across seconds and midnight must still give each one's own)."""
+    import datetime as dt
+
+    from core.clock import ns_from_kst
+    from kiwoom_bridge.emulator.wire_format import hhmmss
+
+    day = dt.date(2026, 11, 20)
+    t = ns_from_kst(day, dt.time(9, 0, 0))
+    eve = ns_from_kst(day, dt.time(23, 59, 59))
+    times = (t, t + 999_999_999, t + 1_000_000_000, t - 1, t, eve, eve + 1_000_000_000, eve)
+    assert [hhmmss(x) for x in times] == ["090000", "090000", "090001", "085959", "090000", "235959", "000000",
+                                          "235959"]
