@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 from thespian.actors import ActorAddress, ActorExitRequest, WakeupMessage, requireCapability
 
-from actors.base import EngineActor
+from actors.base import EngineActor, wall_ns
 from config.schema import EngineConfig
+from core.clock_offset import ClockOffset
 from core.desk_events import (
     ArmRequested,
     ConfigReplaced,
@@ -53,6 +54,8 @@ from kiwoom_bridge.bridge_core import BridgeCore, BridgeError
 from kiwoom_bridge.step_events import step_events
 from protocol.control import (
     ArmCode,
+    ClockEcho,
+    ClockProbe,
     Detail,
     RecoverPairManager,
     RecoverThrottler,
@@ -78,6 +81,11 @@ from protocol.wiring import (
 NS_PER_MS = 1_000_000
 #: Paced runs: the longest wall time the engine goes without a step when nothing happens.
 IDLE_STEP_WALL_NS = 20 * NS_PER_MS
+#: Paced and live runs: the latency clock is probed against the engine's (:mod:`core.clock_offset`) this often at
+#: first, :data:`CLOCK_PROBES_FIRST` times, then every :data:`CLOCK_PROBE_EVERY_NS` (wall time).
+CLOCK_PROBE_FIRST_NS = 50 * NS_PER_MS
+CLOCK_PROBES_FIRST = 8
+CLOCK_PROBE_EVERY_NS = 1_000 * NS_PER_MS
 #: How long (engine time) the final account query may take before the run finishes without it.
 FINAL_QUERY_TIMEOUT_NS = 15_000 * NS_PER_MS
 #: Lockstep: at most this many quiet quanta merged into one step (bounds a step's rows and the shards' work).
@@ -148,6 +156,9 @@ class KiwoomBridge(EngineActor):
         self.edge_screen: EdgeScreen | None = None  # "could anything signal?" (lockstep's quiet quanta)
         self.quanta_merged = 0
         self.book_check: BookCheck | None = None   # the last touches of the last step handed out while stopping
+        self.latency_clock = ClockOffset()          # engine − this process's latency clock (paced and live runs)
+        self.clock_probes = 0
+        self.clock_probe_wall_ns = 0
 
     # -- set-up -------------------------------------------------------------------------------
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
@@ -169,6 +180,11 @@ class KiwoomBridge(EngineActor):
             log.error(self.error)
             self._finish(self.error)
             return
+        if msg.options.speed is not None or not self.core.simulated:
+            # latencies are wall times: until a probe says how this process's clock stands against the engine's
+            # (another machine's may be hours apart), the bridge's stamps carry no figure
+            self.core.latency_offset_ns = None
+            self._probe_clock()
         self.t_ns = self.core.now_ns()
         self.next_reconcile_ns = self.t_ns + msg.config.risk.reconcile_interval_s * 1_000_000_000
         self._report_replay_source()
@@ -454,11 +470,49 @@ class KiwoomBridge(EngineActor):
         if self.stop_reason is None:
             self.stop_reason = reason
 
+    # -- the latency clock ----------------------------------------------------------------------
+    def _probe_clock(self) -> None:
+        """Ask the Supervisor for the engine's latency clock (answered by :class:`ClockEcho`)."""
+        to = self._supervisor
+        if to is None:
+            return
+        self.clock_probes += 1
+        self.clock_probe_wall_ns = wall_ns()
+        self.send(to, ClockProbe(self.clock_probe_wall_ns))
+
+    def _maybe_probe_clock(self) -> None:
+        assert self.core is not None
+        if self.core.latency_offset_ns is None or self.clock_probes < CLOCK_PROBES_FIRST:
+            every = CLOCK_PROBE_FIRST_NS
+        else:
+            every = CLOCK_PROBE_EVERY_NS
+        if wall_ns() - self.clock_probe_wall_ns >= every:
+            self._probe_clock()
+
+    def _latency_clock_text(self) -> str:
+        """How the bridge's latency stamps stand against the engine's clock, for ``arbctl health``."""
+        if self.core is None or self.core.latency_offset_ns == 0 and not self.latency_clock.known:
+            return "the engine's (one process or lockstep)"
+        clk = self.latency_clock
+        if not clk.known:
+            return f"not known yet ({self.clock_probes} probes sent): no tick latency stamped"
+        if clk.same_clock:
+            return "the engine's (same machine, by probe)"
+        return (f"engine {(clk.offset_ns or 0) / 1e6:+.3f} ms ± {(clk.uncertainty_ns or 0) / 1e6:.3f} ms "
+                f"(another machine, by probe)")
+
+    def receiveMsg_ClockEcho(self, msg: ClockEcho, sender: ActorAddress) -> None:
+        self.latency_clock.observe(msg.sent_ns, msg.engine_ns, wall_ns())
+        if self.core is not None:
+            self.core.latency_offset_ns = self.latency_clock.offset_ns
+
     def _next_step(self) -> None:
         if self.finished or not self.started or not self.credited:
             return
         core, options = self.core, self.options
         assert core is not None and options is not None             # started: Configure ran
+        if options.speed is not None or not core.simulated:
+            self._maybe_probe_clock()
         if self.end_ns is not None and self.t_ns >= self.end_ns:
             self._request_stop(f"duration {options.duration_s:g} s reached")
         self._account_tick()
@@ -675,6 +729,6 @@ class KiwoomBridge(EngineActor):
                 ("credited", self.credited), ("quanta_merged", self.quanta_merged),
                 ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
                 ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
-                ("replay", self.replay_description),
+                ("replay", self.replay_description), ("latency_clock", self._latency_clock_text()),
                 ("account_queries", self.core.account_queries.requests
                  if self.core is not None and self.core.account_queries is not None else 0))

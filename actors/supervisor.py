@@ -17,7 +17,7 @@ from thespian.actors import (
     WakeupMessage,
 )
 
-from actors.base import EngineActor
+from actors.base import EngineActor, wall_ns
 from actors.operator_gateway import OperatorGateway
 from actors.runtime import process_alive, shutdown_detached
 from core.observations import ErrorRaised, ShardMoved, ShardsChecked
@@ -28,6 +28,8 @@ from protocol.control import (
     ActorHealth,
     ArmCode,
     ArmResult,
+    ClockEcho,
+    ClockProbe,
     FlushTelemetry,
     HealthReport,
     HealthRequest,
@@ -303,6 +305,10 @@ class Supervisor(OperatorGateway, EngineActor):
                                     heartbeat_age_s=age, msgs_in=c.msgs_in, msgs_out=c.msgs_out,
                                     pending=c.pending, restarts=c.restarts, system=c.system_label))
         return HealthReport(tuple(rows), time.time_ns())
+
+    def receiveMsg_ClockProbe(self, msg: ClockProbe, sender: ActorAddress) -> None:
+        """The bridge measures its latency clock against the engine's (:mod:`core.clock_offset`): answer at once."""
+        self.send(sender, ClockEcho(msg.sent_ns, wall_ns()))
 
     def receiveMsg_HealthRequest(self, msg: HealthRequest, sender: ActorAddress) -> None:
         if self.start is None:

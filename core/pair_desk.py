@@ -647,7 +647,7 @@ class PairDesk:
             view = m.orders.get(ev.ref) if m is not None else None
             if view is not None and view.role is OrderRole.TAKE:
                 self._take_sent_ns.setdefault(pid, ev.t_ns)
-            if view is not None and view.role is OrderRole.TAKE and ev.signal_ns:
+            if view is not None and view.role is OrderRole.TAKE and ev.signal_ns and ev.send_ns:
                 self._observe(LatencyObserved(ev.t_ns, LatencyStage.SIGNAL_TO_SEND, (ev.send_ns - ev.signal_ns) / 1e6))
             self._handle(pid, Sent(order_ref=ev.ref, now_ns=ev.t_ns))
         elif ev.outcome is SendOutcome.RATE_LIMITED:

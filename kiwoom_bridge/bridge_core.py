@@ -97,6 +97,9 @@ class BridgeCore:
         self.options = options
         self.backend = options.backend
         self.wall_ns = wall_ns
+        #: ``engine − bridge`` of the latency clocks (:mod:`core.clock_offset`): added to every latency stamp the
+        #: bridge hands out (tick arrivals, order sends); None = not known yet, the stamps are 0 (no figure)
+        self.latency_offset_ns: int | None = 0
         self.index = {s.code: i for i, s in enumerate(universe.symbols)}
         n = len(universe)
         self.last = np.zeros((2, n, 5), dtype=np.int64)       # bid, ask, bid_qty, ask_qty, last
@@ -329,7 +332,8 @@ class BridgeCore:
                 if self.last_t[v, i] == 0:
                     continue
                 b = self.last[v, i]
-                out.append((i, v, KIND_QUOTE, b[1], b[0], b[3], b[2], b[4], self.last_t[v, i], self.wall_ns()))
+                out.append((i, v, KIND_QUOTE, b[1], b[0], b[3], b[2], b[4], self.last_t[v, i],
+                            self.latency_stamp(self.wall_ns())))
         return np.array(out, dtype=L1_ROW_DTYPE) if out else empty_rows()
 
     # -- events from the facade --------------------------------------------------------------
@@ -375,11 +379,18 @@ class BridgeCore:
         if self.paced_arrival and self.speed:
             # the moment this tick would have reached us in real time (queueing in the bridge counts)
             arrival = self.wall_start_ns + int((u.t_ns - self.sim_start_ns) / self.speed)
+        off = self.latency_offset_ns
+        arrival = 0 if off is None else arrival + off
         self._rows.setdefault(shard, []).append(
             (i, v, KIND_TRADE if u.real_type == REAL_TYPE_TRADE else KIND_QUOTE, u.ask, u.bid, u.ask_qty, u.bid_qty,
              u.last,
              u.t_ns, arrival))
         self.updates_total += 1
+
+    def latency_stamp(self, wall_ns: int) -> int:
+        """A wall time of this process as a latency stamp on the engine's clock (0 while the offset is unknown)."""
+        off = self.latency_offset_ns
+        return 0 if off is None else wall_ns + off
 
     # -- driving the clock -------------------------------------------------------------------
     def start_clock(self) -> None:
@@ -473,7 +484,7 @@ class BridgeCore:
         intent = placed.intent
         hoga = hoga_for(intent.style)
         screen = self.cfg.kiwoom.screen_numbers.orders
-        send_ns = self.wall_ns()
+        send_ns = self.latency_stamp(self.wall_ns())
         guard_ns = self._guard()
         if guard_ns is None:
             return self._guard_refusal(intent.ref, send_ns, placed.signal_ns, placed)
@@ -486,7 +497,7 @@ class BridgeCore:
     def cancel(self, intent: CancelIntent) -> OrderSendResult:
         """SendOrder with the cancel order type (3/4 KRX, 23 NXT), price 0, the original order number."""
         screen = self.cfg.kiwoom.screen_numbers.orders
-        send_ns = self.wall_ns()
+        send_ns = self.latency_stamp(self.wall_ns())
         guard_ns = self._guard()
         if guard_ns is None:
             return self._guard_refusal(intent.ref, send_ns, 0, None)

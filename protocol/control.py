@@ -12,7 +12,8 @@ from core.pair_desk import RecoveredStep
 from protocol.compact_repr import compact_repr
 from protocol.steps import StepDone
 
-__all__ = ["AccountView", "AccountViewRequest", "ActorHealth", "ArmCode", "ArmResult", "Detail", "DetailValue",
+__all__ = ["AccountView", "AccountViewRequest", "ActorHealth", "ArmCode", "ArmResult", "ClockEcho", "ClockProbe",
+           "Detail", "DetailValue",
            "FlushTelemetry", "HealthReport", "HealthRequest", "Ping", "Pong", "RecoverPairManager",
            "RecoverThrottler", "RecoveryLog", "ReportRequest", "RunReport", "ScaleResult", "ScaleShards",
            "SessionFinished", "SignalsLost", "StatusReport", "StatusRequest", "StopEngine", "TelemetryFlushed",
@@ -41,6 +42,22 @@ class Pong:
     msgs_out: int
     pending: int
     detail: Detail = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClockProbe:
+    """Bridge → Supervisor (paced and live runs): what is your latency clock now? ``sent_ns``: the bridge's
+    monotonic clock when it sent this (see :mod:`core.clock_offset`)."""
+
+    sent_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockEcho:
+    """Supervisor → bridge: the probe's ``sent_ns`` and the engine's monotonic clock when it answered."""
+
+    sent_ns: int
+    engine_ns: int
 
 
 @dataclass(frozen=True, slots=True)

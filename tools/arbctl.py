@@ -390,6 +390,8 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo(f"VI        {len(in_vi)} code(s) in a volatility interruption now"
                    + (f": {', '.join(in_vi)}" if in_vi else "") + f"; {int(d.get('pm.vi_events') or 0)} since the start"
                    + (f"; signals held: {d['pm.market_held']}" if d.get("pm.market_held") else ""))
+    if d.get("bridge.latency_clock"):
+        click.echo(f"latency   stamped on {d['bridge.latency_clock']}")
     click.echo(f"finished  {'yes' if st.finished else 'no'}")
 
 

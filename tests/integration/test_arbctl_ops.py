@@ -122,6 +122,9 @@ def test_health_status_scale_against_a_running_engine(engine) -> None:
     assert lines[-1].split() == ["finished", "no"]
     sj = json.loads(arbctl("status", "--config", str(conf), "--json").stdout)
     assert sj["reachable"] is True and sj["finished"] is False and "armed" in sj
+    # a paced run's latencies: the bridge probed its clock against the engine's and found the one machine's
+    assert sj["detail"]["bridge.latency_clock"] == "the engine's (same machine, by probe)", sj["detail"]
+    assert "latency   stamped on the engine's (same machine, by probe)" in st.stdout
 
     sc = arbctl("scale", "--shards", "2", "--config", str(conf))
     assert sc.returncode == 0, sc.stdout + sc.stderr

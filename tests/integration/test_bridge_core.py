@@ -569,3 +569,45 @@ def test_replay_yields_the_recorded_quotes_and_then_reports_exhaustion(tmp_path:
     assert not exhausted_before_last
     assert core.source_exhausted()
     assert core.source.sizes_known
+
+
+def test_latency_stamps_are_on_the_engine_clock_and_carry_no_figure_while_it_is_unknown(cfg: Any,
+                                                                                         universe: Universe) -> None:
+    """A Kiwoom host on another machine: its monotonic clock is hours from the engine's. Until the bridge knows
+    the offset its tick arrivals and order sends carry no latency (0, never a figure hours off); once known,
+    every stamp is on the engine's clock (core.clock_offset)."""
+    # Prepare: a paced bridge whose wall clock is this test's (the host machine's), three hours behind the engine
+    offset = 3 * 3600 * NS_PER_S
+    wall = [1_000 * NS_PER_S]
+    cfg = load_config(overrides={"sim": {"date": DAY.isoformat(),
+                                         "account": {"holdings_default": 10_000, "cash_krw": 10**13}}})
+    core = BridgeCore(cfg, universe, RunOptions(backend="sim", speed=1.0), wall_ns=lambda: wall[0])
+    core.login()
+    assert core.register_session() == 0
+    core.register(0, tuple(screens_of(universe)), 0)
+    core.latency_offset_ns = None                       # as the bridge actor starts a paced run
+    core.start_clock()
+
+    # Act 1: two seconds of market while the offset is unknown, and an order sent then
+    wall[0] += 2 * NS_PER_S
+    core.advance_to(core.paced_target_ns())
+    code = "005930"
+    bid, _ = touch(core, code, "KRX")
+    unknown_send = core.place(intent("T1:take:1", code, "KRX", "SELL", 1, "10", bid))
+    unknown_rows = core.take(core.now_ns(), (0,)).rows[0]
+
+    # Act 2: the offset becomes known; two more seconds and another order
+    core.latency_offset_ns = offset
+    start = wall[0]
+    wall[0] += 2 * NS_PER_S
+    core.advance_to(core.paced_target_ns())
+    known_send = core.place(intent("T2:take:1", code, "KRX", "SELL", 1, "10", bid))
+    rows = core.take(core.now_ns(), (0,)).rows[0]
+
+    # Assert: no figure before; after, each arrival is its tick's due time on the host's clock + the offset
+    assert len(unknown_rows) and (unknown_rows["arrival_ns"] == 0).all()
+    assert unknown_send.outcome is SendOutcome.SENT and unknown_send.send_ns == 0
+    assert len(rows)
+    assert ((rows["arrival_ns"] > start + offset) & (rows["arrival_ns"] <= wall[0] + offset)).all()
+    assert known_send.send_ns == wall[0] + offset
+    assert (core.snapshot_rows(0)["arrival_ns"] == wall[0] + offset).all()
