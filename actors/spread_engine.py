@@ -46,6 +46,7 @@ class SpreadEngine(EngineActor):
         self.gap_steps = 0                  # steps evaluated while a shard of the step was down
         self.buffer: list[BookDelta] = []
         self.signals = 0
+        self.signals_by_time = 0            # signals on an unchanged book (a cooldown ended): no tick latency
         self.last_batch: SignalBatch | None = None
         self.step_syms: list[np.ndarray] = []
         self.costs_date: object = None
@@ -161,9 +162,11 @@ class SpreadEngine(EngineActor):
             self.observe(TicksCounted(self._t_ns, self.updates))
         for s in signals:
             self.observe(SignalObserved(self._t_ns, s.code, s.direction, s.net_krw, s.net_bps, s.qty))
-            if s.tick_arrival_ns:
+            if s.tick_arrival_ns and s.by_tick:     # a signal by time alone is no tick's latency (Signal)
                 self.observe(LatencyObserved(self._t_ns, LatencyStage.TICK_TO_SIGNAL,
                                              (s.signal_ns - s.tick_arrival_ns) / 1e6))
+            elif not s.by_tick:
+                self.signals_by_time += 1
         self.signals += len(signals)
         touches = self.state.touches(np.concatenate(self.step_syms)) if self.step_syms else None
         self.step_syms = []
@@ -194,6 +197,7 @@ class SpreadEngine(EngineActor):
 
     def detail(self) -> Detail:
         ev = self.state.evaluations if self.state else 0
-        return (("evaluations", ev), ("signals", self.signals), ("shards_down", len(self.down)),
+        return (("evaluations", ev), ("signals", self.signals), ("signals_by_time", self.signals_by_time),
+                ("shards_down", len(self.down)),
                 ("gap_steps", self.gap_steps), ("late_deltas", self.late_deltas), ("step", self.step),
                 ("done_step", self.done_step))

@@ -225,7 +225,7 @@ def _floor_evaluator(conn: Any, out: Any, symbols: int, rate: float) -> None:
         state.apply_delta(**book.delta(changed, t_ns))
         signals, _ = state.evaluate(t_ns, time.monotonic_ns())
         consumed += len(rows)
-        lat_ms.extend((s.signal_ns - s.tick_arrival_ns) / 1e6 for s in signals if s.tick_arrival_ns)
+        lat_ms.extend((s.signal_ns - s.tick_arrival_ns) / 1e6 for s in signals if s.tick_arrival_ns and s.by_tick)
     sent = conn.recv()
     out.send({"lat_ms": lat_ms, "consumed": consumed, "sent": sent})
 

@@ -17,7 +17,10 @@ class Signal:
 
     Prices KRW, sizes shares; ``net_krw`` per share, unrounded, after fees and tax; ``net_bps`` of the
     buy price. ``t_tick_ns`` is the engine clock of the newest tick behind it; ``tick_arrival_ns`` and
-    ``signal_ns`` are monotonic wall times (the Tick→Signal and Signal→Send latency origins).
+    ``signal_ns`` are monotonic wall times (the Tick→Signal and Signal→Send latency origins). ``by_tick``: a tick
+    of this code arrived since the previous evaluation (the signal is that tick's); False when the book is unchanged
+    and the code became eligible by time alone (its flicker cooldown ended): ``tick_arrival_ns`` is then the last
+    tick's, older by the wait, and is no Tick→Signal latency.
     """
 
     code: str
@@ -33,6 +36,7 @@ class Signal:
     t_tick_ns: int
     tick_arrival_ns: int
     signal_ns: int
+    by_tick: bool = True
 
 
 @dataclass(frozen=True, slots=True)

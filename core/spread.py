@@ -156,11 +156,12 @@ class SpreadState:
         if dropped.any():
             self.cooldown_until_ns[dropped] = now_ns + self.params.cooldown_ns
         fire = np.flatnonzero(ok & (self.dirty | ~self.was_eligible))
+        by_tick = self.dirty[fire]
         self.was_eligible = ok.copy()
         self.dirty[:] = False
         signals = [self._signal(int(i), Direction.from_kernel_code(int(direction[i])), float(net_krw[i]),
-                                float(net_bps[i]), now_ns, wall_ns)
-                   for i in fire]
+                                float(net_bps[i]), now_ns, wall_ns, bool(t))
+                   for i, t in zip(fire, by_tick, strict=True)]
         return signals, int(ok.sum())
 
     def touches(self, sym: np.ndarray) -> L1Touches:
@@ -190,7 +191,8 @@ class SpreadState:
         """Hold ``sym`` ineligible until ``until_ns`` (engine clock)."""
         self.cooldown_until_ns[sym] = max(int(self.cooldown_until_ns[sym]), int(until_ns))
 
-    def _signal(self, i: int, d: Direction, net_krw: float, net_bps: float, now_ns: int, wall_ns: int) -> Signal:
+    def _signal(self, i: int, d: Direction, net_krw: float, net_bps: float, now_ns: int, wall_ns: int,
+                by_tick: bool) -> Signal:
         if d is Direction.A:       # buy KRX ask, sell NXT bid
             buy_px, sell_px = int(self.krx_ask[i]), int(self.nxt_bid[i])
             buy_q, sell_q = int(self.krx_ask_qty[i]), int(self.nxt_bid_qty[i])
@@ -200,4 +202,4 @@ class SpreadState:
         return Signal(code=self.codes[i], sym=i, direction=d, qty=self.params.slice_qty,
                       buy_px=buy_px, sell_px=sell_px, buy_qty_visible=buy_q, sell_qty_visible=sell_q,
                       net_krw=net_krw, net_bps=net_bps, t_tick_ns=int(self.tick_t_ns[i]) or now_ns,
-                      tick_arrival_ns=int(self.tick_arrival_ns[i]), signal_ns=wall_ns)
+                      tick_arrival_ns=int(self.tick_arrival_ns[i]), signal_ns=wall_ns, by_tick=by_tick)

@@ -70,6 +70,17 @@ def test_a_spread_that_flickers_off_is_held_back_for_the_cooldown(state: SpreadS
     assert state.evaluate(T0 + 110 * MS - 1, 0) == ([], 0)
     sigs, _ = state.evaluate(T0 + 110 * MS, 0)                          # exactly at the end: signalled
     assert [x.code for x in sigs] == ["005930"]
+    # ... by time alone: its tick came 90 ms before, so the signal is not that tick's (no Tick→Signal figure)
+    assert [(x.by_tick, x.tick_arrival_ns) for x in sigs] == [(False, T0 + 20 * MS + 7)]
+
+
+def test_a_signal_is_its_ticks_only_when_the_book_changed_since_the_last_evaluation(state: SpreadState) -> None:
+    book(state, 0, *RICH_NXT)
+    (first,), _ = state.evaluate(T0, 0)
+    assert first.by_tick                                                 # the tick that made it eligible
+    book(state, 0, (74_900, 75_000, 500, 500), (75_500, 75_600, 300, 300), t_ns=T0 + 20 * MS)
+    (again,), _ = state.evaluate(T0 + 20 * MS, 0)
+    assert again.by_tick and again.tick_arrival_ns == T0 + 20 * MS + 7
 
 
 def test_a_cooldown_set_by_the_pair_manager_holds_the_symbol(state: SpreadState) -> None:
