@@ -490,7 +490,7 @@ class KiwoomBridge(EngineActor):
             self._probe_clock()
 
     def _latency_clock_text(self) -> str:
-        """How the bridge's latency stamps stand against the engine's clock, for ``arbctl health``."""
+        """How the bridge's latency stamps stand against the engine's clock (``arbctl status``, its detail)."""
         if self.core is None or self.core.latency_offset_ns == 0 and not self.latency_clock.known:
             return "the engine's (one process or lockstep)"
         clk = self.latency_clock

@@ -379,8 +379,7 @@ class BridgeCore:
         if self.paced_arrival and self.speed:
             # the moment this tick would have reached us in real time (queueing in the bridge counts)
             arrival = self.wall_start_ns + int((u.t_ns - self.sim_start_ns) / self.speed)
-        off = self.latency_offset_ns
-        arrival = 0 if off is None else arrival + off
+        arrival = self.latency_stamp(arrival)
         self._rows.setdefault(shard, []).append(
             (i, v, KIND_TRADE if u.real_type == REAL_TYPE_TRADE else KIND_QUOTE, u.ask, u.bid, u.ask_qty, u.bid_qty,
              u.last,
