@@ -20,7 +20,7 @@ def signed_price(p: int, ref: int) -> str:
 
 class _SecondText:
     """The HHMMSS text of the second last asked for: every real-data event carries its time, and events come
-    many to a second (formatting each one cost 5 % of a dense replay)."""
+    many to a second (formatting each one was 5 % of a dense replay's profile)."""
 
     __slots__ = ("last",)
 
