@@ -721,8 +721,6 @@ class KiwoomBridge(EngineActor):
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender: ActorAddress) -> None:
         self.finished = True
-        if self.core is not None and self.core.remote is not None:
-            self.core.remote.close()            # the emulated control's own process ends with the bridge
 
     def detail(self) -> Detail:
         return (("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),

@@ -1,7 +1,6 @@
 """Tick-path benchmark through the real actors: 800 symbols × 2 venues at 20,000 L1 updates/s.
 
     python -m bench.pipeline [--seconds 60] [--rate 20000] [--symbols 800] [--layout local|host|both]
-                             [--emulator process|inline|both]
 
 The emulator's synthetic market is paced at real time (``--speed 1``) so ticks arrive at the
 bridge at the stated rate; the engine runs its default configuration. For each layout it prints
@@ -12,9 +11,7 @@ one JSON object (latencies in milliseconds, wall time inside the engine):
 
 ``local`` = the bridge in the engine's own ActorSystem (the default single-machine layout);
 ``host`` = the bridge in a separate Kiwoom host ActorSystem joined over TCP (the production
-layout). ``emulator`` says where the emulated control (the synthetic market, the exchanges, the encoding) ran:
-``process`` = a process of its own beside the bridge, as the OCX is native code beside it live (the default of a
-paced sim, :mod:`kiwoom_bridge.emulator.remote`); ``inline`` = the bridge's own process. ``updates_lost`` = rows the bridge sent minus rows the shards consumed. A run that does not finish
+layout). ``updates_lost`` = rows the bridge sent minus rows the shards consumed. A run that does not finish
 within its bound, or whose report does not come, prints ``error`` saying which, with the counts unknown (null),
 never as lost rows. ``cpu_percent`` is the CPU time of every engine process over the wall time (100 = one core busy).
 
@@ -77,7 +74,7 @@ def _cpu_seconds(procs: list) -> float:
     return total
 
 
-def run_layout(layout: str, symbols: int, rate: float, seconds: float, emulator: str = "process") -> dict:
+def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
     from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
     from core.universe import Universe
@@ -93,10 +90,9 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float, emulator:
         "telemetry": {"heartbeat_interval_ms": 1000},
     })
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{layout}-"))
-    opts = RunOptions(backend="sim", speed=1.0, duration_s=seconds, run_dir=str(run_dir),
-                      emulator_process=emulator == "process")
+    opts = RunOptions(backend="sim", speed=1.0, duration_s=seconds, run_dir=str(run_dir))
     rt = EngineRuntime(cfg, uni, opts, bridge_layout=layout)
-    result: dict = {"symbols": symbols, "rate": rate, "seconds": seconds, "layout": layout, "emulator": emulator}
+    result: dict = {"symbols": symbols, "rate": rate, "seconds": seconds, "layout": layout}
     try:
         rt.start()
         procs = _engine_processes([port, host_port])
@@ -268,26 +264,22 @@ def run_floor(symbols: int, rate: float, seconds: float) -> dict[str, Any]:
 @click.option("--rate", type=float, default=20_000.0, show_default=True, help="L1 updates per second.")
 @click.option("--symbols", type=int, default=800, show_default=True)
 @click.option("--layout", type=click.Choice(["local", "host", "both"]), default="both", show_default=True)
-@click.option("--emulator", type=click.Choice(["process", "inline", "both"]), default="process", show_default=True,
-              help="Where the emulated control runs: its own process (the default of a paced sim), the bridge's "
-                   "process (as before 2026-12-03), or both side by side.")
-def main(seconds: float, rate: float, symbols: int, layout: str, emulator: str) -> None:
+def main(seconds: float, rate: float, symbols: int, layout: str) -> None:
     """Tick-to-signal through the actors at a sustained load, JSON lines."""
     layouts = ("local", "host") if layout == "both" else (layout,)
-    emulators = ("inline", "process") if emulator == "both" else (emulator,)
     floor = run_floor(symbols, rate, seconds)
     print(json.dumps(floor), flush=True)
     floor_p95 = floor["tick_to_signal"].get("p95")
-    for name, emu in ((n, e) for n in layouts for e in emulators):
+    for name in layouts:
         try:
-            res = run_layout(name, symbols, rate, seconds, emu)
+            res = run_layout(name, symbols, rate, seconds)
             p95 = res.get("tick_to_signal", {}).get("p95")
             res["floor_p95_ms"] = floor_p95
             res["ratio_to_floor"] = round(p95 / floor_p95, 2) if p95 and floor_p95 else None
             res["target_ratio_to_floor"] = 4.0
             print(json.dumps(res), flush=True)
         except Exception as exc:  # noqa: BLE001 - a failed layout is reported, the next one still runs
-            print(json.dumps({"layout": name, "emulator": emu, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+            print(json.dumps({"layout": name, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
 
 
 if __name__ == "__main__":

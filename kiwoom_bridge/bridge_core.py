@@ -36,7 +36,6 @@ from kiwoom_bridge.types import REAL_TYPE_TRADE, ConnectionEvent, L1Update
 
 if TYPE_CHECKING:
     from core.spread import EdgeScreen
-    from kiwoom_bridge.emulator.remote import FeederClock, RemoteControl
     from kiwoom_bridge.emulator.scheduler import SimScheduler
     from kiwoom_bridge.emulator.source import MarketSource
     from protocol.wiring import RunOptions
@@ -44,6 +43,12 @@ if TYPE_CHECKING:
 #: FIDs registered with every code: 주식체결 and 주식호가잔량 (the best level), and VI발동/해제 (SPEC §11).
 QUOTE_FIDS = "10;11;12;13;15;20;27;28;41;51;61;71;9068;1225;1221;1224;9069"
 SESSION_FIDS = "215;20;214"
+#: A replay's clock starts this long before the first recorded row. Login (CommConnect →
+#: OnEventConnect, 100 ms in the emulator) and the screen registrations run on that clock; rows it
+#: passed before the screens existed would reach the exchange books but never the engine.
+REPLAY_LEAD_NS = 1_000_000_000
+#: The account the emulated user holds when KIWOOM_ACCOUNT is not set.
+EMULATOR_ACCOUNT = "8012345611"
 
 
 class BridgeError(RuntimeError):
@@ -105,7 +110,7 @@ class BridgeCore:
         self._rows: dict[int, list[tuple[int, ...]]] = {}    # shard id -> L1 rows (L1_ROW_DTYPE fields)
         self._events: list[StepEvent] = []
         self._foreign_feeds: set[str] = set()
-        self.scheduler: SimScheduler | FeederClock | None = None    # the emulator's clock (sim and replay)
+        self.scheduler: SimScheduler | None = None       # the emulator's clock (sim and replay)
         self.source: MarketSource | None = None          # SyntheticMarket or ReplaySource
         self.sim_start_ns = 0
         self.speed = options.speed
@@ -115,7 +120,6 @@ class BridgeCore:
         self.order_seq = 0
         self.updates_total = 0
         self.paced_arrival = False
-        self.remote: RemoteControl | None = None       # the emulated control in its own process (paced sim)
         if control is None:
             control = self._make_control()
         from kiwoom_bridge.openapi import OpenApi
@@ -143,6 +147,7 @@ class BridgeCore:
     # -- backend construction ----------------------------------------------------------------
     def _make_control(self) -> Any:
         cfg = self.cfg
+        codes = tuple(s.code for s in self.universe.symbols)
         if self.backend == "kiwoom":
             import sys
 
@@ -158,30 +163,35 @@ class BridgeCore:
                 else:
                     self._qt_app = QApplication.instance() or QApplication([])
             return OpenApi.create_control("kiwoom")
-        from kiwoom_bridge.emulator.backend import EmulatedBackendError, build_emulated_backend
-        if self._emulator_in_own_process():
-            from kiwoom_bridge.emulator.remote import RemoteControl
-            remote = RemoteControl(cfg, self.universe, self.options)
-            self.remote = remote
-            self.sim_start_ns = remote.start_ns
-            self.scheduler = remote.clock
-            return remote
-        try:
-            backend = build_emulated_backend(cfg, self.universe, self.options)
-        except EmulatedBackendError as exc:
-            raise BridgeError(str(exc)) from None
-        self.source = backend.source
-        self.sim_start_ns = backend.start_ns
-        self.scheduler = backend.scheduler
-        return backend.control
-
-    def _emulator_in_own_process(self) -> bool:
-        """A paced sim runs the emulated control in a process of its own (:mod:`kiwoom_bridge.emulator.remote`),
-        so the bridge's process does only what it does live; a backtest (``--speed max``, lockstep, in one process)
-        and a paced replay keep it here, as does a test that drives the wall clock itself."""
-        import sys
-        return (self.options.emulator_process and self.backend == "sim" and self.speed is not None
-                and self.wall_ns is time.monotonic_ns and sys.platform != "win32")
+        from kiwoom_bridge.emulator.control import EmulatedControl
+        from kiwoom_bridge.emulator.scheduler import SimScheduler
+        if self.backend == "sim":
+            from kiwoom_bridge.emulator.synthetic import SyntheticMarket
+            _, start = session_start_ns(cfg)
+            seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
+            markets = {s.code: str(s.market) for s in self.universe.symbols}
+            source: MarketSource = SyntheticMarket(codes, markets=markets, start_ns=start, params=cfg.sim.market,
+                                                   seed=seed)
+        elif self.backend == "replay":
+            from kiwoom_bridge.emulator.replay import ReplaySource
+            if not self.options.replay_file:
+                raise BridgeError("the replay backend needs a recording file")
+            source = ReplaySource(self.options.replay_file, universe_codes=codes,
+                                  assumed_visible_qty=cfg.replay.assumed_visible_qty)
+            start = source.start_ns - REPLAY_LEAD_NS
+        else:
+            raise BridgeError(f"unknown backend {self.backend!r} (sim | replay | kiwoom)")
+        self.source = source
+        self.sim_start_ns = start
+        self.scheduler = scheduler = SimScheduler(start)
+        seed = self.options.seed if self.options.seed is not None else cfg.sim.seed
+        from core.session import SessionClock
+        # the emulated user holds the account the operator names (any number works in sim and replay)
+        account = os.environ.get("KIWOOM_ACCOUNT", "").strip() or EMULATOR_ACCOUNT
+        return EmulatedControl(scheduler, source, cfg, codes, seed,
+                               markets={s.code: str(s.market) for s in self.universe.symbols},
+                               names={s.code: s.name for s in self.universe.symbols},
+                               is_trading_day=SessionClock(cfg.sessions).is_trading_day, account=account)
 
     @property
     def simulated(self) -> bool:
@@ -255,14 +265,11 @@ class BridgeCore:
 
     def close(self) -> None:
         """End of the session: drop every real-time registration. (Kiwoom's ``CommTerminate`` is no longer
-        supported; the OCX's connection ends when the host process exits.) An emulated control in its own process
-        is stopped."""
+        supported; the OCX's connection ends when the host process exits.)"""
         try:
             self.api.set_real_remove("ALL", "ALL")
         except Exception:  # noqa: BLE001 - closing must never fail the report
             pass
-        if self.remote is not None:
-            self.remote.close()
 
     def server(self) -> str:
         """``mock`` (모의투자) or ``real`` (실서버), as the logged-in control says; ``""`` before login."""
@@ -391,8 +398,6 @@ class BridgeCore:
         self.paced_arrival = self.simulated and self.speed is not None
         if self.scheduler is not None:                  # simulated
             self.sim_start_ns = self.scheduler.now_ns
-        if self.remote is not None:
-            self.remote.pace(self.sim_start_ns, self.wall_start_ns, self.speed or 1.0)
 
     def paced_target_ns(self) -> int:
         """Engine time the wall clock has reached at ``--speed X``."""
@@ -406,13 +411,12 @@ class BridgeCore:
         return self.source is not None and self.source.peek_time_ns() is None
 
     def advance_to(self, t_ns: int) -> None:
-        if self.remote is not None:                     # the emulator's process applies the storm window
-            self.remote.advance_to(t_ns)
-        elif self.scheduler is not None:                # simulated
-            from kiwoom_bridge.emulator.backend import storm_308_in_force
-            storm = storm_308_in_force(self.cfg, self.scheduler.now_ns)
-            if storm is not None:
-                self.control.faults.storm_308 = storm
+        if self.scheduler is not None:                  # simulated
+            win = self.cfg.sim.faults.storm_308_window
+            if win is not None:
+                from core.clock import kst_datetime
+                tod = kst_datetime(self.scheduler.now_ns).time()
+                self.control.faults.storm_308 = self.cfg.sim.faults.storm_308 or win.start <= tod < win.end
             self.control.advance_to(t_ns)
 
     def pump(self, max_s: float = 0.0) -> None:

@@ -41,8 +41,6 @@ class RunOptions:
     engine-clock seconds; ``run_dir`` holds the audit log and the report files. A replay's
     ``symbols_source`` (``'recording'`` or the universe file that restricted it) and ``symbols_notes`` (what
     :func:`tools.preflight.preflight` found: which codes, how many, from where) go into its report.
-    ``emulator_process``: a paced sim runs the emulated control in a process of its own (False: in the bridge's,
-    for comparison; :meth:`kiwoom_bridge.bridge_core.BridgeCore._emulator_in_own_process`).
     """
 
     backend: Backend
@@ -54,7 +52,6 @@ class RunOptions:
     config_path: str | None = None
     symbols_source: str = ""
     symbols_notes: tuple[str, ...] = ()
-    emulator_process: bool = True
 
 
 @compact_repr

@@ -58,43 +58,12 @@ from kiwoom_bridge.wire_codes import wire_code
 if TYPE_CHECKING:
     from kiwoom_bridge.emulator.order_desk import OrderRequest
 
-__all__ = ["HOGA_TEXT", "ChejanChannel", "ChejanDesk"]
+__all__ = ["HOGA_TEXT", "ChejanDesk"]
 
 #: Hoga code (거래구분) → Kiwoom's 매매구분 text (Chejan FID 906).
 HOGA_TEXT = {"00": "보통", "03": "시장가", "10": "보통(IOC)", "13": "시장가(IOC)", "20": "보통(FOK)",
              "23": "시장가(FOK)", "29": "중간가"}
 _EMPTY_ORIG = "0000000"
-
-
-class ChejanChannel:
-    """``OnReceiveChejanData`` and the row ``GetChejanData`` answers while it is being emitted.
-
-    Shared by the emulated control and its stand-in in the bridge's process
-    (:mod:`kiwoom_bridge.emulator.remote`), so both answer by the same rule."""
-
-    __slots__ = ("signal", "current")
-
-    def __init__(self, signal: QtSignal) -> None:
-        self.signal = signal
-        #: FID → value of the row being emitted (None outside an emission)
-        self.current: dict[int, str] | None = None
-
-    def emit(self, gubun: str, row: dict[int, str]) -> None:
-        """Emit ``OnReceiveChejanData(gubun, item count, fid list)``; ``row`` answers GetChejanData meanwhile."""
-        self.current = row
-        try:
-            self.signal.emit(gubun, len(row), ";".join(str(k) for k in row))
-        finally:
-            self.current = None
-
-    def get_chejan_data(self, fid: int) -> str:
-        """``GetChejanData(fid)``: the value of the row being delivered, else ``''``."""
-        if type(fid) is not int:
-            raise EmulatorCallError(f"GetChejanData: nFid must be an int, got {fid!r}")
-        row = self.current
-        if row is None:
-            return ""
-        return row.get(fid, "")
 
 
 class ChejanDesk:
@@ -111,13 +80,14 @@ class ChejanDesk:
                  faults: Faults) -> None:
         self._sched = scheduler
         self._conn = conn
-        self.channel = ChejanChannel(signal)
+        self._signal = signal
         self._exchanges = exchanges
         self._account = account
         self._names = names
         self.faults = faults
         self.nx_suffix = True
         self.venue_fid = False
+        self._current: dict[int, str] | None = None
 
     def order_row(self, req: OrderRequest, status: str, qty: int, price: int, leaves: int, *, reason: str = "",
                   fill: tuple[int, int, str] | None = None, cum: tuple[int, int] | None = None,
@@ -187,4 +157,17 @@ class ChejanDesk:
     def _deliver(self, gubun: str, row: dict[int, str]) -> None:
         if not self._conn.connected:
             return      # notices sent while disconnected are lost (re-query after reconnecting)
-        self.channel.emit(gubun, row)
+        self._current = row
+        try:
+            self._signal.emit(gubun, len(row), ";".join(str(k) for k in row))
+        finally:
+            self._current = None
+
+    def get_chejan_data(self, fid: int) -> str:
+        """``GetChejanData(fid)``: the value of the row being delivered, else ``''``."""
+        if type(fid) is not int:
+            raise EmulatorCallError(f"GetChejanData: nFid must be an int, got {fid!r}")
+        row = self._current
+        if row is None:
+            return ""
+        return row.get(fid, "")

@@ -59,7 +59,7 @@ from core.enums import Venue
 from core.phases import MarketPhases
 from kiwoom_bridge.emulator.account import EmulatedAccount
 from kiwoom_bridge.emulator.call_errors import EmulatorCallError, ReentrancyError, UnknownSignatureError
-from kiwoom_bridge.emulator.chejan import ChejanChannel, ChejanDesk
+from kiwoom_bridge.emulator.chejan import ChejanDesk
 from kiwoom_bridge.emulator.connection import Connection
 from kiwoom_bridge.emulator.exchange import ExchangeSimulator, L1Book
 from kiwoom_bridge.emulator.faults import Faults
@@ -71,12 +71,12 @@ from kiwoom_bridge.emulator.scheduler import SimScheduler
 from kiwoom_bridge.emulator.screens import Screens
 from kiwoom_bridge.emulator.session_feed import DEFAULT_SESSION_TIMES, SessionFeed
 from kiwoom_bridge.emulator.source import MarketSource
-from kiwoom_bridge.emulator.tr_queries import TrDesk, TrReplyChannel
+from kiwoom_bridge.emulator.tr_queries import TrDesk
 from kiwoom_bridge.errors import ErrorCode as E
 from kiwoom_bridge.types import KRX, NXT
 
-__all__ = ["ARITY", "EmulatedControl", "Faults", "UnknownSignatureError", "EmulatorCallError", "ReentrancyError",
-           "SIGNATURES", "call_arguments", "unknown_signature"]
+__all__ = ["EmulatedControl", "Faults", "UnknownSignatureError", "EmulatorCallError", "ReentrancyError",
+           "SIGNATURES"]
 
 # The exact dynamicCall signature strings the emulator answers (PyQt5 QAxWidget style).
 SIG_COMM_CONNECT = "CommConnect()"
@@ -101,32 +101,7 @@ SIGNATURES: tuple[str, ...] = (
     SIG_COMM_RQ_DATA, SIG_GET_COMM_DATA, SIG_GET_CODE_LIST_BY_MARKET, SIG_DISCONNECT_REAL_DATA,
     SIG_GET_REPEAT_CNT,
 )
-ARITY = {sig: (0 if sig.endswith("()") else sig.count(",") + 1) for sig in SIGNATURES}
-
-
-
-def unknown_signature(signature: str) -> UnknownSignatureError:
-    """The error of a ``dynamicCall`` whose signature the control does not have."""
-    return UnknownSignatureError(f"dynamicCall: the emulated OpenAPI+ control has no function "
-                                 f"{signature!r}; known: {', '.join(SIGNATURES)}")
-
-
-def call_arguments(signature: str, arity: int, args: Sequence[Any]) -> Sequence[Any]:
-    """The arguments of ``dynamicCall(signature, [a, b])`` or ``(signature, a, b)``, checked against ``arity``.
-
-    Raises:
-      EmulatorCallError: For the wrong number of arguments.
-    """
-    call_args: Sequence[Any] = args
-    if len(args) == 1:
-        a = args[0]
-        if a.__class__ is list or a.__class__ is tuple:
-            call_args = a
-    if len(call_args) != arity:
-        raise EmulatorCallError(f"dynamicCall({signature!r}) takes {arity} arguments, "
-                                f"got {len(call_args)}: {list(call_args)!r}")
-    return call_args
-
+_ARITY = {sig: (0 if sig.endswith("()") else sig.count(",") + 1) for sig in SIGNATURES}
 
 _CHUNK_NS = 100 * NS_PER_MS          # source events are pulled in chunks of this much simulated time
 
@@ -235,9 +210,6 @@ class EmulatedControl:
         self._exchanges: dict[str, ExchangeSimulator] = {}
         screens = Screens()
         channel = RealDataChannel(self.OnReceiveRealData)
-        #: what GetCommRealData answers while OnReceiveRealData is emitted (read by the feeder, which hands the
-        #: values to the control's stand-in in the bridge's process: :mod:`kiwoom_bridge.emulator.remote`)
-        self.real_channel = channel
         self._session = SessionFeed(scheduler, conn, screens, channel, session_times, trading_day, delay_minutes)
         self._realtime = RealTimeFeed(scheduler, conn, screens, self._exchanges, channel, self._session,
                                       latency.market_data if source.adds_latency else None)
@@ -286,16 +258,16 @@ class EmulatedControl:
             SIG_SET_REAL_REMOVE: self._realtime.set_real_remove,
             SIG_GET_COMM_REAL_DATA: channel.get_comm_real_data,
             SIG_SEND_ORDER: self._orders.send_order,
-            SIG_GET_CHEJAN_DATA: self._chejan.channel.get_chejan_data,
+            SIG_GET_CHEJAN_DATA: self._chejan.get_chejan_data,
             SIG_SET_INPUT_VALUE: self._tr.set_input_value,
             SIG_COMM_RQ_DATA: self._tr.comm_rq_data,
-            SIG_GET_COMM_DATA: self._tr.channel.get_comm_data,
+            SIG_GET_COMM_DATA: self._tr.get_comm_data,
             SIG_GET_CODE_LIST_BY_MARKET: self._get_code_list_by_market,
             SIG_DISCONNECT_REAL_DATA: self._realtime.disconnect_real_data,
-            SIG_GET_REPEAT_CNT: self._tr.channel.get_repeat_cnt,
+            SIG_GET_REPEAT_CNT: self._tr.get_repeat_cnt,
         }
         self._dispatch: dict[str, tuple[Callable[..., Any], int]] = {
-            sig: (fn, ARITY[sig]) for sig, fn in handlers.items()}
+            sig: (fn, _ARITY[sig]) for sig, fn in handlers.items()}
 
     # == settings the parts read =======================================================================
 
@@ -335,16 +307,6 @@ class EmulatedControl:
     def max_codes_per_screen(self, value: int | None) -> None:
         self._realtime.max_codes_per_screen = value
 
-    @property
-    def chejan_channel(self) -> ChejanChannel:
-        """What GetChejanData answers while OnReceiveChejanData is emitted."""
-        return self._chejan.channel
-
-    @property
-    def tr_channel(self) -> TrReplyChannel:
-        """What GetCommData / GetRepeatCnt answer while OnReceiveTrData is emitted."""
-        return self._tr.channel
-
     # == the QAxWidget surface =========================================================================
 
     def dynamicCall(self, signature: str, *args: Any) -> Any:  # noqa: N802 - Qt's name
@@ -357,8 +319,17 @@ class EmulatedControl:
         try:
             fn, arity = self._dispatch[signature]
         except KeyError:
-            raise unknown_signature(signature) from None
-        return fn(*call_arguments(signature, arity, args))
+            raise UnknownSignatureError(f"dynamicCall: the emulated OpenAPI+ control has no function "
+                                        f"{signature!r}; known: {', '.join(SIGNATURES)}") from None
+        call_args: Sequence[Any] = args
+        if len(args) == 1:
+            a = args[0]
+            if a.__class__ is list or a.__class__ is tuple:
+                call_args = a
+        if len(call_args) != arity:
+            raise EmulatorCallError(f"dynamicCall({signature!r}) takes {arity} arguments, "
+                                    f"got {len(call_args)}: {list(call_args)!r}")
+        return fn(*call_args)
 
     # == driving the simulation ========================================================================
 

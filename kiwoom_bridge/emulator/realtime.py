@@ -83,12 +83,6 @@ class RealDataChannel:
             self._code = None
             self._current = None
 
-    @property
-    def current(self) -> tuple[str, dict[int, str]] | None:
-        """``(code, values)`` being emitted, None outside an emission."""
-        d = self._current
-        return None if d is None or self._code is None else (self._code, d)
-
     def get_comm_real_data(self, code: str, fid: int) -> str:
         """``GetCommRealData(code, fid)``: the value being delivered for ``code``, else ``''``."""
         d = self._current

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from kiwoom_bridge.emulator.account import EmulatedAccount
     from kiwoom_bridge.emulator.order_desk import OrderRequest
 
-__all__ = ["TrReplyChannel", "HOLDINGS_PAGE_ROWS", "TrDesk"]
+__all__ = ["HOLDINGS_PAGE_ROWS", "TrDesk"]
 
 #: Rows of one opw00018 reply (the emulator's page size; the real server's is not documented).
 HOLDINGS_PAGE_ROWS = 20
@@ -57,55 +57,6 @@ def _padded(value: int, width: int) -> str:
     return f"-{abs(value):0{width - 1}d}" if value < 0 else f"{value:0{width}d}"
 
 
-class TrReplyChannel:
-    """``OnReceiveTrData`` and what ``GetCommData`` / ``GetRepeatCnt`` answer while it is being emitted.
-
-    Shared by the emulated control and its stand-in in the bridge's process
-    (:mod:`kiwoom_bridge.emulator.remote`), so both answer by the same rule.
-
-    Attributes:
-      current: ``(tr_code, rq_name, single values)`` of the reply being emitted (None outside an emission).
-      rows: Its multi rows (item → value), ``GetRepeatCnt`` of them.
-    """
-
-    __slots__ = ("signal", "current", "rows")
-
-    def __init__(self, signal: QtSignal) -> None:
-        self.signal = signal
-        self.current: tuple[str, str, dict[str, str]] | None = None
-        self.rows: list[dict[str, str]] = []
-
-    def emit(self, screen: str, rq_name: str, tr_code: str, prev_next: str, single: dict[str, str],
-             rows: list[dict[str, str]]) -> None:
-        """Emit ``OnReceiveTrData(screen, rq, tr, '', prev_next, 0, '', '', '')`` answering from ``single``/``rows``."""
-        self.current = (tr_code, rq_name, single)
-        self.rows = rows
-        try:
-            self.signal.emit(screen, rq_name, tr_code, "", prev_next, 0, "", "", "")
-        finally:
-            self.current = None
-            self.rows = []
-
-    def get_comm_data(self, tr_code: str, rq_name: str, index: int, item: str) -> str:
-        """``GetCommData(tr, rq, index, item)``."""
-        cur = self.current
-        if cur is None or cur[0] != tr_code or cur[1] != rq_name:
-            return ""
-        if type(index) is not int:
-            raise EmulatorCallError(f"GetCommData: nIndex must be an int, got {index!r}")
-        key = item.strip()
-        if 0 <= index < len(self.rows) and key in self.rows[index]:
-            return self.rows[index][key]
-        return cur[2].get(key, "") if index == 0 else ""
-
-    def get_repeat_cnt(self, tr_code: str, rq_name: str) -> int:
-        """``GetRepeatCnt(tr, rq)``: multi rows of the reply being delivered (0 outside it)."""
-        cur = self.current
-        if cur is None or cur[0] != tr_code or cur[1] != rq_name:
-            return 0
-        return len(self.rows)
-
-
 class TrDesk:
     """``OnReceiveMsg``, ``OnReceiveTrData`` and what ``GetCommData`` answers while it is being emitted."""
 
@@ -115,7 +66,7 @@ class TrDesk:
         self._sched = scheduler
         self._conn = conn
         self._on_msg = on_msg
-        self.channel = TrReplyChannel(on_tr_data)
+        self._on_tr_data = on_tr_data
         self._exchanges = exchanges
         self._names = names
         self._screens = screens
@@ -123,6 +74,8 @@ class TrDesk:
         self._reply_ns = reply_ns
         self._inputs: dict[str, str] = {}
         self._query_times: deque[int] = deque()
+        self._current: tuple[str, str, dict[str, str]] | None = None
+        self._rows: list[dict[str, str]] = []
         self.account: EmulatedAccount | None = None      # set by the control (account TRs)
         self.account_no = ""
         self._cursor: dict[tuple[str, str], str] = {}    # (tr, screen) -> last code of the page delivered
@@ -134,12 +87,35 @@ class TrDesk:
         if not self._conn.connected:
             return
         self._on_msg.emit(req.screen_no, req.rq_name, req.tr_code, message)
-        self.channel.emit(req.screen_no, req.rq_name, req.tr_code, "0", {"주문번호": order_no}, [])
+        self._current = (req.tr_code, req.rq_name, {"주문번호": order_no})
+        try:
+            self._on_tr_data.emit(req.screen_no, req.rq_name, req.tr_code, "", "0", 0, "", "", "")
+        finally:
+            self._current = None
 
     def msg(self, req: OrderRequest, text: str) -> None:
         """``OnReceiveMsg(text)`` about ``req``."""
         if self._conn.connected:
             self._on_msg.emit(req.screen_no, req.rq_name, req.tr_code, text)
+
+    def get_comm_data(self, tr_code: str, rq_name: str, index: int, item: str) -> str:
+        """``GetCommData(tr, rq, index, item)``."""
+        cur = self._current
+        if cur is None or cur[0] != tr_code or cur[1] != rq_name:
+            return ""
+        if type(index) is not int:
+            raise EmulatorCallError(f"GetCommData: nIndex must be an int, got {index!r}")
+        key = item.strip()
+        if 0 <= index < len(self._rows) and key in self._rows[index]:
+            return self._rows[index][key]
+        return cur[2].get(key, "") if index == 0 else ""
+
+    def get_repeat_cnt(self, tr_code: str, rq_name: str) -> int:
+        """``GetRepeatCnt(tr, rq)``: multi rows of the reply being delivered (0 outside it)."""
+        cur = self._current
+        if cur is None or cur[0] != tr_code or cur[1] != rq_name:
+            return 0
+        return len(self._rows)
 
     # -- TR queries (opt10001 only) -------------------------------------------------------------------
 
@@ -215,7 +191,13 @@ class TrDesk:
                              "매매가능수량": _padded(acct.sellable(c), 15), "매입가": _padded(avg, 15),
                              "현재가": _padded(b.last if b is not None else 0, 12)})
             single = {"총매입금액": _padded(total, 15), "조회건수": _padded(len(page), 4)}
-        self.channel.emit(screen, rq_name, tr_code, "2" if more else "0", single, rows)
+        self._current = (tr_code, rq_name, single)
+        self._rows = rows
+        try:
+            self._on_tr_data.emit(screen, rq_name, tr_code, "", "2" if more else "0", 0, "", "", "")
+        finally:
+            self._current = None
+            self._rows = []
 
     def _query_reply(self, rq_name: str, tr_code: str, screen: str, code: str) -> None:
         if not self._conn.connected:
@@ -228,4 +210,8 @@ class TrDesk:
                 "현재가": signed_price(b.last, ref) if b else "", "기준가": str(ref) if ref else "",
                 "매도호가": signed_price(b.ask, ref) if b else "", "매수호가": signed_price(b.bid, ref) if b else "",
                 "거래량": str(b.cum_volume) if b else ""}
-        self.channel.emit(screen, rq_name, tr_code, "0", data, [])
+        self._current = (tr_code, rq_name, data)
+        try:
+            self._on_tr_data.emit(screen, rq_name, tr_code, "", "0", 0, "", "", "")
+        finally:
+            self._current = None
