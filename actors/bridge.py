@@ -66,7 +66,7 @@ from protocol.control import (
     ThrottlerLog,
 )
 from protocol.operator import BridgeView, LiveConfig, OperatorCommand, OperatorDetailRequest
-from protocol.steps import BookCheck, ExecBatch, MarketBatch, StepDone, StepEvaluated
+from protocol.steps import BookCheck, ExecBatch, MarketBatch, StepDone
 from protocol.system import BRIDGE_CAPABILITY
 from protocol.wiring import (
     Configure,
@@ -115,12 +115,7 @@ class KiwoomBridge(EngineActor):
         self.pending_snapshots: set[int] = set()
         self.releasing: set[int] = set()      # shards that lost all screens; released once no step needs them
         self.step = 0
-        self.credited = True                # no ExecBatch waits for its StepDone
-        self.evaluated = True               # the SpreadEngine evaluated step ``step``'s rows (StepEvaluated / StepDone)
-        self.exec_inflight: ExecBatch | None = None   # sent to the PairManager, not credited yet
-        self.exec_held: ExecBatch | None = None       # formed while the previous one was in flight: sent at its credit
-        self.two_in_flight = False          # paced/live with spread_engine.steps_in_flight: 2 (set by Configure)
-        self.steps_ahead = 0                # steps formed while the previous one was not credited yet
+        self.credited = True
         self.started = False
         self.t_ns = 0
         self.deadline: int | None = None
@@ -170,8 +165,6 @@ class KiwoomBridge(EngineActor):
         self.cfg, self.options = msg.config, msg.options
         self.configured_by = sender          # the Supervisor, even if its Wiring has not arrived yet
         self.quantum_ns = msg.config.spread_engine.batch_interval_ms * NS_PER_MS
-        self.two_in_flight = (msg.config.spread_engine.steps_in_flight == 2
-                              and (msg.options.speed is not None or msg.options.backend == "kiwoom"))
         self.edge_screen = EdgeScreen(tuple(str(s.market) for s in msg.universe.symbols), msg.config.fees,
                                       self._min_net_ticks(msg.config, msg.universe.codes),
                                       tuple(msg.config.sessions.extra_holidays))
@@ -237,7 +230,7 @@ class KiwoomBridge(EngineActor):
                 self.releasing.add(sid)
         self._release_idle_shards()
         inflight = self.inflight
-        if (not self.evaluated and inflight is not None and msg.shard_id in inflight[1]
+        if (not self.credited and inflight is not None and msg.shard_id in inflight[1]
                 and inflight[3].get(msg.shard_id) != sender):
             # a restarted shard: its predecessor died with this step's batch; give the new one the
             # same step (with a full snapshot first) so the step can complete and nothing is lost
@@ -258,7 +251,7 @@ class KiwoomBridge(EngineActor):
 
     def _release_idle_shards(self) -> None:
         """Tell the Supervisor which dropped shards no in-flight step waits for any more."""
-        busy = set(self.inflight[1]) if (self.inflight is not None and not self.evaluated) else set()
+        busy = set(self.inflight[1]) if (self.inflight is not None and not self.credited) else set()
         for sid in sorted(self.releasing - busy):
             self.releasing.discard(sid)
             if self._supervisor is not None:
@@ -336,13 +329,12 @@ class KiwoomBridge(EngineActor):
         pm = msg.pair_manager if msg.pair_manager is not None else self.wiring.pair_manager
         self.wiring = dataclasses.replace(self.wiring, pair_manager=pm)
         self.recoveries += 1
-        sent = self.exec_inflight          # a step formed meanwhile (exec_held) follows at this one's credit
-        inflight = sent.step if sent is not None else -1
+        inflight = self.step if (not self.credited and self.last_exec is not None) else -1
         self.send(pm, RecoveryLog(orders=tuple(self.order_log), cancels=tuple(self.cancel_log),
                                   steps=tuple(self.steps_log), t_ns=self.t_ns, inflight_step=inflight,
                                   incarnation=self.recoveries + 1))
-        if sent is not None:
-            self.send(pm, sent)
+        if inflight >= 0:
+            self.send(pm, self.last_exec)
 
     def receiveMsg_OrderDenied(self, msg: OrderDenied, sender: ActorAddress) -> None:
         self.carry.append(msg)
@@ -385,20 +377,17 @@ class KiwoomBridge(EngineActor):
 
     # -- stepping -----------------------------------------------------------------------------
     def receiveMsg_StepDone(self, msg: StepDone, sender: ActorAddress) -> None:
-        le = self.exec_inflight
-        if le is None or msg.step != le.step or self.credited:
+        if msg.step != self.step or self.credited:
             return          # an old credit, or one a new Throttler passed on again
         self.credited = True
-        self.exec_inflight = None
-        if msg.step == self.step:
-            self.evaluated = True           # (its StepEvaluated may still be on its way, or never sent)
         if msg.step == 1:
             assert self.core is not None and self.options is not None   # step 1 was emitted: Configure ran
             if self.core.simulated and self.options.speed is not None:
                 # paced: the first step carries the start-up snapshot and the actors' first-use costs;
                 # pin wall time to engine time only now, so the engine does not start out behind
                 self.core.start_clock()
-        if le.events or (self.deadline is not None and le.t_ns >= self.deadline):
+        le = self.last_exec
+        if le is not None and (le.events or (self.deadline is not None and le.t_ns >= self.deadline)):
             # what a replacement PairManager must replay: steps with broker events or a due deadline
             self.steps_log.append(RecoveredStep(le.step, le.t_ns, le.events))
         if self.releasing:
@@ -409,10 +398,6 @@ class KiwoomBridge(EngineActor):
         self.eligible_mask = None          # built when a merge first needs it (see _books_quiet)
         self.watched = np.asarray(msg.watched_syms, dtype=np.int64)
         self.last_flat = msg.flat
-        held = self.exec_held
-        if held is not None:                # the next step's ExecBatch waited for this credit
-            self.exec_held = None
-            self._send_exec(held)
         if msg.session_over and not self.session_over_seen:
             self.session_over_seen = True
             self._on_session_over()
@@ -440,7 +425,7 @@ class KiwoomBridge(EngineActor):
         step carrying its answer is credited. True when the run finished."""
         assert self.cfg is not None and self.core is not None
         if self.final_started_ns is None:
-            flat = msg.flat and not self.carry and msg.step == self.step
+            flat = msg.flat and not self.carry
             late = self.finish_by_ns is not None and self.t_ns >= self.finish_by_ns
             if not (flat or late):
                 return False
@@ -472,7 +457,7 @@ class KiwoomBridge(EngineActor):
         if not self.started or self.finished:
             return
         assert self.core is not None and self.options is not None   # started: Configure ran
-        if self.credited or self._may_pipeline():
+        if self.credited:
             self._next_step()
         elif self.core.simulated and self.options.speed is not None:
             # paced: while a step is in flight keep the emulator at wall time, so ticks are
@@ -521,24 +506,8 @@ class KiwoomBridge(EngineActor):
         if self.core is not None:
             self.core.latency_offset_ns = self.latency_clock.offset_ns
 
-    def receiveMsg_StepEvaluated(self, msg: StepEvaluated, sender: ActorAddress) -> None:
-        """The SpreadEngine evaluated the step's rows: with two steps in flight the next may go out."""
-        if msg.step != self.step or self.evaluated:
-            return
-        self.evaluated = True
-        if self.releasing:
-            self._release_idle_shards()
-        self._next_step()
-
-    def _may_pipeline(self) -> bool:
-        """Whether the next step may be formed before the last one is credited: two steps in flight, the last
-        one's rows evaluated, no ExecBatch already waiting, and nothing that needs the whole step's answer
-        (stopping, the final account query, a lost SpreadEngine, shards being released)."""
-        return (self.two_in_flight and self.evaluated and self.exec_held is None and self.stop_reason is None
-                and self.final_started_ns is None and not self.signals_lost and not self.releasing)
-
     def _next_step(self) -> None:
-        if self.finished or not self.started or not (self.credited or self._may_pipeline()):
+        if self.finished or not self.started or not self.credited:
             return
         core, options = self.core, self.options
         assert core is not None and options is not None             # started: Configure ran
@@ -699,7 +668,7 @@ class KiwoomBridge(EngineActor):
 
     def _emit_step(self, quanta: dict[int, list[tuple[int, int]]] | None = None) -> None:
         self.step += 1
-        self.evaluated = False
+        self.credited = False
         shard_ids = tuple(sorted(self.shards))
         core = self.core
         assert core is not None                                     # started: Configure ran
@@ -733,16 +702,7 @@ class KiwoomBridge(EngineActor):
         self.last_exec = ExecBatch(step=self.step, t_ns=self.t_ns, events=tuple(events),
                                    source_exhausted=self.exhausted,
                                    touches=core.touches() if self.signals_lost else None)
-        if self.credited:
-            self._send_exec(self.last_exec)
-        else:
-            self.exec_held = self.last_exec       # the PairManager runs one step at a time: after this one's credit
-            self.steps_ahead += 1
-
-    def _send_exec(self, eb: ExecBatch) -> None:
-        self.exec_inflight = eb
-        self.credited = False
-        self.send(self.wiring.pair_manager, eb)
+        self.send(self.wiring.pair_manager, self.last_exec)
 
     def _finish(self, error: str) -> None:
         if self.finished:
@@ -766,9 +726,7 @@ class KiwoomBridge(EngineActor):
         return (("t_ns", self.t_ns), ("step", self.step), ("backend", self.options.backend if self.options else ""),
                 ("rows", self.rows_total), ("shards", len(self.shards)), ("started", self.started),
                 ("stop", self.stop_reason or ""), ("error", self.error),
-                ("credited", self.credited), ("evaluated", self.evaluated),
-                ("exec_held", self.exec_held is not None), ("steps_ahead", self.steps_ahead),
-                ("quanta_merged", self.quanta_merged),
+                ("credited", self.credited), ("quanta_merged", self.quanta_merged),
                 ("wakeup_pending", self.wakeup_pending), ("deadline", self.deadline),
                 ("recoveries", self.recoveries), ("duplicates_dropped", self.duplicates_dropped),
                 ("replay", self.replay_description), ("latency_clock", self._latency_clock_text()),

@@ -32,8 +32,7 @@ THROTTLER_HOUSEKEEPING_NS = 100 * NS_PER_MS
 
 
 class PairManager(EngineActor):
-    """Consumes one :class:`ExecBatch` and one :class:`SignalBatch` per step (matched by step number; with two
-    steps in flight the next step's SignalBatch may come first and waits for its ExecBatch),
+    """Consumes one :class:`ExecBatch` and one :class:`SignalBatch` per step (matched by step number),
     runs them through the desk and sends what it returns: requests to the Throttler, observations to
     Telemetry, then the step's :class:`StepDone` credit.
 
@@ -52,8 +51,7 @@ class PairManager(EngineActor):
         self.desk: PairDesk | None = None
         self.view_cache = DeskViewCache()                   # finished pairs' views and the inventory, between answers
         self.exec_batch: ExecBatch | None = None
-        #: SignalBatches by step: with two steps in flight the next step's may come before this step's ExecBatch
-        self.signal_batches: dict[int, SignalBatch] = {}
+        self.signal_batch: SignalBatch | None = None
         self.pending_recovery: RecoveryLog | None = None
         self.awaiting_recovery = False
         self.done_step = -1
@@ -122,33 +120,30 @@ class PairManager(EngineActor):
         self._maybe_step()
 
     def receiveMsg_SignalBatch(self, msg: SignalBatch, sender: ActorAddress) -> None:
-        self.signal_batches[msg.step] = msg
+        self.signal_batch = msg
         self._maybe_step()
 
     def _maybe_step(self) -> None:
-        last = self.done_step
-        if self.exec_batch is not None and self.exec_batch.step <= last:
+        if self.exec_batch is not None and self.exec_batch.step <= self.done_step:
             self.exec_batch = None          # already replayed from the recovery log
-        for step in [s for s in self.signal_batches if s <= last]:
-            del self.signal_batches[step]
-        eb = self.exec_batch
-        if eb is None:
-            return                          # signal batches wait for their step's ExecBatch
-        if self.signals_lost and eb.step not in self.signal_batches:
-            self.signal_batches[eb.step] = SignalBatch(step=eb.step, t_ns=eb.t_ns, signals=(), touches=eb.touches)
-        for step in [s for s in self.signal_batches if s < eb.step]:
-            del self.signal_batches[step]   # an older step can never complete: its ExecBatch came before this one
-        sb = self.signal_batches.get(eb.step)
-        if sb is None:
-            if any(s > eb.step for s in self.signal_batches):
-                # the SpreadEngine sends its batches in order and is past this step: its batch never comes
-                # (a shard died mid-step); keep the newer
-                self.exec_batch = None
+        if self.signal_batch is not None and self.signal_batch.step <= self.done_step:
+            self.signal_batch = None
+        if self.signals_lost and self.exec_batch is not None and (
+                self.signal_batch is None or self.signal_batch.step != self.exec_batch.step):
+            self.signal_batch = SignalBatch(step=self.exec_batch.step, t_ns=self.exec_batch.t_ns, signals=(),
+                                            touches=self.exec_batch.touches)
+        eb, sb = self.exec_batch, self.signal_batch
+        if eb is None or sb is None or eb.step != sb.step:
+            if eb is not None and sb is not None and eb.step != sb.step:
+                # keep the newer of the two; the older step can never complete (a shard died mid-step)
+                if eb.step < sb.step:
+                    self.exec_batch = None
+                else:
+                    self.signal_batch = None
             return
         if self.desk is None or self.awaiting_recovery:
             return          # keep both: handled once configured / recovered
-        self.exec_batch = None
-        del self.signal_batches[eb.step]
+        self.exec_batch = self.signal_batch = None
         self.done_step = eb.step
         admit = eb.step != self.skip_signals_step
         if not admit:

@@ -15,7 +15,7 @@ from core.signal import touch_mismatches
 from core.spread import SpreadParams, SpreadState, min_net_ticks_of
 from protocol.control import Detail, RecoverPairManager
 from protocol.operator import LiveConfig, OperatorDetailRequest, SymbolsDelta
-from protocol.steps import BookCheck, BookChecked, BookDelta, SignalBatch, StepEvaluated
+from protocol.steps import BookCheck, BookChecked, BookDelta, SignalBatch
 from protocol.wiring import Configure, ShardDown
 
 #: Symbols rows in one answer to the operator's window (~10 KB): the rest follow in the next answers.
@@ -48,7 +48,6 @@ class SpreadEngine(EngineActor):
         self.signals = 0
         self.signals_by_time = 0            # signals on an unchanged book (a cooldown ended): no tick latency
         self.last_batch: SignalBatch | None = None
-        self.prev_batch: SignalBatch | None = None      # the batch before it (two steps may be in flight)
         self.step_syms: list[np.ndarray] = []
         self.costs_date: object = None
         self.rows_tracker: SymbolRowTracker | None = None     # made when a window first asks
@@ -56,12 +55,6 @@ class SpreadEngine(EngineActor):
 
     def receiveMsg_Configure(self, msg: Configure, sender: ActorAddress) -> None:
         self.configure = msg
-
-    def _pipelined(self) -> bool:
-        """Paced and live runs with ``spread_engine.steps_in_flight: 2``: the bridge hears of each evaluation."""
-        c = self.configure
-        return (c is not None and c.config.spread_engine.steps_in_flight == 2
-                and (c.options.speed is not None or c.options.backend == "kiwoom"))
 
     def _build(self, t_ns: int) -> None:
         """Build the arrays on the first step: the tax year follows the session's settlement date."""
@@ -120,11 +113,8 @@ class SpreadEngine(EngineActor):
         import dataclasses
         if msg.pair_manager is not None:
             self.wiring = dataclasses.replace(self.wiring, pair_manager=msg.pair_manager)
-        if self.wiring.pair_manager is not None:
-            # with two steps in flight the dead PairManager may have consumed neither of the last two
-            for batch in (self.prev_batch, self.last_batch):
-                if batch is not None:
-                    self.send(self.wiring.pair_manager, batch)
+        if self.last_batch is not None and self.wiring.pair_manager is not None:
+            self.send(self.wiring.pair_manager, self.last_batch)
 
     def receiveMsg_ShardDown(self, msg: ShardDown, sender: ActorAddress) -> None:
         self.down.add(msg.shard_id)
@@ -180,15 +170,12 @@ class SpreadEngine(EngineActor):
         self.signals += len(signals)
         touches = self.state.touches(np.concatenate(self.step_syms)) if self.step_syms else None
         self.step_syms = []
-        self.prev_batch = self.last_batch
         self.last_batch = SignalBatch(step=self.step, t_ns=self._t_ns, signals=tuple(signals),
                                       evaluated=self.state.n, eligible=eligible, updates=self.updates,
                                       touches=touches,
                                       eligible_syms=tuple(np.flatnonzero(self.state.was_eligible).tolist()))
         if self.wiring.pair_manager is not None:
             self.send(self.wiring.pair_manager, self.last_batch)
-        if self.wiring.bridge is not None and self._pipelined():
-            self.send(self.wiring.bridge, StepEvaluated(self.step))
         self.flush_telemetry()
         self.received = set()
         self.expected = set()

@@ -1,7 +1,6 @@
 """Tick-path benchmark through the real actors: 800 symbols × 2 venues at 20,000 L1 updates/s.
 
     python -m bench.pipeline [--seconds 60] [--rate 20000] [--symbols 800] [--layout local|host|both]
-                             [--steps-in-flight 1|2|both]
 
 The emulator's synthetic market is paced at real time (``--speed 1``) so ticks arrive at the
 bridge at the stated rate; the engine runs its default configuration. For each layout it prints
@@ -75,7 +74,7 @@ def _cpu_seconds(procs: list) -> float:
     return total
 
 
-def run_layout(layout: str, symbols: int, rate: float, seconds: float, steps_in_flight: int = 2) -> dict:
+def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
     from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
     from core.universe import Universe
@@ -89,13 +88,11 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float, steps_in_
         "actor_system": {"admin_port": port, "kiwoom_host_admin_port": host_port},
         "sim": {"market": {"updates_per_symbol_per_s": per}},
         "telemetry": {"heartbeat_interval_ms": 1000},
-        "spread_engine": {"steps_in_flight": steps_in_flight},
     })
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{layout}-"))
     opts = RunOptions(backend="sim", speed=1.0, duration_s=seconds, run_dir=str(run_dir))
     rt = EngineRuntime(cfg, uni, opts, bridge_layout=layout)
-    result: dict = {"symbols": symbols, "rate": rate, "seconds": seconds, "layout": layout,
-                    "steps_in_flight": steps_in_flight}
+    result: dict = {"symbols": symbols, "rate": rate, "seconds": seconds, "layout": layout}
     try:
         rt.start()
         procs = _engine_processes([port, host_port])
@@ -267,26 +264,22 @@ def run_floor(symbols: int, rate: float, seconds: float) -> dict[str, Any]:
 @click.option("--rate", type=float, default=20_000.0, show_default=True, help="L1 updates per second.")
 @click.option("--symbols", type=int, default=800, show_default=True)
 @click.option("--layout", type=click.Choice(["local", "host", "both"]), default="both", show_default=True)
-@click.option("--steps-in-flight", "steps", type=click.Choice(["1", "2", "both"]), default="2", show_default=True,
-              help="spread_engine.steps_in_flight of the layouts' runs ('both': 1 then 2, side by side).")
-def main(seconds: float, rate: float, symbols: int, layout: str, steps: str) -> None:
+def main(seconds: float, rate: float, symbols: int, layout: str) -> None:
     """Tick-to-signal through the actors at a sustained load, JSON lines."""
     layouts = ("local", "host") if layout == "both" else (layout,)
-    windows = (1, 2) if steps == "both" else (int(steps),)
     floor = run_floor(symbols, rate, seconds)
     print(json.dumps(floor), flush=True)
     floor_p95 = floor["tick_to_signal"].get("p95")
-    for name, window in ((n, w) for n in layouts for w in windows):
+    for name in layouts:
         try:
-            res = run_layout(name, symbols, rate, seconds, window)
+            res = run_layout(name, symbols, rate, seconds)
             p95 = res.get("tick_to_signal", {}).get("p95")
             res["floor_p95_ms"] = floor_p95
             res["ratio_to_floor"] = round(p95 / floor_p95, 2) if p95 and floor_p95 else None
             res["target_ratio_to_floor"] = 4.0
             print(json.dumps(res), flush=True)
         except Exception as exc:  # noqa: BLE001 - a failed layout is reported, the next one still runs
-            print(json.dumps({"layout": name, "steps_in_flight": window, "error": f"{type(exc).__name__}: {exc}"}),
-                  flush=True)
+            print(json.dumps({"layout": name, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
 
 
 if __name__ == "__main__":

@@ -296,10 +296,6 @@ class SpreadEngineConfig(_Frozen):
     batch_interval_ms: Annotated[int, Field(gt=0, le=1000, strict=True)] = 10
     edge_rule: EdgeRule = EdgeRule()
     cooldown_ms: DelayMs = 100
-    #: Paced and live runs: 2 = the next step's market rows go out once the SpreadEngine has evaluated the
-    #: previous step's, while the PairManager still runs it (a tick waits for a shorter cycle); 1 = only once the
-    #: whole step is credited. Backtests (``--speed max``) always run one step at a time (deterministic).
-    steps_in_flight: Annotated[int, Field(ge=1, le=2, strict=True)] = 2
 
 
 class EntryLeg(_Frozen):

@@ -20,10 +20,7 @@ The step protocol::
     Throttler --PlacedOrder*/PlacedCancel*/OrderDenied*/StepDone(step)--> Bridge
 
 The bridge starts step k+1 only when ``StepDone(k)`` came back (credit-based flow control: a slow
-engine gets bigger batches, never a backlog). In paced and live runs with ``spread_engine.steps_in_flight: 2``
-the SpreadEngine also says ``StepEvaluated(k)`` to the bridge, which may then send step k+1's MarketBatches at
-once; its ExecBatch still waits for ``StepDone(k)``, so the PairManager runs one step at a time as before and
-at most two steps are in flight. Every step carries ``t_ns``, the engine clock at the end
+engine gets bigger batches, never a backlog). Every step carries ``t_ns``, the engine clock at the end
 of the step (simulated time in sim/replay, wall time with the real OCX); actors read time only from
 these messages, so a ``--speed max`` run is deterministic.
 """

@@ -11,7 +11,7 @@ from core.signal import L1Touches, Signal
 from protocol.compact_repr import compact_repr
 
 __all__ = ["BookCheck", "BookChecked", "BookDelta", "ExecBatch", "MarketBatch", "SignalBatch", "StepDone",
-           "StepEvaluated", "ThrottlerQueue"]
+           "ThrottlerQueue"]
 
 
 @compact_repr
@@ -116,15 +116,6 @@ class StepDone:
     idle_until_ns: int | None = None
     eligible_syms: tuple[int, ...] = ()
     watched_syms: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StepEvaluated:
-    """SpreadEngine → Bridge (paced and live runs with ``spread_engine.steps_in_flight: 2``): the market rows of
-    step ``step`` are evaluated, so the next step's rows may go out while the PairManager still runs this one
-    (its :class:`ExecBatch` waits at the bridge for this step's :class:`StepDone`)."""
-
-    step: int
 
 
 @dataclass(frozen=True, slots=True)
