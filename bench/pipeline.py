@@ -1,6 +1,6 @@
 """Tick-path benchmark through the real actors: 800 symbols × 2 venues at 20,000 L1 updates/s.
 
-    python -m bench.pipeline [--seconds 60] [--rate 20000] [--symbols 800] [--layout local|host|both]
+    python -m bench.pipeline [--seconds 60] [--rate 20000] [--symbols 800] [--layout local|host|inprocess|both|all]
 
 The emulator's synthetic market is paced at real time (``--speed 1``) so ticks arrive at the
 bridge at the stated rate; the engine runs its default configuration. For each layout it prints
@@ -11,9 +11,13 @@ one JSON object (latencies in milliseconds, wall time inside the engine):
 
 ``local`` = the bridge in the engine's own ActorSystem (the default single-machine layout);
 ``host`` = the bridge in a separate Kiwoom host ActorSystem joined over TCP (the production
-layout). ``updates_lost`` = rows the bridge sent minus rows the shards consumed. A run that does not finish
-within its bound, or whose report does not come, prints ``error`` saying which, with the counts unknown (null),
-never as lost rows. ``cpu_percent`` is the CPU time of every engine process over the wall time (100 = one core busy).
+layout). ``inprocess`` = a design measured, not a layout a live run can choose: every actor in the benchmark's
+own process on Thespian's ``simpleSystemBase`` (as a ``--speed max`` backtest runs), paced at real time, each hop
+a function call; such a system has no admin port, so arbctl, the window and shard hosts could not reach it.
+``updates_lost`` = rows the bridge sent minus rows the shards consumed. A run that does not finish within its bound,
+or whose report does not come, prints ``error`` saying which, with the counts unknown (null), never as lost rows.
+``cpu_percent`` is the CPU time of every engine process over the wall time (100 = one core busy; ``inprocess``: the
+benchmark's own process).
 
 ``floor`` (printed first, then ``ratio_to_floor`` on each layout) is the evaluation without the design around
 it: a feeder process delivers the same market (made beforehand by the bridge's own
@@ -39,7 +43,8 @@ import click
 #: every tick's figures and can take tens of seconds on a slow machine).
 REPORT_WAIT_S = 180
 TARGETS = {"local": {"tick_to_signal_p95_ms": 5.0, "tick_to_signal_p99_ms": 15.0},
-           "host": {"tick_to_signal_p95_ms": 10.0}}
+           "host": {"tick_to_signal_p95_ms": 10.0},
+           "inprocess": {"tick_to_signal_p95_ms": 5.0, "tick_to_signal_p99_ms": 15.0}}
 
 
 def _engine_processes(admin_ports: list[int]) -> list:
@@ -75,6 +80,8 @@ def _cpu_seconds(procs: list) -> float:
 
 
 def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
+    import psutil
+
     from actors.runtime import EngineRuntime, free_port
     from config.loader import load_config
     from core.universe import Universe
@@ -91,11 +98,13 @@ def run_layout(layout: str, symbols: int, rate: float, seconds: float) -> dict:
     })
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{layout}-"))
     opts = RunOptions(backend="sim", speed=1.0, duration_s=seconds, run_dir=str(run_dir))
-    rt = EngineRuntime(cfg, uni, opts, bridge_layout=layout)
+    in_process = layout == "inprocess"
+    rt = EngineRuntime(cfg, uni, opts, bridge_layout="local" if in_process else layout,
+                       in_process=True if in_process else None)
     result: dict = {"symbols": symbols, "rate": rate, "seconds": seconds, "layout": layout}
     try:
         rt.start()
-        procs = _engine_processes([port, host_port])
+        procs = [psutil.Process()] if in_process else _engine_processes([port, host_port])
         cpu0, w0 = _cpu_seconds(procs), time.monotonic()
         bound_s = seconds * 3 + 60
         st = rt.wait_finished(bound_s, poll_s=1.0)
@@ -263,10 +272,11 @@ def run_floor(symbols: int, rate: float, seconds: float) -> dict[str, Any]:
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="Wall seconds per layout.")
 @click.option("--rate", type=float, default=20_000.0, show_default=True, help="L1 updates per second.")
 @click.option("--symbols", type=int, default=800, show_default=True)
-@click.option("--layout", type=click.Choice(["local", "host", "both"]), default="both", show_default=True)
+@click.option("--layout", type=click.Choice(["local", "host", "inprocess", "both", "all"]), default="both",
+              show_default=True, help="both = local and host; all = local, host and inprocess.")
 def main(seconds: float, rate: float, symbols: int, layout: str) -> None:
     """Tick-to-signal through the actors at a sustained load, JSON lines."""
-    layouts = ("local", "host") if layout == "both" else (layout,)
+    layouts = {"both": ("local", "host"), "all": ("local", "host", "inprocess")}.get(layout, (layout,))
     floor = run_floor(symbols, rate, seconds)
     print(json.dumps(floor), flush=True)
     floor_p95 = floor["tick_to_signal"].get("p95")
